@@ -1,0 +1,225 @@
+//! The attribute's words as types: `limit`, `batch`, `schedule`, `backend`.
+//!
+//! The macro turns each option into one of these values; nothing here knows about
+//! syntax. Runtime values (`limit = n`) are checked when the loop starts, and a bad one
+//! panics with the option's name and the loop's source location.
+
+use std::time::Duration;
+
+use crate::stats::Site;
+
+/// How many items (or batches) of one loop may run at once.
+///
+/// ```
+/// use bounded_runtime::Limit;
+/// use std::time::Duration;
+/// assert_eq!(Limit::fixed(8).resolve(), 8);
+/// // Little's law: 500 requests/s × 200 ms in flight = 100.
+/// assert_eq!(Limit::little(500.0, Duration::from_millis(200)).resolve(), 100);
+/// assert!(Limit::cpus(1).resolve() >= 1);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    /// Exactly this many (`limit = N`); zero is rejected when the loop starts.
+    Fixed(usize),
+    /// The available parallelism times a factor (`limit = cpus`, `limit = cpus * k`).
+    Cpus(usize),
+    /// Little's law: arrival rate (items/s) × latency (`limit = little(rate = R, latency = D)`).
+    Little {
+        /// Items per second the loop should sustain.
+        rate: f64,
+        /// Time one item takes.
+        latency: Duration,
+    },
+}
+
+impl Limit {
+    /// `limit = N`.
+    pub fn fixed(n: usize) -> Self {
+        Limit::Fixed(n)
+    }
+
+    /// `limit = cpus * factor`.
+    pub fn cpus(factor: usize) -> Self {
+        Limit::Cpus(factor)
+    }
+
+    /// `limit = little(rate = R, latency = D)`: the number of items in flight that
+    /// sustains `rate` items per second when each takes `latency`, rounded up.
+    pub fn little(rate: f64, latency: Duration) -> Self {
+        Limit::Little { rate, latency }
+    }
+
+    /// The bound as a number. Zero stays zero; [`Config`] rejects it with the loop's
+    /// location.
+    pub fn resolve(&self) -> usize {
+        match *self {
+            Limit::Fixed(n) => n,
+            Limit::Cpus(k) => available_cpus().saturating_mul(k),
+            Limit::Little { rate, latency } => {
+                let in_flight = rate * latency.as_secs_f64();
+                if in_flight.is_finite() && in_flight > 0.0 {
+                    // Round up, but forgive float noise such as 100.00000000000001.
+                    (in_flight - 1e-9).ceil().max(1.0) as usize
+                } else {
+                    0
+                }
+            }
+        }
+    }
+}
+
+/// The CPUs this process may use: honours affinity masks and cgroup quotas (a container
+/// limited to 2 CPUs on a 32-core host gets 2).
+pub fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Items per dispatch unit (`batch = N | auto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchSize {
+    /// Chosen from the input length and the limit (see the reference chapter).
+    Auto,
+    /// Exactly this many items per batch (the last one may be shorter).
+    Fixed(usize),
+}
+
+impl BatchSize {
+    /// `batch = N`.
+    pub fn fixed(n: usize) -> Self {
+        BatchSize::Fixed(n)
+    }
+}
+
+/// How batches of an indexed input are distributed over the workers (OpenMP's `schedule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Schedule {
+    /// Workers take the next batch from a shared counter as they become free.
+    #[default]
+    Dynamic,
+    /// Batch `k` goes to worker `k % limit`, decided before the loop starts.
+    Static,
+    /// Batches start large and shrink as the input runs out (`remaining / (2 × limit)`).
+    Guided,
+    /// Each worker owns a contiguous run of batches and steals half of another's when done.
+    Steal,
+}
+
+/// The engine that runs the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// Bounded lanes on rayon's global pool.
+    #[default]
+    Rayon,
+    /// Everything on the calling thread, in input order.
+    Serial,
+}
+
+/// Everything a loop was told, resolved when it starts.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) site: &'static Site,
+    pub(crate) limit: Limit,
+    pub(crate) batch: BatchSize,
+    pub(crate) schedule: Schedule,
+    pub(crate) backend: Backend,
+    pub(crate) parallel_if: bool,
+    pub(crate) keep_going: bool,
+}
+
+impl Config {
+    /// The defaults of SPEC §5 for the loop at `site`.
+    pub fn new(site: &'static Site) -> Self {
+        Config {
+            site,
+            limit: Limit::Cpus(1),
+            batch: BatchSize::Auto,
+            schedule: Schedule::Dynamic,
+            backend: Backend::Rayon,
+            parallel_if: true,
+            keep_going: false,
+        }
+    }
+
+    /// `limit = …`
+    pub fn limit(mut self, limit: Limit) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// `batch = …`
+    pub fn batch(mut self, batch: BatchSize) -> Self {
+        self.batch = batch;
+        self
+    }
+
+    /// `schedule = …`
+    pub fn schedule(mut self, schedule: Schedule) -> Self {
+        self.schedule = schedule;
+        self
+    }
+
+    /// `backend = …`
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// `if = …`: when false the loop runs sequentially on the calling thread.
+    pub fn parallel_if(mut self, parallel: bool) -> Self {
+        self.parallel_if = parallel;
+        self
+    }
+
+    /// `keep_going`: run every item even after errors.
+    pub fn keep_going(mut self, keep_going: bool) -> Self {
+        self.keep_going = keep_going;
+        self
+    }
+
+    /// The loop's name in stats and messages.
+    pub fn name(&self) -> &'static str {
+        self.site.name()
+    }
+
+    /// The bound, checked: zero panics with the option's name and the loop's location.
+    pub(crate) fn checked_limit(&self) -> usize {
+        let n = self.limit.resolve();
+        if n == 0 {
+            panic!(
+                "bounded: `limit` must be at least 1, but {:?} evaluated to 0 in loop `{}` at {}",
+                self.limit,
+                self.site.name(),
+                self.site.location(),
+            );
+        }
+        n
+    }
+
+    /// The fixed batch size, checked: zero panics with the option's name and location.
+    pub(crate) fn checked_batch(&self) -> Option<usize> {
+        match self.batch {
+            BatchSize::Auto => None,
+            BatchSize::Fixed(0) => panic!(
+                "bounded: `batch` must be at least 1, but it evaluated to 0 in loop `{}` at {}",
+                self.site.name(),
+                self.site.location(),
+            ),
+            BatchSize::Fixed(n) => Some(n),
+        }
+    }
+
+    /// Whether this run may use more than the calling thread.
+    pub(crate) fn wants_parallel(&self) -> bool {
+        self.parallel_if && self.backend == Backend::Rayon && !serial_from_env()
+    }
+}
+
+/// `BOUNDED_SERIAL=1` (or any value but `0` and empty) runs every loop sequentially,
+/// like `OMP_NUM_THREADS=1`. Read once per process.
+pub fn serial_from_env() -> bool {
+    static SERIAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SERIAL.get_or_init(|| {
+        std::env::var_os("BOUNDED_SERIAL").is_some_and(|v| !v.is_empty() && v != "0")
+    })
+}

@@ -1,0 +1,198 @@
+//! OpenMP-style distribution of an indexed input's batches over a loop's workers.
+//!
+//! A [`Plan`] is shared by the workers of one loop run; each worker keeps a
+//! [`LaneCursor`] of its own. `claim` hands out index ranges that are disjoint and
+//! together cover `0..len` exactly once, whatever the interleaving — the property the
+//! [`crate::source::Source`] contract relies on, and what `test.rs` checks for every
+//! schedule.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use crate::config::Schedule;
+
+#[cfg(test)]
+mod test;
+
+/// Batches per worker when `batch = auto`: enough that one slow batch at the end costs
+/// at most a few percent of a worker's share, few enough that claiming is free.
+pub(crate) const AUTO_BATCHES_PER_LANE: usize = 16;
+
+/// The batch size `batch = auto` picks for `len` items over `lanes` workers.
+pub(crate) fn auto_batch(len: usize, lanes: usize) -> usize {
+    len.div_ceil(lanes.max(1) * AUTO_BATCHES_PER_LANE).max(1)
+}
+
+/// One loop run's distribution of `0..len`.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    len: usize,
+    lanes: usize,
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    /// Next batch from a shared counter.
+    Dynamic { batch: usize, next: AtomicUsize },
+    /// Batch `k` belongs to lane `k % lanes`.
+    Static { batch: usize },
+    /// Shrinking batches from a shared position.
+    Guided { min: usize, pos: AtomicUsize },
+    /// Per-lane runs of batch indices `[lo, hi)`, packed as `hi << 32 | lo`.
+    Steal { batch: usize, slots: Box<[AtomicU64]> },
+}
+
+/// A worker's own position in a [`Plan`].
+#[derive(Debug)]
+pub(crate) struct LaneCursor {
+    lane: usize,
+    /// `Static`: the next batch index of this lane.
+    next_static: usize,
+}
+
+impl LaneCursor {
+    pub(crate) fn new(lane: usize) -> Self {
+        LaneCursor { lane, next_static: lane }
+    }
+}
+
+fn pack(lo: u64, hi: u64) -> u64 {
+    hi << 32 | lo
+}
+
+fn unpack(v: u64) -> (u64, u64) {
+    (v & 0xffff_ffff, v >> 32)
+}
+
+impl Plan {
+    /// Plans `len` items for `lanes` workers. `batch` is the fixed size, or `None` for
+    /// `auto`.
+    pub(crate) fn new(schedule: Schedule, len: usize, lanes: usize, batch: Option<usize>) -> Self {
+        let lanes = lanes.max(1);
+        let kind = match schedule {
+            Schedule::Dynamic => Kind::Dynamic {
+                batch: batch.unwrap_or_else(|| auto_batch(len, lanes)),
+                next: AtomicUsize::new(0),
+            },
+            // OpenMP's `schedule(static)` without a chunk: one contiguous block per lane.
+            Schedule::Static => Kind::Static { batch: batch.unwrap_or(len.div_ceil(lanes).max(1)) },
+            Schedule::Guided => Kind::Guided {
+                min: batch.unwrap_or_else(|| auto_batch(len, lanes * 4)),
+                pos: AtomicUsize::new(0),
+            },
+            Schedule::Steal => {
+                let mut batch = batch.unwrap_or_else(|| auto_batch(len, lanes));
+                // Batch indices are packed in 32 bits; grow the batch if there are more.
+                while len.div_ceil(batch) as u64 > u32::MAX as u64 {
+                    batch *= 2;
+                }
+                let batches = len.div_ceil(batch) as u64;
+                let slots = (0..lanes as u64)
+                    .map(|l| {
+                        let lo = batches * l / lanes as u64;
+                        let hi = batches * (l + 1) / lanes as u64;
+                        AtomicU64::new(pack(lo, hi))
+                    })
+                    .collect();
+                Kind::Steal { batch, slots }
+            }
+        };
+        Plan { len, lanes, kind }
+    }
+
+    /// The number of batches a lane count should not exceed: more lanes than batches
+    /// would only start workers with nothing to do.
+    pub(crate) fn batches(len: usize, schedule: Schedule, lanes: usize, batch: Option<usize>) -> usize {
+        match (schedule, batch) {
+            (_, Some(b)) => len.div_ceil(b),
+            (Schedule::Static, None) => lanes.min(len),
+            (_, None) => len.div_ceil(auto_batch(len, lanes)),
+        }
+    }
+
+    /// The next range for this lane, or `None` when the lane has nothing left to do.
+    pub(crate) fn claim(&self, cursor: &mut LaneCursor) -> Option<Range<usize>> {
+        let len = self.len;
+        match &self.kind {
+            Kind::Dynamic { batch, next } => {
+                // `fetch_add` may overshoot `len` once per lane; the check below makes the
+                // overshoot harmless, and a `usize` cannot wrap for any real input.
+                let start = next.fetch_add(*batch, Ordering::Relaxed);
+                (start < len).then(|| start..(start + batch).min(len))
+            }
+            Kind::Static { batch } => {
+                let start = cursor.next_static.checked_mul(*batch)?;
+                cursor.next_static += self.lanes;
+                (start < len).then(|| start..(start + batch).min(len))
+            }
+            Kind::Guided { min, pos } => {
+                let mut start = pos.load(Ordering::Relaxed);
+                loop {
+                    if start >= len {
+                        return None;
+                    }
+                    let size = ((len - start) / (2 * self.lanes)).max(*min).min(len - start);
+                    match pos.compare_exchange_weak(
+                        start,
+                        start + size,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => return Some(start..start + size),
+                        Err(now) => start = now,
+                    }
+                }
+            }
+            Kind::Steal { batch, slots } => {
+                let k = self.claim_stealing(slots, cursor.lane)?;
+                let start = k as usize * batch;
+                Some(start..(start + batch).min(len))
+            }
+        }
+    }
+
+    /// Pops the front batch of the lane's own run; when it is empty, steals the back half
+    /// of the first other run that has work and keeps what it stole as its new run.
+    fn claim_stealing(&self, slots: &[AtomicU64], lane: usize) -> Option<u64> {
+        let own = &slots[lane];
+        loop {
+            let cur = own.load(Ordering::Acquire);
+            let (lo, hi) = unpack(cur);
+            if lo >= hi {
+                break;
+            }
+            if own
+                .compare_exchange_weak(cur, pack(lo + 1, hi), Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return Some(lo);
+            }
+        }
+        // Our run is empty, so no thief will touch our slot until we store a new run in
+        // it: thieves only take from slots with `lo < hi`, and a stale non-empty value
+        // cannot match again because claimed indices never return to any slot.
+        let n = slots.len();
+        'victims: for step in 1..n {
+            let victim = &slots[(lane + step) % n];
+            loop {
+                let cur = victim.load(Ordering::Acquire);
+                let (lo, hi) = unpack(cur);
+                if lo >= hi {
+                    continue 'victims;
+                }
+                let mid = lo + (hi - lo) / 2;
+                // Take `[mid, hi)`: leave the victim its front half (at least one batch
+                // when it has two or more), run `mid` now, keep `[mid + 1, hi)`.
+                if victim
+                    .compare_exchange_weak(cur, pack(lo, mid), Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    own.store(pack(mid + 1, hi), Ordering::Release);
+                    return Some(mid);
+                }
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,81 @@
+use super::*;
+use std::sync::Mutex;
+
+/// Runs `lanes` threads claiming from one plan and returns every range handed out.
+fn claimed(schedule: Schedule, len: usize, lanes: usize, batch: Option<usize>) -> Vec<Range<usize>> {
+    let plan = Plan::new(schedule, len, lanes, batch);
+    let all = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for lane in 0..lanes {
+            let (plan, all) = (&plan, &all);
+            s.spawn(move || {
+                let mut cursor = LaneCursor::new(lane);
+                let mut mine = Vec::new();
+                while let Some(r) = plan.claim(&mut cursor) {
+                    mine.push(r);
+                }
+                all.lock().unwrap().extend(mine);
+            });
+        }
+    });
+    all.into_inner().unwrap()
+}
+
+/// Every index is claimed exactly once, by some lane, for every schedule and shape.
+#[test]
+fn ranges_cover_the_input_exactly_once() {
+    for schedule in [Schedule::Dynamic, Schedule::Static, Schedule::Guided, Schedule::Steal] {
+        for len in [0, 1, 2, 7, 100, 1000, 4097] {
+            for lanes in [1, 2, 3, 8] {
+                for batch in [None, Some(1), Some(3), Some(64), Some(5000)] {
+                    let mut ranges = claimed(schedule, len, lanes, batch);
+                    ranges.sort_by_key(|r| r.start);
+                    let mut next = 0;
+                    for r in &ranges {
+                        assert!(!r.is_empty(), "{schedule:?} handed out an empty range");
+                        assert_eq!(r.start, next, "{schedule:?} len={len} lanes={lanes} batch={batch:?}");
+                        next = r.end;
+                    }
+                    assert_eq!(next, len, "{schedule:?} len={len} lanes={lanes} batch={batch:?}");
+                }
+            }
+        }
+    }
+}
+
+/// `static` is decided up front: the same lane always gets the same batches.
+#[test]
+fn static_assigns_round_robin() {
+    let plan = Plan::new(Schedule::Static, 10, 2, Some(2));
+    let mut lane1 = LaneCursor::new(1);
+    let got: Vec<_> = std::iter::from_fn(|| plan.claim(&mut lane1)).collect();
+    assert_eq!(got, vec![2..4, 6..8]);
+}
+
+/// `guided` starts with large batches and shrinks towards the minimum.
+#[test]
+fn guided_batches_shrink() {
+    let plan = Plan::new(Schedule::Guided, 1000, 2, Some(10));
+    let mut lane = LaneCursor::new(0);
+    let sizes: Vec<_> = std::iter::from_fn(|| plan.claim(&mut lane)).map(|r| r.len()).collect();
+    assert_eq!(sizes[0], 250);
+    assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
+    assert_eq!(*sizes.iter().rev().nth(1).unwrap(), 10);
+}
+
+/// A lane whose run is exhausted steals from the others instead of idling.
+#[test]
+fn steal_takes_from_other_lanes() {
+    let plan = Plan::new(Schedule::Steal, 100, 2, Some(10));
+    let mut lane0 = LaneCursor::new(0);
+    // Lane 1 never runs: lane 0 must end up with all ten batches.
+    let got: Vec<_> = std::iter::from_fn(|| plan.claim(&mut lane0)).collect();
+    assert_eq!(got.len(), 10);
+}
+
+#[test]
+fn auto_batch_is_never_zero() {
+    assert_eq!(auto_batch(0, 4), 1);
+    assert_eq!(auto_batch(1, 4), 1);
+    assert_eq!(auto_batch(10_000_000, 2), 312_500);
+}
