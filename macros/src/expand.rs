@@ -1,0 +1,257 @@
+//! Code generation: one parallel loop becomes a block that builds a `Config` and calls
+//! `run` once, with the loop body as a batch closure. Everything clever lives in the
+//! runtime; what is emitted here is meant to be read (the book shows it).
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::visit_mut::VisitMut;
+use syn::{Expr, Ident, Path};
+
+use crate::model::{Context, LoopBody, ParLoop};
+use crate::options::{BatchOpt, Duration, LimitOpt, ReduceOp};
+use crate::scan::ContinueToReturn;
+
+/// Names the generated code declares; `mixed_site` keeps them invisible to the user's
+/// body (and the user's names invisible to them).
+fn hidden(name: &str) -> Ident {
+    format_ident!("__bounded_{}", name, span = Span::mixed_site())
+}
+
+/// The expression that replaces the loop.
+pub fn expand(l: &ParLoop) -> TokenStream {
+    let krate: Path = l.options.krate.clone().unwrap_or_else(|| syn::parse_quote!(::bounded));
+    let p = quote!(#krate::__private);
+    let (site, config, result, reducers, state, batch, item, first_error) = (
+        format_ident!("__BOUNDED_SITE"),
+        hidden("config"),
+        hidden("result"),
+        hidden("reducers"),
+        hidden("state"),
+        hidden("batch"),
+        hidden("item"),
+        hidden("first_error"),
+    );
+    let collected = hidden("collected");
+    let fallible = !l.facts.tries.is_empty();
+    let keep_going = l.options.keep_going.is_some() && fallible;
+    let collect = matches!(l.body, LoopBody::Collect(_));
+
+    // --- the site: a static per loop, named and located.
+    let name = match (&l.options.name, &l.context) {
+        (Some(n), _) => quote!(#n),
+        (None, Context::Function { name, .. }) => {
+            let f = name.to_string();
+            quote_spanned!(l.for_span=> ::core::concat!(::core::module_path!(), "::", #f, ":", ::core::line!()))
+        }
+        (None, Context::Macro) => {
+            quote_spanned!(l.for_span=> ::core::concat!(::core::module_path!(), ":", ::core::line!()))
+        }
+    };
+    let line = quote_spanned!(l.for_span=> ::core::line!());
+
+    // --- the config: only what the user said.
+    let mut calls = TokenStream::new();
+    if let Some(limit) = &l.options.limit {
+        let value = match limit {
+            LimitOpt::Expr(e) => quote!(#p::Limit::fixed(#e)),
+            LimitOpt::Cpus { factor: None } => quote!(#p::Limit::cpus(1)),
+            LimitOpt::Cpus { factor: Some(k) } => quote!(#p::Limit::cpus(#k)),
+            LimitOpt::Little { rate, latency } => {
+                let latency = duration(latency);
+                quote!(#p::Limit::little((#rate) as f64, #latency))
+            }
+            LimitOpt::Adaptive { .. } => unreachable!("rejected by validation"),
+        };
+        calls.extend(quote!(.limit(#value)));
+    }
+    match &l.options.batch {
+        Some(BatchOpt::Expr(e)) => calls.extend(quote!(.batch(#p::BatchSize::fixed(#e)))),
+        Some(BatchOpt::Auto) => calls.extend(quote!(.batch(#p::BatchSize::Auto))),
+        None => {}
+    }
+    if let Some(s) = &l.options.schedule {
+        let v = format_ident!("{}", capitalize(&s.value.to_string()));
+        calls.extend(quote!(.schedule(#p::Schedule::#v)));
+    }
+    if let Some(b) = &l.options.backend {
+        let v = format_ident!("{}", capitalize(&b.value.to_string()));
+        calls.extend(quote!(.backend(#p::Backend::#v)));
+    }
+    if let Some(e) = &l.options.parallel_if {
+        calls.extend(quote!(.parallel_if(#e)));
+    }
+    if keep_going {
+        calls.extend(quote!(.keep_going(true)));
+    }
+
+    // --- reductions: the collect form's vector first, then `reduce(...)` in order.
+    let reductions = l.options.reduce.clone().unwrap_or_default();
+    let mut typed = Vec::new();
+    let mut vars = Vec::new();
+    if collect {
+        typed.push(quote!(#p::Typed::<_, ::std::vec::Vec<_>>::new(#p::op::Append)));
+        vars.push(collected.clone());
+    }
+    for r in &reductions {
+        let var = &r.var;
+        let op = match &r.op {
+            ReduceOp::Fold(path) => quote!(#p::op::Fold(#path)),
+            other => {
+                let name = format_ident!("{}", other.runtime_name());
+                quote!(#p::op::#name)
+            }
+        };
+        typed.push(quote!(#p::Typed::like(#op, &#var)));
+        vars.push(var.clone());
+    }
+
+    // --- per-worker state.
+    let with = l.options.with.clone().unwrap_or_default();
+    let with_names: Vec<_> = with.iter().map(|w| &w.name).collect();
+    let with_inits: Vec<_> = with.iter().map(|w| &w.init).collect();
+    let state_param = if with.is_empty() { quote!(_) } else { quote!(#state) };
+    let bind_state = if with.is_empty() {
+        quote!()
+    } else {
+        quote!(let (#(#with_names,)*) = #state;)
+    };
+
+    // --- the batch body.
+    let label = &l.label;
+    let pat = &l.pat;
+    let err_ty = if fallible { quote!(_) } else { quote!(::core::convert::Infallible) };
+    let items = if fallible && !keep_going { quote!(#batch.checked()) } else { quote!(#batch) };
+    let per_item = match &l.body {
+        LoopBody::Block(block) => quote!(#block),
+        LoopBody::Collect(e) => quote!({ #collected.push(#e); }),
+    };
+    let batch_loop = if keep_going {
+        // Each item in a closure of its own, so an error ends the item, not the batch.
+        let mut body: Expr = syn::parse2(per_item).expect("a block is an expression");
+        ContinueToReturn {
+            own_label: l.label.as_ref().map(|l| l.name.ident.to_string()),
+            loop_depth: 0,
+            inner_labels: Vec::new(),
+            replacement: syn::parse_quote!(return ::core::result::Result::Ok(())),
+        }
+        .visit_expr_mut(&mut body);
+        quote! {
+            let mut #first_error = ::core::option::Option::None;
+            for #item in #items {
+                let #result: ::core::result::Result<(), _> = (|| {
+                    let #pat = #item;
+                    #body
+                    ::core::result::Result::Ok(())
+                })();
+                if let ::core::result::Result::Err(e) = #result {
+                    #first_error.get_or_insert(e);
+                }
+            }
+            if let ::core::option::Option::Some(e) = #first_error {
+                return ::core::result::Result::Err(e);
+            }
+        }
+    } else {
+        quote!(#label for #pat in #items #per_item)
+    };
+    let init_acc = if vars.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            #[allow(unused_mut)]
+            let (#(mut #vars,)*) = #p::ReduceSet::identity(&#reducers);
+        }
+    };
+
+    // --- after the run: propagate the error, fold reductions, produce the value.
+    let unwrap = if fallible {
+        quote! {
+            match #result {
+                ::core::result::Result::Ok(v) => v,
+                ::core::result::Result::Err(e) => return ::core::result::Result::Err(e),
+            }
+        }
+    } else {
+        quote! {
+            match #result {
+                ::core::result::Result::Ok(v) => v,
+                ::core::result::Result::Err(never) => match never {},
+            }
+        }
+    };
+    let mut folds = TokenStream::new();
+    let mut parts = Vec::new();
+    for (i, var) in vars.iter().enumerate() {
+        let part = format_ident!("__bounded_{}", var, span = Span::mixed_site());
+        let index = syn::Index::from(i);
+        if !(collect && i == 0) {
+            folds.extend(quote!(#reducers.#index.fold_into(&mut #var, #part);));
+        }
+        parts.push(part);
+    }
+    let bind_parts = if parts.is_empty() {
+        quote!(let () = #unwrap;)
+    } else {
+        quote!(let (#(#parts,)*) = #unwrap;)
+    };
+    let tail = if collect {
+        let first = &parts[0];
+        quote!(::core::iter::FromIterator::from_iter(#first))
+    } else {
+        quote!()
+    };
+    let input = source(&l.input, &p);
+
+    quote_spanned! {l.for_span=>
+        {
+            static #site: #p::Site = #p::Site::new(#name, ::core::file!(), #line);
+            let #config = #p::Config::new(&#site) #calls;
+            let #reducers = (#(#typed,)*);
+            let #result = #p::run(
+                #config,
+                #input,
+                &#reducers,
+                || (#(#with_inits,)*),
+                |#state_param, #batch| -> ::core::result::Result<_, #err_ty> {
+                    #bind_state
+                    #init_acc
+                    #batch_loop
+                    ::core::result::Result::Ok((#(#vars,)*))
+                },
+            );
+            #bind_parts
+            #folds
+            #tail
+        }
+    }
+}
+
+/// The input as a runtime source; `xs.enumerate()` keeps the index split of `xs`.
+fn source(input: &Expr, p: &TokenStream) -> TokenStream {
+    if let Expr::MethodCall(m) = input {
+        if m.method == "enumerate" && m.args.is_empty() && m.turbofish.is_none() {
+            let inner = source(&m.receiver, p);
+            return quote!(#p::Enumerated(#inner));
+        }
+    }
+    quote! {{
+        use #p::{ViaIndexed as _, ViaPulled as _};
+        (&#p::Input::new(#input)).into_source()
+    }}
+}
+
+fn duration(d: &Duration) -> TokenStream {
+    match d {
+        Duration::Literal { nanos } => {
+            let secs = (nanos / 1_000_000_000) as u64;
+            let sub = (nanos % 1_000_000_000) as u32;
+            quote!(::core::time::Duration::new(#secs, #sub))
+        }
+        Duration::Expr(e) => quote!(#e),
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}

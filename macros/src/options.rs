@@ -1,0 +1,466 @@
+//! The option table: `key = value`, `key(...)` and flags, shared by `#[bounded]`, a loop's
+//! own `#[bounded(...)]` and `par_bounded!`.
+//!
+//! Parsing only builds [`Options`]: it rejects unknown and duplicate keys (listing the
+//! valid ones) and values of the wrong form, each at the user's span. Whether a
+//! combination makes sense for the loop is `validate.rs`'s business.
+
+use proc_macro2::Span;
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{parenthesized, Expr, Ident, Lit, LitStr, Path, Token};
+
+/// Every key `#[bounded]` and `par_bounded!` know, in the order the book lists them.
+pub const KEYS: &[&str] = &[
+    "limit", "batch", "schedule", "backend", "pool", "queue", "on_full", "with", "reduce", "if",
+    "keep_going", "key", "weight", "timeout", "cancel", "progress", "name", "crate",
+];
+
+/// Keys of SPEC §5 that belong to backends this version does not have yet, with the
+/// reason given in their error.
+pub const PLANNED: &[(&str, &str)] = &[
+    ("pool", "it names a `bounded::Pool`, and the pool backend is not available in this version"),
+    ("queue", "it bounds the queue of the pool and async backends, which are not available in this version"),
+    ("on_full", "it is the full-queue policy of the pool and async backends, which are not available in this version"),
+    ("key", "keyed dispatch needs the pool backend, which is not available in this version"),
+    ("weight", "weighted permits need the pool and async backends, which are not available in this version"),
+    ("timeout", "deadlines come with the pool and async backends, which are not available in this version"),
+    ("cancel", "cancellation tokens come with the pool and async backends, which are not available in this version"),
+    ("progress", "progress bars are not available in this version"),
+];
+
+/// What one `#[bounded(...)]` or `par_bounded!(...;` said. `None` means "not given here";
+/// a loop's own options override the function's key by key.
+#[derive(Default, Clone)]
+pub struct Options {
+    pub limit: Option<LimitOpt>,
+    pub batch: Option<BatchOpt>,
+    pub schedule: Option<Choice>,
+    pub backend: Option<Choice>,
+    pub reduce: Option<Vec<Reduction>>,
+    pub with: Option<Vec<WithState>>,
+    pub parallel_if: Option<Expr>,
+    pub keep_going: Option<Span>,
+    pub name: Option<LitStr>,
+    pub krate: Option<Path>,
+    /// Keys that exist but are not available in this version, rejected by validation.
+    pub planned: Vec<Ident>,
+}
+
+/// `limit = …`
+#[derive(Clone)]
+pub enum LimitOpt {
+    Expr(Expr),
+    Cpus { factor: Option<Expr> },
+    Little { rate: Expr, latency: Duration },
+    Adaptive { span: Span },
+}
+
+/// `batch = …`
+#[derive(Clone)]
+pub enum BatchOpt {
+    Auto,
+    Expr(Expr),
+}
+
+/// A value chosen from a fixed list (`schedule = dynamic`).
+#[derive(Clone)]
+pub struct Choice {
+    pub value: Ident,
+}
+
+/// A duration: `200ms`, `2s`, `1.5s`, or any expression of type `Duration`.
+#[derive(Clone)]
+pub enum Duration {
+    Literal { nanos: u128 },
+    Expr(Expr),
+}
+
+/// `reduce(VAR: OP)`
+#[derive(Clone)]
+pub struct Reduction {
+    pub var: Ident,
+    pub op: ReduceOp,
+    pub op_span: Span,
+}
+
+/// The operators of `reduce`.
+#[derive(Clone)]
+pub enum ReduceOp {
+    Sum,
+    Product,
+    BitAnd,
+    BitOr,
+    BitXor,
+    And,
+    Or,
+    Min,
+    Max,
+    Append,
+    Merge,
+    Fold(Path),
+}
+
+impl ReduceOp {
+    /// The runtime's unit struct for this operator (`op::Sum` …).
+    pub fn runtime_name(&self) -> &'static str {
+        match self {
+            ReduceOp::Sum => "Sum",
+            ReduceOp::Product => "Product",
+            ReduceOp::BitAnd => "BitAnd",
+            ReduceOp::BitOr => "BitOr",
+            ReduceOp::BitXor => "BitXor",
+            ReduceOp::And => "All",
+            ReduceOp::Or => "Any",
+            ReduceOp::Min => "Min",
+            ReduceOp::Max => "Max",
+            ReduceOp::Append => "Append",
+            ReduceOp::Merge => "Merge",
+            ReduceOp::Fold(_) => "Fold",
+        }
+    }
+}
+
+/// `with(NAME = EXPR)`
+#[derive(Clone)]
+pub struct WithState {
+    pub name: Ident,
+    pub init: Expr,
+}
+
+impl Parse for Options {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let mut options = Options::default();
+        let mut seen: Vec<Ident> = Vec::new();
+        let mut errors: Option<syn::Error> = None;
+        while !input.is_empty() {
+            let key = Ident::parse_any(input)?;
+            let name = key.to_string();
+            if let Some(first) = seen.iter().find(|k| **k == name) {
+                let mut e = syn::Error::new(key.span(), format!("duplicate option `{name}`"));
+                e.combine(syn::Error::new(first.span(), format!("`{name}` is first given here")));
+                return Err(e);
+            }
+            seen.push(key.clone());
+            if let Err(e) = options.parse_value(&key, input) {
+                // A bad value of one key should not hide the others' errors.
+                match errors.as_mut() {
+                    Some(all) => all.combine(e),
+                    None => errors = Some(e),
+                }
+                skip_to_comma(input);
+            }
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        match errors {
+            Some(e) => Err(e),
+            None => Ok(options),
+        }
+    }
+}
+
+fn skip_to_comma(input: ParseStream) {
+    let _ = input.step(|cursor| {
+        let mut rest = *cursor;
+        while let Some((tt, next)) = rest.token_tree() {
+            if let proc_macro2::TokenTree::Punct(p) = &tt {
+                if p.as_char() == ',' {
+                    return Ok(((), rest));
+                }
+            }
+            rest = next;
+        }
+        Ok(((), rest))
+    });
+}
+
+fn unknown_key(key: &Ident) -> syn::Error {
+    let valid = KEYS.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+    syn::Error::new(
+        key.span(),
+        format!("unknown option `{key}`\n  = help: the options are {valid}"),
+    )
+}
+
+impl Options {
+    fn parse_value(&mut self, key: &Ident, input: ParseStream) -> syn::Result<()> {
+        match key.to_string().as_str() {
+            "limit" => {
+                eq(input, key)?;
+                self.limit = Some(parse_limit(input)?);
+            }
+            "batch" => {
+                eq(input, key)?;
+                let e: Expr = input.parse()?;
+                self.batch = Some(match ident_of(&e) {
+                    Some(i) if i == "auto" => BatchOpt::Auto,
+                    _ => BatchOpt::Expr(e),
+                });
+            }
+            "schedule" => {
+                eq(input, key)?;
+                self.schedule = Some(choice(input, "schedule", &["dynamic", "static", "guided", "steal"])?);
+            }
+            "backend" => {
+                eq(input, key)?;
+                // `async` is a keyword; `Ident::parse_any` accepts it.
+                self.backend = Some(choice(input, "backend", &["rayon", "pool", "async", "serial"])?);
+            }
+            "reduce" => {
+                let content;
+                parenthesized!(content in input);
+                let list = Punctuated::<Reduction, Token![,]>::parse_terminated(&content)?;
+                if list.is_empty() {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        "`reduce()` names no variable\n  = help: write `reduce(total: +)`, one `VAR: OP` for each outer variable the body updates",
+                    ));
+                }
+                self.reduce = Some(list.into_iter().collect());
+            }
+            "with" => {
+                let content;
+                parenthesized!(content in input);
+                let list = Punctuated::<WithState, Token![,]>::parse_terminated(&content)?;
+                if list.is_empty() {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        "`with()` names no state\n  = help: write `with(buf = Vec::new())`",
+                    ));
+                }
+                self.with = Some(list.into_iter().collect());
+            }
+            "if" => {
+                eq(input, key)?;
+                self.parallel_if = Some(input.parse()?);
+            }
+            "keep_going" => {
+                if input.peek(Token![=]) {
+                    return Err(syn::Error::new(
+                        input.span(),
+                        "`keep_going` takes no value\n  = help: write `keep_going` to run every item even after errors",
+                    ));
+                }
+                self.keep_going = Some(key.span());
+            }
+            "name" => {
+                eq(input, key)?;
+                self.name = Some(input.parse().map_err(|e| {
+                    syn::Error::new(e.span(), "`name` takes a string literal, like `name = \"resize-images\"`")
+                })?);
+            }
+            "crate" => {
+                eq(input, key)?;
+                self.krate = Some(Path::parse_mod_style(input)?);
+            }
+            other if PLANNED.iter().any(|(k, _)| *k == other) => {
+                // Consume the value so the rest of the list still parses.
+                if input.peek(Token![=]) {
+                    input.parse::<Token![=]>()?;
+                    input.parse::<Expr>()?;
+                } else if input.peek(syn::token::Paren) {
+                    let _content;
+                    parenthesized!(_content in input);
+                }
+                self.planned.push(key.clone());
+            }
+            _ => return Err(unknown_key(key)),
+        }
+        Ok(())
+    }
+}
+
+fn eq(input: ParseStream, key: &Ident) -> syn::Result<()> {
+    if input.peek(Token![=]) {
+        input.parse::<Token![=]>()?;
+        Ok(())
+    } else {
+        Err(syn::Error::new(key.span(), format!("`{key}` needs a value: `{key} = …`")))
+    }
+}
+
+fn ident_of(e: &Expr) -> Option<&Ident> {
+    match e {
+        Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => p.path.get_ident(),
+        _ => None,
+    }
+}
+
+fn choice(input: ParseStream, key: &str, valid: &[&str]) -> syn::Result<Choice> {
+    let value = Ident::parse_any(input)?;
+    if valid.iter().any(|v| value == v) {
+        Ok(Choice { value })
+    } else {
+        let list = valid.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ");
+        Err(syn::Error::new(
+            value.span(),
+            format!("unknown {key} `{value}`\n  = help: `{key}` is one of {list}"),
+        ))
+    }
+}
+
+fn parse_limit(input: ParseStream) -> syn::Result<LimitOpt> {
+    let e: Expr = input.parse()?;
+    if let Some(i) = ident_of(&e) {
+        if i == "cpus" {
+            return Ok(LimitOpt::Cpus { factor: None });
+        }
+    }
+    if let Expr::Binary(b) = &e {
+        if let (syn::BinOp::Mul(_), Some(i)) = (&b.op, ident_of(&b.left)) {
+            if i == "cpus" {
+                return Ok(LimitOpt::Cpus { factor: Some((*b.right).clone()) });
+            }
+        }
+    }
+    if let Expr::Call(call) = &e {
+        if let Some(f) = ident_of(&call.func) {
+            if f == "little" {
+                return parse_little(call, e.span());
+            }
+            if f == "adaptive" {
+                return Ok(LimitOpt::Adaptive { span: e.span() });
+            }
+        }
+    }
+    Ok(LimitOpt::Expr(e))
+}
+
+fn parse_little(call: &syn::ExprCall, span: Span) -> syn::Result<LimitOpt> {
+    let usage = "write `little(rate = 500, latency = 200ms)`: items per second times seconds per item";
+    let mut rate = None;
+    let mut latency = None;
+    for arg in &call.args {
+        let Expr::Assign(a) = arg else {
+            return Err(syn::Error::new(arg.span(), format!("`little` takes named arguments\n  = help: {usage}")));
+        };
+        match ident_of(&a.left).map(|i| i.to_string()).as_deref() {
+            Some("rate") if rate.is_none() => rate = Some((*a.right).clone()),
+            Some("latency") if latency.is_none() => latency = Some(parse_duration(&a.right)?),
+            _ => {
+                return Err(syn::Error::new(
+                    a.left.span(),
+                    format!("`little` takes `rate` and `latency`, once each\n  = help: {usage}"),
+                ))
+            }
+        }
+    }
+    match (rate, latency) {
+        (Some(rate), Some(latency)) => Ok(LimitOpt::Little { rate, latency }),
+        _ => Err(syn::Error::new(span, format!("`little` needs both `rate` and `latency`\n  = help: {usage}"))),
+    }
+}
+
+/// `200ms`, `2s`, `1.5s`, `50us`, `10ns`, `1min`, or an expression of type `Duration`.
+pub fn parse_duration(e: &Expr) -> syn::Result<Duration> {
+    let Expr::Lit(lit) = e else { return Ok(Duration::Expr(e.clone())) };
+    let (value, suffix): (f64, &str) = match &lit.lit {
+        Lit::Int(i) => (i.base10_parse::<u64>()? as f64, i.suffix()),
+        Lit::Float(f) => (f.base10_parse::<f64>()?, f.suffix()),
+        _ => return Ok(Duration::Expr(e.clone())),
+    };
+    let nanos_per_unit = match suffix {
+        "ns" => 1.0,
+        "us" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        "min" => 60e9,
+        _ => {
+            return Err(syn::Error::new(
+                lit.span(),
+                "a duration needs a unit: `ns`, `us`, `ms`, `s` or `min`, like `200ms`",
+            ))
+        }
+    };
+    Ok(Duration::Literal { nanos: (value * nanos_per_unit).round() as u128 })
+}
+
+impl Parse for Reduction {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let var: Ident = input.parse()?;
+        if !input.peek(Token![:]) || input.peek(Token![::]) {
+            return Err(syn::Error::new(
+                var.span(),
+                format!("`reduce` needs an operator for `{var}`\n  = help: write `reduce({var}: +)`; the operators are + * & | ^ && || min max append merge, or a path to `fn(T, T) -> T`"),
+            ));
+        }
+        input.parse::<Token![:]>()?;
+        let op_span = input.span();
+        let op = if input.peek(Token![&&]) {
+            input.parse::<Token![&&]>()?;
+            ReduceOp::And
+        } else if input.peek(Token![||]) {
+            input.parse::<Token![||]>()?;
+            ReduceOp::Or
+        } else if input.peek(Token![+]) {
+            input.parse::<Token![+]>()?;
+            ReduceOp::Sum
+        } else if input.peek(Token![*]) {
+            input.parse::<Token![*]>()?;
+            ReduceOp::Product
+        } else if input.peek(Token![&]) {
+            input.parse::<Token![&]>()?;
+            ReduceOp::BitAnd
+        } else if input.peek(Token![|]) {
+            input.parse::<Token![|]>()?;
+            ReduceOp::BitOr
+        } else if input.peek(Token![^]) {
+            input.parse::<Token![^]>()?;
+            ReduceOp::BitXor
+        } else {
+            let path: Path = input.parse().map_err(|e| {
+                syn::Error::new(e.span(), "expected a reduction operator: + * & | ^ && || min max append merge, or a path to `fn(T, T) -> T`")
+            })?;
+            match path.get_ident().map(|i| i.to_string()).as_deref() {
+                Some("min") => ReduceOp::Min,
+                Some("max") => ReduceOp::Max,
+                Some("append") => ReduceOp::Append,
+                Some("merge") => ReduceOp::Merge,
+                _ => ReduceOp::Fold(path),
+            }
+        };
+        Ok(Reduction { var, op, op_span })
+    }
+}
+
+impl Parse for WithState {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let name: Ident = input.parse()?;
+        if !input.peek(Token![=]) {
+            return Err(syn::Error::new(
+                name.span(),
+                format!("`with` needs an initial value for `{name}`\n  = help: write `with({name} = Vec::new())`; it runs once per worker"),
+            ));
+        }
+        input.parse::<Token![=]>()?;
+        Ok(WithState { name, init: input.parse()? })
+    }
+}
+
+impl Options {
+    /// `self`, with every key given in `over` replaced (a loop's own options over the
+    /// function's).
+    pub fn overridden_by(&self, over: &Options) -> Options {
+        fn pick<T: Clone>(a: &Option<T>, b: &Option<T>) -> Option<T> {
+            b.clone().or_else(|| a.clone())
+        }
+        Options {
+            limit: pick(&self.limit, &over.limit),
+            batch: pick(&self.batch, &over.batch),
+            schedule: pick(&self.schedule, &over.schedule),
+            backend: pick(&self.backend, &over.backend),
+            reduce: pick(&self.reduce, &over.reduce),
+            with: pick(&self.with, &over.with),
+            parallel_if: pick(&self.parallel_if, &over.parallel_if),
+            keep_going: over.keep_going.or(self.keep_going),
+            name: pick(&self.name, &over.name),
+            krate: pick(&self.krate, &over.krate),
+            planned: self.planned.iter().chain(&over.planned).cloned().collect(),
+        }
+    }
+}

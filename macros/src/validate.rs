@@ -1,0 +1,172 @@
+//! The body rules and option checks of SPEC §5. Every error is at the user's span,
+//! says what is wrong and what to write instead, and all of a loop's errors are
+//! reported together.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::{Expr, Lit};
+
+use crate::model::{Context, ParLoop};
+use crate::options::{BatchOpt, LimitOpt, ReduceOp, PLANNED};
+
+const REDUCE_OPS: &str = "+ * & | ^ && || min max append merge, or a path to `fn(T, T) -> T`";
+
+/// Most reductions one loop may name (one more tuple slot is the collect form's).
+const MAX_REDUCTIONS: usize = 11;
+
+fn err(span: Span, msg: impl std::fmt::Display) -> syn::Error {
+    syn::Error::new(span, msg)
+}
+
+fn is_zero_literal(e: &Expr) -> bool {
+    match e {
+        Expr::Lit(l) => matches!(&l.lit, Lit::Int(i) if i.base10_digits() == "0"),
+        Expr::Paren(p) => is_zero_literal(&p.expr),
+        Expr::Group(g) => is_zero_literal(&g.expr),
+        _ => false,
+    }
+}
+
+/// Checks one loop, adding every broken rule to `errors`.
+pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
+    let o = &l.options;
+
+    for key in &o.planned {
+        let why = PLANNED.iter().find(|(k, _)| key == k).map_or("", |(_, w)| w);
+        errors.push(err(key.span(), format!("the option `{key}` is not available yet: {why}")));
+    }
+
+    match &o.limit {
+        Some(LimitOpt::Expr(e)) if is_zero_literal(e) => errors.push(err(
+            e.span(),
+            "`limit = 0` would never run an item\n  = help: write `limit = 1` for one at a time, or `limit = cpus` for one per CPU",
+        )),
+        Some(LimitOpt::Cpus { factor: Some(e) }) if is_zero_literal(e) => errors.push(err(
+            e.span(),
+            "`limit = cpus * 0` would never run an item\n  = help: write `limit = cpus` or `limit = cpus * 2`",
+        )),
+        Some(LimitOpt::Adaptive { span }) => errors.push(err(
+            *span,
+            "`limit = adaptive(...)` is not available yet: it measures latency on the pool and async backends, which are not available in this version\n  = help: write a fixed bound, `limit = cpus`, or `limit = little(rate = …, latency = …)`",
+        )),
+        _ => {}
+    }
+    if let Some(BatchOpt::Expr(e)) = &o.batch {
+        if is_zero_literal(e) {
+            errors.push(err(
+                e.span(),
+                "`batch = 0` would put no item in a batch\n  = help: write `batch = 1` to dispatch items one by one, or `batch = auto`",
+            ));
+        }
+    }
+    if let Some(backend) = &o.backend {
+        if backend.value == "pool" || backend.value == "async" {
+            errors.push(err(
+                backend.value.span(),
+                format!("`backend = {}` is not available yet in this version\n  = help: `backend = rayon` (the default) runs the loop on rayon's pool; `backend = serial` runs it on the calling thread", backend.value),
+            ));
+        }
+    }
+
+    for span in &l.facts.awaits {
+        errors.push(err(
+            *span,
+            "`.await` in a parallel loop body needs the async backend, which is not available in this version\n  = help: mark the loop `#[serial]` to await items one after another",
+        ));
+    }
+    for span in &l.facts.returns {
+        errors.push(err(
+            *span,
+            "`return` cannot leave a parallel loop: the other items are running on other threads\n  = help: use `continue` to skip the rest of this item, or return an error with `?` to stop the loop (fail-fast) and return it from the function",
+        ));
+    }
+    for (span, label) in &l.facts.breaks {
+        let what = label.as_ref().map_or("`break`".to_string(), |l| format!("`break {l}`"));
+        errors.push(err(
+            *span,
+            format!("{what} cannot leave a parallel loop: the other items are running on other threads\n  = help: to stop early, return an error with `?` (no new item starts after it); to skip this item, use `continue`; or mark the loop `#[serial]`"),
+        ));
+    }
+    for (span, label) in &l.facts.outer_continues {
+        errors.push(err(
+            *span,
+            format!("`continue {label}` cannot reach a loop outside the parallel loop\n  = help: `continue` skips the rest of this item; to stop the loop, return an error with `?`"),
+        ));
+    }
+
+    let reduced: Vec<String> =
+        o.reduce.iter().flatten().map(|r| r.var.to_string()).collect();
+    let with_names: Vec<String> = o.with.iter().flatten().map(|w| w.name.to_string()).collect();
+    for a in &l.facts.outer_assignments {
+        let name = a.root.to_string();
+        if a.whole && reduced.contains(&name) {
+            continue;
+        }
+        if with_names.contains(&name) {
+            continue;
+        }
+        if name == "self" || !a.whole {
+            if !reduced.contains(&name) {
+                errors.push(err(
+                    a.span,
+                    format!("a parallel body cannot write into `{name}`, which every item shares\n  = help: reduce a whole local instead: `let mut part = …;` before the loop, `reduce(part: OP)` on it, and write `part` back after the loop; the operators are {REDUCE_OPS}"),
+                ));
+            }
+            continue;
+        }
+        let suggestion = match a.op {
+            Some(op @ ("+" | "*" | "&" | "|" | "^")) => format!("add `reduce({name}: {op})` to the options"),
+            Some("-") => format!("`-=` is not associative: add `reduce({name}: +)` and add the negated values, or reduce a separate sum and subtract it after the loop"),
+            Some(op) => format!("`{op}=` is not an associative reduction; collect the values with `reduce(values: append)` and fold them after the loop"),
+            None => format!("name it in a reduction, e.g. `reduce({name}: max)` when the body writes `{name} = {name}.max(…)`; the operators are {REDUCE_OPS}"),
+        };
+        errors.push(err(
+            a.span,
+            format!("the parallel body assigns to `{name}`, which every item shares, without a reduction\n  = help: {suggestion}"),
+        ));
+    }
+
+    if let Context::Function { returns_option: true, .. } = l.context {
+        for span in &l.facts.tries {
+            errors.push(err(
+                *span,
+                "`?` on `Option` in a parallel loop is not supported\n  = help: make the function return a `Result` (for example with `.ok_or(MyError)?`), or mark the loop `#[serial]`",
+            ));
+        }
+    }
+
+    if let Some(span) = o.keep_going {
+        if l.facts.tries.is_empty() {
+            errors.push(err(
+                span,
+                "`keep_going` has no effect: the body has no `?`, so no item can fail\n  = help: remove `keep_going`, or return errors from the body with `?`",
+            ));
+        }
+    }
+
+    if let Some(reduce) = &o.reduce {
+        if reduce.len() > MAX_REDUCTIONS {
+            errors.push(err(reduce[MAX_REDUCTIONS].var.span(), format!("a loop takes at most {MAX_REDUCTIONS} reductions\n  = help: group variables into a struct that implements `bounded::reduce::Merge` and reduce it with `merge`")));
+        }
+        for (i, r) in reduce.iter().enumerate() {
+            if reduce[..i].iter().any(|p| p.var == r.var) {
+                errors.push(err(r.var.span(), format!("`{}` is reduced twice", r.var)));
+            }
+            if with_names.contains(&r.var.to_string()) {
+                errors.push(err(r.var.span(), format!("`{}` is both per-worker state (`with`) and a reduction\n  = help: rename one of them", r.var)));
+            }
+            if let ReduceOp::Fold(p) = &r.op {
+                if p.segments.len() == 1 && p.segments[0].ident.to_string().chars().next().is_some_and(|c| c.is_uppercase()) {
+                    errors.push(err(r.op_span, format!("`{}` is not a reduction operator\n  = help: the operators are {REDUCE_OPS}", p.segments[0].ident)));
+                }
+            }
+        }
+    }
+    if let Some(with) = &o.with {
+        for (i, w) in with.iter().enumerate() {
+            if with[..i].iter().any(|p| p.name == w.name) {
+                errors.push(err(w.name.span(), format!("`{}` is declared twice in `with`", w.name)));
+            }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! # bounded
+//!
+//! Declarative bounded parallelism. Write an ordinary `for` loop, annotate it, and get
+//! chunked parallel code whose concurrency bound, batching, reductions and fail-fast
+//! error handling are declared in the attribute instead of written by hand.
+//!
+//! ```
+//! use bounded::bounded;
+//!
+//! #[bounded(limit = 8, batch = 256, reduce(total: +))]
+//! fn total_len(lines: &[String]) -> usize {
+//!     let mut total = 0;
+//!     for line in lines {
+//!         total += line.len();
+//!     }
+//!     total
+//! }
+//!
+//! let lines: Vec<String> = (0..10_000).map(|i| i.to_string()).collect();
+//! assert_eq!(total_len(&lines), lines.iter().map(|l| l.len()).sum::<usize>());
+//! ```
+//!
+//! `par_bounded!` is the same loop as an expression, usable anywhere:
+//!
+//! ```
+//! use bounded::par_bounded;
+//!
+//! let xs: Vec<u64> = (1..=1000).collect();
+//! let squares: Vec<u64> = par_bounded!(limit = 4; for x in &xs => x * x);
+//! assert_eq!(squares[9], 100);
+//! ```
+//!
+//! The book (`book/` in the repository) documents every option, every error message
+//! and the code each pattern generates.
+#![deny(missing_docs)]
+
+pub use bounded_macros::{bounded, par_bounded};
+pub use bounded_runtime::{available_cpus, Cancelled, Overloaded, Rejected};
+
+/// Reductions: the operators of `reduce(VAR: OP)` and the traits that extend them.
+pub mod reduce {
+    pub use bounded_runtime::reduce::{op, Append, Extremes, Merge, One, Reducer};
+}
+
+/// Per-loop counters.
+///
+/// ```
+/// use bounded::par_bounded;
+///
+/// let data = vec![1u64; 1000];
+/// par_bounded!(limit = 2, batch = 100, name = "stats-doc"; for x in &data {
+///     std::hint::black_box(x);
+/// });
+/// let all = bounded::stats::loops();
+/// let this = all.iter().find(|s| s.name == "stats-doc").unwrap();
+/// assert_eq!((this.runs, this.items, this.batches), (1, 1000, 10));
+/// assert!(this.peak_running <= 2);
+/// ```
+pub mod stats {
+    pub use bounded_runtime::stats::{loops, LoopStats, SiteLocation};
+}
+
+/// The configuration types the attribute's options become.
+pub mod config {
+    pub use bounded_runtime::config::{Backend, BatchSize, Limit, Schedule};
+}
+
+/// Everything a parallel loop needs in scope: `use bounded::prelude::*;`.
+pub mod prelude {
+    pub use crate::reduce::Merge;
+    pub use bounded_macros::{bounded, par_bounded};
+}
+
+/// What the generated code names. Not a public API: it may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use bounded_runtime::config::{Backend, BatchSize, Config, Limit, Schedule};
+    pub use bounded_runtime::reduce::{op, ReduceSet, Typed};
+    pub use bounded_runtime::run;
+    pub use bounded_runtime::source::{Enumerated, Input, ViaIndexed, ViaPulled};
+    pub use bounded_runtime::stats::Site;
+}
