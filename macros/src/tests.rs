@@ -1,3 +1,294 @@
 //! Expansion snapshots: the code each option generates, pretty-printed. The book
 //! includes these files, so a change to the generated code fails here until the
-//! snapshot — and with it the book — is reviewed and updated.
+//! snapshot — and with it the book — is reviewed and updated (`cargo insta review`, or
+//! `INSTA_UPDATE=always cargo test -p bounded-macros` and a look at the diff).
+
+use proc_macro2::TokenStream;
+use syn::visit_mut::{self, VisitMut};
+
+use crate::pipeline::{bounded_attr, par_bounded};
+
+/// Expands every `#[bounded]` function and `par_bounded!` call in `src`, as the compiler
+/// would, and pretty-prints the result.
+fn expand_all(src: &str) -> String {
+    let mut file: syn::File = syn::parse_str(src).expect("test source parses");
+    Expander.visit_file_mut(&mut file);
+    prettyplease::unparse(&file)
+}
+
+struct Expander;
+
+impl Expander {
+    fn attr_args(attrs: &mut Vec<syn::Attribute>) -> Option<TokenStream> {
+        let i = attrs.iter().position(|a| a.path().is_ident("bounded"))?;
+        let attr = attrs.remove(i);
+        Some(match attr.meta {
+            syn::Meta::List(l) => l.tokens,
+            _ => TokenStream::new(),
+        })
+    }
+}
+
+impl VisitMut for Expander {
+    fn visit_item_mut(&mut self, item: &mut syn::Item) {
+        if let syn::Item::Fn(f) = item {
+            let mut f2 = f.clone();
+            if let Some(args) = Self::attr_args(&mut f2.attrs) {
+                *item = syn::parse2(bounded_attr(args, quote::quote!(#f2))).expect("expansion is an item");
+            }
+        }
+        visit_mut::visit_item_mut(self, item);
+    }
+
+    fn visit_impl_item_fn_mut(&mut self, f: &mut syn::ImplItemFn) {
+        let mut f2 = f.clone();
+        if let Some(args) = Self::attr_args(&mut f2.attrs) {
+            *f = syn::parse2(bounded_attr(args, quote::quote!(#f2))).expect("expansion is a method");
+        }
+        visit_mut::visit_impl_item_fn_mut(self, f);
+    }
+
+    fn visit_expr_mut(&mut self, e: &mut syn::Expr) {
+        if let syn::Expr::Macro(m) = e {
+            if m.mac.path.is_ident("par_bounded") {
+                let out = par_bounded(m.mac.tokens.clone());
+                *e = syn::parse2(out).expect("expansion is an expression");
+            }
+        }
+        visit_mut::visit_expr_mut(self, e);
+    }
+
+    fn visit_stmt_mut(&mut self, s: &mut syn::Stmt) {
+        if let syn::Stmt::Macro(m) = s {
+            if m.mac.path.is_ident("par_bounded") {
+                let out = par_bounded(m.mac.tokens.clone());
+                let e: syn::Expr = syn::parse2(out).expect("expansion is an expression");
+                *s = syn::Stmt::Expr(e, Some(Default::default()));
+            }
+        }
+        visit_mut::visit_stmt_mut(self, s);
+    }
+}
+
+macro_rules! snapshot {
+    ($name:ident, $src:expr) => {
+        #[test]
+        fn $name() {
+            insta::with_settings!({
+                snapshot_path => "../snapshots",
+                prepend_module_to_snapshot => false,
+                omit_expression => true,
+            }, {
+                insta::assert_snapshot!(stringify!($name), expand_all($src));
+            });
+        }
+    };
+}
+
+snapshot!(fanout, r#"
+fn resize_all(paths: &[PathBuf]) {
+    par_bounded!(limit = 8; for path in paths {
+        resize(path);
+    });
+}
+"#);
+
+snapshot!(batching, r#"
+#[bounded(limit = cpus, batch = 4096, reduce(total: +))]
+fn sum(xs: &[u64]) -> u64 {
+    let mut total = 0;
+    for x in xs {
+        total += x;
+    }
+    total
+}
+"#);
+
+snapshot!(with_state, r#"
+#[bounded(limit = 4, with(buf = Vec::with_capacity(64 * 1024)))]
+fn compress_all(files: &[File]) {
+    for file in files {
+        buf.clear();
+        compress_into(file, buf);
+    }
+}
+"#);
+
+snapshot!(reduce_sum, r#"
+#[bounded(limit = 8, batch = 256, reduce(total: +))]
+fn total_len(lines: &[String]) -> usize {
+    let mut total = 0;
+    for line in lines {
+        total += line.len();
+    }
+    total
+}
+"#);
+
+snapshot!(reduce_merge, r#"
+#[bounded(reduce(counts: merge))]
+fn word_counts(lines: &[String]) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for line in lines {
+        for word in line.split_whitespace() {
+            *counts.entry(word.to_string()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+"#);
+
+snapshot!(reduce_append, r#"
+#[bounded(limit = 4, reduce(evens: append, largest: max, all_small: &&))]
+fn scan(xs: &[i64]) -> (Vec<i64>, i64, bool) {
+    let mut evens = Vec::new();
+    let mut largest = i64::MIN;
+    let mut all_small = true;
+    for &x in xs {
+        if x % 2 == 0 {
+            evens.push(x);
+        }
+        largest = largest.max(x);
+        all_small = all_small && x < 1000;
+    }
+    (evens, largest, all_small)
+}
+"#);
+
+snapshot!(fail_fast, r#"
+#[bounded(limit = 4, batch = 16)]
+fn check_all(paths: &[PathBuf]) -> io::Result<()> {
+    for path in paths {
+        let meta = fs::metadata(path)?;
+        if meta.len() == 0 {
+            continue;
+        }
+        validate(&meta)?;
+    }
+    Ok(())
+}
+"#);
+
+snapshot!(keep_going, r#"
+#[bounded(limit = 4, keep_going, reduce(ok: +))]
+fn import_all(rows: &[Row]) -> Result<usize, ImportError> {
+    let mut ok = 0;
+    for row in rows {
+        if row.is_empty() {
+            continue;
+        }
+        insert(row)?;
+        ok += 1;
+    }
+    Ok(ok)
+}
+"#);
+
+snapshot!(schedule_static, r#"
+fn f(xs: &[u64]) {
+    par_bounded!(schedule = static; for x in xs { work(x); });
+}
+"#);
+
+snapshot!(schedule_guided, r#"
+fn f(xs: &[u64]) {
+    par_bounded!(schedule = guided, batch = 8; for x in xs { work(x); });
+}
+"#);
+
+snapshot!(schedule_steal, r#"
+fn f(xs: &[u64]) {
+    par_bounded!(limit = cpus, schedule = steal; for x in xs { work(x); });
+}
+"#);
+
+snapshot!(limit_cpus, r#"
+fn f(xs: &[u64]) {
+    par_bounded!(limit = cpus * 2; for x in xs { work(x); });
+}
+"#);
+
+snapshot!(limit_little, r#"
+fn f(urls: Vec<Url>) {
+    par_bounded!(limit = little(rate = 500, latency = 200ms), batch = 1; for url in urls {
+        fetch(url);
+    });
+}
+"#);
+
+snapshot!(collect, r#"
+fn f(xs: &[u64]) -> Vec<u64> {
+    let squares: Vec<u64> = par_bounded!(limit = 4; for x in xs => x * x);
+    squares
+}
+"#);
+
+snapshot!(if_clause, r#"
+fn f(xs: &[u64]) {
+    par_bounded!(if = xs.len() > 10_000; for x in xs { work(x); });
+}
+"#);
+
+snapshot!(serial_backend, r#"
+#[bounded(backend = serial, reduce(n: +))]
+fn count(xs: &[u64]) -> usize {
+    let mut n = 0;
+    for x in xs {
+        if *x > 3 {
+            n += 1;
+        }
+    }
+    n
+}
+"#);
+
+snapshot!(nested, r#"
+#[bounded(limit = 2)]
+fn outer(rows: &[Vec<u64>]) {
+    for row in rows {
+        par_bounded!(limit = 2; for x in row { work(x); });
+    }
+}
+"#);
+
+snapshot!(method, r#"
+impl Index {
+    #[bounded(limit = 4, reduce(found: ||))]
+    fn contains_any(&self, keys: &[Key]) -> bool {
+        let mut found = false;
+        for key in keys {
+            found = found || self.lookup(key);
+        }
+        found
+    }
+}
+"#);
+
+snapshot!(crate_path, r#"
+fn f(xs: &[u64]) {
+    par_bounded!(crate = ::my_bounded, limit = 2; for x in xs { work(x); });
+}
+"#);
+
+snapshot!(name, r#"
+#[bounded(name = "thumbnails", limit = 4)]
+fn thumbnails(images: &[Image]) {
+    for image in images.iter().enumerate() {
+        thumbnail(image);
+    }
+}
+"#);
+
+snapshot!(serial_loop_and_override, r#"
+#[bounded(limit = 8)]
+fn two_loops(xs: &[u64], ys: &[u64]) {
+    #[serial]
+    for x in xs {
+        work(x);
+    }
+    #[bounded(limit = 2, batch = 1)]
+    for y in ys {
+        work(y);
+    }
+}
+"#);
