@@ -183,7 +183,7 @@ fn unknown_key(key: &Ident) -> syn::Error {
     let valid = KEYS.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
     syn::Error::new(
         key.span(),
-        format!("unknown option `{key}`\n  = help: the options are {valid}"),
+        format!("unknown option `{key}`\nhelp: the options are {valid}"),
     )
 }
 
@@ -218,7 +218,7 @@ impl Options {
                 if list.is_empty() {
                     return Err(syn::Error::new(
                         key.span(),
-                        "`reduce()` names no variable\n  = help: write `reduce(total: +)`, one `VAR: OP` for each outer variable the body updates",
+                        "`reduce()` names no variable\nhelp: write `reduce(total: +)`, one `VAR: OP` for each outer variable the body updates",
                     ));
                 }
                 self.reduce = Some(list.into_iter().collect());
@@ -230,7 +230,7 @@ impl Options {
                 if list.is_empty() {
                     return Err(syn::Error::new(
                         key.span(),
-                        "`with()` names no state\n  = help: write `with(buf = Vec::new())`",
+                        "`with()` names no state\nhelp: write `with(buf = Vec::new())`",
                     ));
                 }
                 self.with = Some(list.into_iter().collect());
@@ -243,7 +243,7 @@ impl Options {
                 if input.peek(Token![=]) {
                     return Err(syn::Error::new(
                         input.span(),
-                        "`keep_going` takes no value\n  = help: write `keep_going` to run every item even after errors",
+                        "`keep_going` takes no value\nhelp: write `keep_going` to run every item even after errors",
                     ));
                 }
                 self.keep_going = Some(key.span());
@@ -299,7 +299,7 @@ fn choice(input: ParseStream, key: &str, valid: &[&str]) -> syn::Result<Choice> 
         let list = valid.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ");
         Err(syn::Error::new(
             value.span(),
-            format!("unknown {key} `{value}`\n  = help: `{key}` is one of {list}"),
+            format!("unknown {key} `{value}`\nhelp: `{key}` is one of {list}"),
         ))
     }
 }
@@ -337,7 +337,7 @@ fn parse_little(call: &syn::ExprCall, span: Span) -> syn::Result<LimitOpt> {
     let mut latency = None;
     for arg in &call.args {
         let Expr::Assign(a) = arg else {
-            return Err(syn::Error::new(arg.span(), format!("`little` takes named arguments\n  = help: {usage}")));
+            return Err(syn::Error::new(arg.span(), format!("`little` takes named arguments\nhelp: {usage}")));
         };
         match ident_of(&a.left).map(|i| i.to_string()).as_deref() {
             Some("rate") if rate.is_none() => rate = Some((*a.right).clone()),
@@ -345,14 +345,14 @@ fn parse_little(call: &syn::ExprCall, span: Span) -> syn::Result<LimitOpt> {
             _ => {
                 return Err(syn::Error::new(
                     a.left.span(),
-                    format!("`little` takes `rate` and `latency`, once each\n  = help: {usage}"),
+                    format!("`little` takes `rate` and `latency`, once each\nhelp: {usage}"),
                 ))
             }
         }
     }
     match (rate, latency) {
         (Some(rate), Some(latency)) => Ok(LimitOpt::Little { rate, latency }),
-        _ => Err(syn::Error::new(span, format!("`little` needs both `rate` and `latency`\n  = help: {usage}"))),
+        _ => Err(syn::Error::new(span, format!("`little` needs both `rate` and `latency`\nhelp: {usage}"))),
     }
 }
 
@@ -386,7 +386,7 @@ impl Parse for Reduction {
         if !input.peek(Token![:]) || input.peek(Token![::]) {
             return Err(syn::Error::new(
                 var.span(),
-                format!("`reduce` needs an operator for `{var}`\n  = help: write `reduce({var}: +)`; the operators are + * & | ^ && || min max append merge, or a path to `fn(T, T) -> T`"),
+                format!("`reduce` needs an operator for `{var}`\nhelp: write `reduce({var}: +)`; the operators are + * & | ^ && || min max append merge, or a path to `fn(T, T) -> T`"),
             ));
         }
         input.parse::<Token![:]>()?;
@@ -434,7 +434,7 @@ impl Parse for WithState {
         if !input.peek(Token![=]) {
             return Err(syn::Error::new(
                 name.span(),
-                format!("`with` needs an initial value for `{name}`\n  = help: write `with({name} = Vec::new())`; it runs once per worker"),
+                format!("`with` needs an initial value for `{name}`\nhelp: write `with({name} = Vec::new())`; it runs once per worker"),
             ));
         }
         input.parse::<Token![=]>()?;

@@ -20,6 +20,13 @@ fn with_errors(tokens: TokenStream, errors: Vec<syn::Error>) -> TokenStream {
     quote!(#tokens #(#errors)*)
 }
 
+/// `par_bounded!`'s value when it cannot expand: the errors, and an expression of any
+/// type, so the errors are not followed by a type mismatch.
+fn expr_with_errors(errors: Vec<syn::Error>) -> TokenStream {
+    let errors = errors.into_iter().map(|e| e.to_compile_error());
+    quote!({ #(#errors;)* ::core::unreachable!() })
+}
+
 /// `#[bounded(ARGS)] ITEM`
 pub fn bounded_attr(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Vec::new();
@@ -32,7 +39,7 @@ pub fn bounded_attr(args: TokenStream, item: TokenStream) -> TokenStream {
         Err(_) => {
             let e = syn::Error::new(
                 proc_macro2::Span::call_site(),
-                "`#[bounded]` goes on a function or method whose `for` loops should run in parallel\n  = help: for a single loop anywhere, write `par_bounded!(OPTIONS; for … in … { … })`",
+                "`#[bounded]` goes on a function or method whose `for` loops should run in parallel\nhelp: for a single loop anywhere, write `par_bounded!(OPTIONS; for … in … { … })`",
             );
             return with_errors(item, vec![e]);
         }
@@ -82,7 +89,7 @@ pub fn bounded_attr(args: TokenStream, item: TokenStream) -> TokenStream {
         };
         errors.push(syn::Error::new(
             name.span(),
-            format!("{what}\n  = help: to cap how many calls of `{name}` run at once, use `#[gate(limit = N)]` on it instead"),
+            format!("{what}\nhelp: to cap how many calls of `{name}` run at once, use `#[gate(limit = N)]` on it instead"),
         ));
     }
     with_errors(func.into_token_stream(), errors)
@@ -134,7 +141,7 @@ pub fn par_bounded(input: TokenStream) -> TokenStream {
         Ok(p) => p,
         Err(e) => {
             errors.push(e);
-            return with_errors(quote!(()), errors);
+            return expr_with_errors(errors);
         }
     };
     let mut nested = Vec::new();
@@ -153,11 +160,11 @@ pub fn par_bounded(input: TokenStream) -> TokenStream {
         body: Block { brace_token: Default::default(), stmts: Vec::new() },
     };
     if !errors.is_empty() {
-        return with_errors(quote!(()), errors);
+        return expr_with_errors(errors);
     }
     match build(for_loop, par.body, options, Context::Macro) {
         Ok(tokens) => tokens,
-        Err(es) => with_errors(quote!(()), es),
+        Err(es) => expr_with_errors(es),
     }
 }
 
@@ -194,7 +201,7 @@ impl Parse for MacroLoop {
         let label: Option<Label> = if input.peek(syn::Lifetime) { Some(input.parse()?) } else { None };
         if !input.peek(Token![for]) {
             return Err(input.error(
-                "expected a `for` loop\n  = help: write `par_bounded!(limit = 4; for x in xs { … })`, or `… for x in xs => EXPR` to collect one value per item",
+                "expected a `for` loop\nhelp: write `par_bounded!(limit = 4; for x in xs { … })`, or `… for x in xs => EXPR` to collect one value per item",
             ));
         }
         let for_token = input.parse()?;
@@ -212,7 +219,7 @@ impl Parse for MacroLoop {
             LoopBody::Block(input.parse()?)
         };
         if !input.is_empty() {
-            return Err(input.error("unexpected tokens after the loop\n  = help: `par_bounded!` takes one loop"));
+            return Err(input.error("unexpected tokens after the loop\nhelp: `par_bounded!` takes one loop"));
         }
         Ok(MacroLoop { label, for_token, pat, input: expr, body })
     }

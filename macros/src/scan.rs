@@ -35,15 +35,15 @@ pub fn take_loop_attr(attrs: &mut Vec<Attribute>, errors: &mut Vec<syn::Error>) 
         }
         if let Some(_prev) = first {
             errors.push(syn::Error::new(
-                attr.span(),
-                "a loop takes one `#[serial]` or `#[bounded(...)]` attribute\n  = help: remove one of them",
+                attr.path().span(),
+                "a loop takes one `#[serial]` or `#[bounded(...)]` attribute\nhelp: remove one of them",
             ));
             return false;
         }
         first = Some(attr.span());
         if is_serial {
             if !matches!(attr.meta, syn::Meta::Path(_)) {
-                errors.push(syn::Error::new(attr.span(), "`#[serial]` takes no arguments"));
+                errors.push(syn::Error::new(attr.path().span(), "`#[serial]` takes no arguments\nhelp: write `#[serial]` on the loop to keep it sequential"));
             }
             found = LoopAttr::Serial;
         } else {
@@ -107,7 +107,7 @@ impl VisitMut for NestedLoopAttrs<'_> {
         if let LoopAttr::Override(_) = take_loop_attr(&mut for_loop.attrs, &mut local) {
             self.errors.push(syn::Error::new(
                 for_loop.for_token.span,
-                "`#[bounded(...)]` on a loop that is not outermost\n  = help: only the outermost loops of a `#[bounded]` function run in parallel, and this one is nested in another loop, a closure or an async block; write `par_bounded!(OPTIONS; for … in … { … })` here for a nested parallel loop",
+                "`#[bounded(...)]` on a loop that is not outermost\nhelp: only the outermost loops of a `#[bounded]` function run in parallel, and this one is nested in another loop, a closure or an async block; write `par_bounded!(OPTIONS; for … in … { … })` here for a nested parallel loop",
             ));
         }
         self.errors.extend(local);

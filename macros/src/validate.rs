@@ -39,15 +39,15 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
     match &o.limit {
         Some(LimitOpt::Expr(e)) if is_zero_literal(e) => errors.push(err(
             e.span(),
-            "`limit = 0` would never run an item\n  = help: write `limit = 1` for one at a time, or `limit = cpus` for one per CPU",
+            "`limit = 0` would never run an item\nhelp: write `limit = 1` for one at a time, or `limit = cpus` for one per CPU",
         )),
         Some(LimitOpt::Cpus { factor: Some(e) }) if is_zero_literal(e) => errors.push(err(
             e.span(),
-            "`limit = cpus * 0` would never run an item\n  = help: write `limit = cpus` or `limit = cpus * 2`",
+            "`limit = cpus * 0` would never run an item\nhelp: write `limit = cpus` or `limit = cpus * 2`",
         )),
         Some(LimitOpt::Adaptive { span }) => errors.push(err(
             *span,
-            "`limit = adaptive(...)` is not available yet: it measures latency on the pool and async backends, which are not available in this version\n  = help: write a fixed bound, `limit = cpus`, or `limit = little(rate = …, latency = …)`",
+            "`limit = adaptive(...)` is not available yet: it measures latency on the pool and async backends, which are not available in this version\nhelp: write a fixed bound, `limit = cpus`, or `limit = little(rate = …, latency = …)`",
         )),
         _ => {}
     }
@@ -55,7 +55,7 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
         if is_zero_literal(e) {
             errors.push(err(
                 e.span(),
-                "`batch = 0` would put no item in a batch\n  = help: write `batch = 1` to dispatch items one by one, or `batch = auto`",
+                "`batch = 0` would put no item in a batch\nhelp: write `batch = 1` to dispatch items one by one, or `batch = auto`",
             ));
         }
     }
@@ -63,7 +63,7 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
         if backend.value == "pool" || backend.value == "async" {
             errors.push(err(
                 backend.value.span(),
-                format!("`backend = {}` is not available yet in this version\n  = help: `backend = rayon` (the default) runs the loop on rayon's pool; `backend = serial` runs it on the calling thread", backend.value),
+                format!("`backend = {}` is not available yet in this version\nhelp: `backend = rayon` (the default) runs the loop on rayon's pool; `backend = serial` runs it on the calling thread", backend.value),
             ));
         }
     }
@@ -71,26 +71,26 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
     for span in &l.facts.awaits {
         errors.push(err(
             *span,
-            "`.await` in a parallel loop body needs the async backend, which is not available in this version\n  = help: mark the loop `#[serial]` to await items one after another",
+            "`.await` in a parallel loop body needs the async backend, which is not available in this version\nhelp: mark the loop `#[serial]` to await items one after another",
         ));
     }
     for span in &l.facts.returns {
         errors.push(err(
             *span,
-            "`return` cannot leave a parallel loop: the other items are running on other threads\n  = help: use `continue` to skip the rest of this item, or return an error with `?` to stop the loop (fail-fast) and return it from the function",
+            "`return` cannot leave a parallel loop: the other items are running on other threads\nhelp: use `continue` to skip the rest of this item, or return an error with `?` to stop the loop (fail-fast) and return it from the function",
         ));
     }
     for (span, label) in &l.facts.breaks {
         let what = label.as_ref().map_or("`break`".to_string(), |l| format!("`break {l}`"));
         errors.push(err(
             *span,
-            format!("{what} cannot leave a parallel loop: the other items are running on other threads\n  = help: to stop early, return an error with `?` (no new item starts after it); to skip this item, use `continue`; or mark the loop `#[serial]`"),
+            format!("{what} cannot leave a parallel loop: the other items are running on other threads\nhelp: to stop early, return an error with `?` (no new item starts after it); to skip this item, use `continue`; or mark the loop `#[serial]`"),
         ));
     }
     for (span, label) in &l.facts.outer_continues {
         errors.push(err(
             *span,
-            format!("`continue {label}` cannot reach a loop outside the parallel loop\n  = help: `continue` skips the rest of this item; to stop the loop, return an error with `?`"),
+            format!("`continue {label}` cannot reach a loop outside the parallel loop\nhelp: `continue` skips the rest of this item; to stop the loop, return an error with `?`"),
         ));
     }
 
@@ -109,7 +109,7 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
             if !reduced.contains(&name) {
                 errors.push(err(
                     a.span,
-                    format!("a parallel body cannot write into `{name}`, which every item shares\n  = help: reduce a whole local instead: `let mut part = …;` before the loop, `reduce(part: OP)` on it, and write `part` back after the loop; the operators are {REDUCE_OPS}"),
+                    format!("a parallel body cannot write into `{name}`, which every item shares\nhelp: reduce a whole local instead: `let mut part = …;` before the loop, `reduce(part: OP)` on it, and write `part` back after the loop; the operators are {REDUCE_OPS}"),
                 ));
             }
             continue;
@@ -122,7 +122,7 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
         };
         errors.push(err(
             a.span,
-            format!("the parallel body assigns to `{name}`, which every item shares, without a reduction\n  = help: {suggestion}"),
+            format!("the parallel body assigns to `{name}`, which every item shares, without a reduction\nhelp: {suggestion}"),
         ));
     }
 
@@ -130,7 +130,7 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
         for span in &l.facts.tries {
             errors.push(err(
                 *span,
-                "`?` on `Option` in a parallel loop is not supported\n  = help: make the function return a `Result` (for example with `.ok_or(MyError)?`), or mark the loop `#[serial]`",
+                "`?` on `Option` in a parallel loop is not supported\nhelp: make the function return a `Result` (for example with `.ok_or(MyError)?`), or mark the loop `#[serial]`",
             ));
         }
     }
@@ -139,25 +139,25 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
         if l.facts.tries.is_empty() {
             errors.push(err(
                 span,
-                "`keep_going` has no effect: the body has no `?`, so no item can fail\n  = help: remove `keep_going`, or return errors from the body with `?`",
+                "`keep_going` has no effect: the body has no `?`, so no item can fail\nhelp: remove `keep_going`, or return errors from the body with `?`",
             ));
         }
     }
 
     if let Some(reduce) = &o.reduce {
         if reduce.len() > MAX_REDUCTIONS {
-            errors.push(err(reduce[MAX_REDUCTIONS].var.span(), format!("a loop takes at most {MAX_REDUCTIONS} reductions\n  = help: group variables into a struct that implements `bounded::reduce::Merge` and reduce it with `merge`")));
+            errors.push(err(reduce[MAX_REDUCTIONS].var.span(), format!("a loop takes at most {MAX_REDUCTIONS} reductions\nhelp: group variables into a struct that implements `bounded::reduce::Merge` and reduce it with `merge`")));
         }
         for (i, r) in reduce.iter().enumerate() {
             if reduce[..i].iter().any(|p| p.var == r.var) {
                 errors.push(err(r.var.span(), format!("`{}` is reduced twice", r.var)));
             }
             if with_names.contains(&r.var.to_string()) {
-                errors.push(err(r.var.span(), format!("`{}` is both per-worker state (`with`) and a reduction\n  = help: rename one of them", r.var)));
+                errors.push(err(r.var.span(), format!("`{}` is both per-worker state (`with`) and a reduction\nhelp: rename one of them", r.var)));
             }
             if let ReduceOp::Fold(p) = &r.op {
                 if p.segments.len() == 1 && p.segments[0].ident.to_string().chars().next().is_some_and(|c| c.is_uppercase()) {
-                    errors.push(err(r.op_span, format!("`{}` is not a reduction operator\n  = help: the operators are {REDUCE_OPS}", p.segments[0].ident)));
+                    errors.push(err(r.op_span, format!("`{}` is not a reduction operator\nhelp: the operators are {REDUCE_OPS}", p.segments[0].ident)));
                 }
             }
         }

@@ -1,0 +1,8 @@
+use bounded::bounded;
+
+#[bounded(limit = 4)]
+struct Jobs {
+    items: Vec<u64>,
+}
+
+fn main() {}

@@ -1,0 +1,16 @@
+use bounded::bounded;
+
+#[bounded(limit = 4)]
+fn f(xs: &[u64], ys: &[u64]) {
+    #[serial(yes)]
+    for x in xs {
+        println!("{x}");
+    }
+    for y in ys {
+        println!("{y}");
+    }
+}
+
+fn main() {
+    f(&[], &[]);
+}
