@@ -200,7 +200,7 @@ where
             // SAFETY: `0..len` is the only range ever taken from this source.
             let cursor = unsafe { source.range(0..len) };
             let _running = site.enter();
-            site.count_batch(len);
+            site.count_batches(1, len as u64);
             body(state, Batch { cursor, start: 0, control: &control }).inspect_err(|_| site.count_failed())
         }
         Shape::Pulled { .. } => {
@@ -210,7 +210,7 @@ where
             while let Some((start, cursor)) = source.pull(max, &mut scratch) {
                 let state = state.get_or_insert_with(&init);
                 let _running = site.enter();
-                site.count_batch(cursor.size_hint().0);
+                site.count_batches(1, cursor.size_hint().0 as u64);
                 let partial = body(state, Batch { cursor, start, control: &control })
                     .inspect_err(|_| site.count_failed())?;
                 acc = reducers.combine(acc, partial);
@@ -257,6 +257,7 @@ where
         let mut partials: Vec<Partial<R::Acc>> = Vec::new();
         let mut scratch = S::Scratch::default();
         let mut cursor = LaneCursor::new(lane);
+        let (mut batches, mut items) = (0u64, 0u64);
         loop {
             let (range, batch) = match &self.plan {
                 Some(plan) => {
@@ -286,8 +287,11 @@ where
                     (start..end, Batch { cursor: items, start, control: &self.control })
                 }
             };
+            batches += 1;
+            items += range.len() as u64;
             self.run_batch(&mut state, &mut partials, range, batch);
         }
+        self.config.site.count_batches(batches, items);
         if !partials.is_empty() {
             self.outcome.lock().unwrap_or_else(|e| e.into_inner()).partials.append(&mut partials);
         }
@@ -302,7 +306,6 @@ where
     ) {
         let site = self.config.site;
         let _running = site.enter();
-        site.count_batch(range.len());
         let result = catch_unwind(AssertUnwindSafe(|| {
             let state = state.get_or_insert_with(self.init);
             (self.body)(state, batch)

@@ -79,13 +79,18 @@ impl Site {
     /// Marks one batch as running; the guard marks it done.
     pub(crate) fn enter(&self) -> Running<'_> {
         let now = self.running.fetch_add(1, Relaxed) + 1;
-        self.peak_running.fetch_max(now, Relaxed);
+        // Most batches do not set a new peak: a load avoids the CAS loop of `fetch_max`.
+        if now > self.peak_running.load(Relaxed) {
+            self.peak_running.fetch_max(now, Relaxed);
+        }
         Running(self)
     }
 
-    pub(crate) fn count_batch(&self, items: usize) {
-        self.batches.fetch_add(1, Relaxed);
-        self.items.fetch_add(items as u64, Relaxed);
+    /// Adds a lane's batch and item counts (kept lane-local while it runs, so the hot
+    /// path does not share these cache lines).
+    pub(crate) fn count_batches(&self, batches: u64, items: u64) {
+        self.batches.fetch_add(batches, Relaxed);
+        self.items.fetch_add(items, Relaxed);
     }
 
     pub(crate) fn count_failed(&self) {
