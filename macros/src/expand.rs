@@ -19,7 +19,11 @@ fn hidden(name: &str) -> Ident {
 
 /// The expression that replaces the loop.
 pub fn expand(l: &ParLoop) -> TokenStream {
-    let krate: Path = l.options.krate.clone().unwrap_or_else(|| syn::parse_quote!(::bounded));
+    let krate: Path = l
+        .options
+        .krate
+        .clone()
+        .unwrap_or_else(|| syn::parse_quote!(::bounded));
     let p = quote!(#krate::__private);
     let (site, config, result, reducers, state, batch, item, first_error) = (
         format_ident!("__BOUNDED_SITE"),
@@ -109,7 +113,11 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     let with = l.options.with.clone().unwrap_or_default();
     let with_names: Vec<_> = with.iter().map(|w| &w.name).collect();
     let with_inits: Vec<_> = with.iter().map(|w| &w.init).collect();
-    let state_param = if with.is_empty() { quote!(_) } else { quote!(#state) };
+    let state_param = if with.is_empty() {
+        quote!(_)
+    } else {
+        quote!(#state)
+    };
     let bind_state = if with.is_empty() {
         quote!()
     } else {
@@ -119,8 +127,16 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     // --- the batch body.
     let label = &l.label;
     let pat = &l.pat;
-    let err_ty = if fallible { quote!(_) } else { quote!(::core::convert::Infallible) };
-    let items = if fallible && !keep_going { quote!(#batch.checked()) } else { quote!(#batch) };
+    let err_ty = if fallible {
+        quote!(_)
+    } else {
+        quote!(::core::convert::Infallible)
+    };
+    let items = if fallible && !keep_going {
+        quote!(#batch.checked())
+    } else {
+        quote!(#batch)
+    };
     let per_item = match &l.body {
         LoopBody::Block(block) => quote!(#block),
         LoopBody::Collect(e) => quote!({ #collected.push(#e); }),
@@ -236,7 +252,7 @@ fn source(input: &Expr, p: &TokenStream) -> TokenStream {
     }
     quote! {{
         use #p::{ViaIndexed as _, ViaPulled as _};
-        (&#p::Input::new(#input)).into_source()
+        (&#p::Input::new(#input)).to_source()
     }}
 }
 
@@ -253,5 +269,7 @@ fn duration(d: &Duration) -> TokenStream {
 
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }

@@ -14,8 +14,24 @@ use syn::{parenthesized, Expr, Ident, Lit, LitStr, Path, Token};
 
 /// Every key `#[bounded]` and `par_bounded!` know, in the order the book lists them.
 pub const KEYS: &[&str] = &[
-    "limit", "batch", "schedule", "backend", "pool", "queue", "on_full", "with", "reduce", "if",
-    "keep_going", "key", "weight", "timeout", "cancel", "progress", "name", "crate",
+    "limit",
+    "batch",
+    "schedule",
+    "backend",
+    "pool",
+    "queue",
+    "on_full",
+    "with",
+    "reduce",
+    "if",
+    "keep_going",
+    "key",
+    "weight",
+    "timeout",
+    "cancel",
+    "progress",
+    "name",
+    "crate",
 ];
 
 /// Keys of SPEC §5 that belong to backends this version does not have yet, with the
@@ -140,7 +156,10 @@ impl Parse for Options {
             let name = key.to_string();
             if let Some(first) = seen.iter().find(|k| **k == name) {
                 let mut e = syn::Error::new(key.span(), format!("duplicate option `{name}`"));
-                e.combine(syn::Error::new(first.span(), format!("`{name}` is first given here")));
+                e.combine(syn::Error::new(
+                    first.span(),
+                    format!("`{name}` is first given here"),
+                ));
                 return Err(e);
             }
             seen.push(key.clone());
@@ -180,7 +199,11 @@ fn skip_to_comma(input: ParseStream) {
 }
 
 fn unknown_key(key: &Ident) -> syn::Error {
-    let valid = KEYS.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+    let valid = KEYS
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     syn::Error::new(
         key.span(),
         format!("unknown option `{key}`\nhelp: the options are {valid}"),
@@ -204,12 +227,20 @@ impl Options {
             }
             "schedule" => {
                 eq(input, key)?;
-                self.schedule = Some(choice(input, "schedule", &["dynamic", "static", "guided", "steal"])?);
+                self.schedule = Some(choice(
+                    input,
+                    "schedule",
+                    &["dynamic", "static", "guided", "steal"],
+                )?);
             }
             "backend" => {
                 eq(input, key)?;
                 // `async` is a keyword; `Ident::parse_any` accepts it.
-                self.backend = Some(choice(input, "backend", &["rayon", "pool", "async", "serial"])?);
+                self.backend = Some(choice(
+                    input,
+                    "backend",
+                    &["rayon", "pool", "async", "serial"],
+                )?);
             }
             "reduce" => {
                 let content;
@@ -251,7 +282,10 @@ impl Options {
             "name" => {
                 eq(input, key)?;
                 self.name = Some(input.parse().map_err(|e| {
-                    syn::Error::new(e.span(), "`name` takes a string literal, like `name = \"resize-images\"`")
+                    syn::Error::new(
+                        e.span(),
+                        "`name` takes a string literal, like `name = \"resize-images\"`",
+                    )
                 })?);
             }
             "crate" => {
@@ -280,7 +314,10 @@ fn eq(input: ParseStream, key: &Ident) -> syn::Result<()> {
         input.parse::<Token![=]>()?;
         Ok(())
     } else {
-        Err(syn::Error::new(key.span(), format!("`{key}` needs a value: `{key} = …`")))
+        Err(syn::Error::new(
+            key.span(),
+            format!("`{key}` needs a value: `{key} = …`"),
+        ))
     }
 }
 
@@ -296,7 +333,11 @@ fn choice(input: ParseStream, key: &str, valid: &[&str]) -> syn::Result<Choice> 
     if valid.iter().any(|v| value == v) {
         Ok(Choice { value })
     } else {
-        let list = valid.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ");
+        let list = valid
+            .iter()
+            .map(|v| format!("`{v}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
         Err(syn::Error::new(
             value.span(),
             format!("unknown {key} `{value}`\nhelp: `{key}` is one of {list}"),
@@ -314,7 +355,9 @@ fn parse_limit(input: ParseStream) -> syn::Result<LimitOpt> {
     if let Expr::Binary(b) = &e {
         if let (syn::BinOp::Mul(_), Some(i)) = (&b.op, ident_of(&b.left)) {
             if i == "cpus" {
-                return Ok(LimitOpt::Cpus { factor: Some((*b.right).clone()) });
+                return Ok(LimitOpt::Cpus {
+                    factor: Some((*b.right).clone()),
+                });
             }
         }
     }
@@ -332,12 +375,16 @@ fn parse_limit(input: ParseStream) -> syn::Result<LimitOpt> {
 }
 
 fn parse_little(call: &syn::ExprCall, span: Span) -> syn::Result<LimitOpt> {
-    let usage = "write `little(rate = 500, latency = 200ms)`: items per second times seconds per item";
+    let usage =
+        "write `little(rate = 500, latency = 200ms)`: items per second times seconds per item";
     let mut rate = None;
     let mut latency = None;
     for arg in &call.args {
         let Expr::Assign(a) = arg else {
-            return Err(syn::Error::new(arg.span(), format!("`little` takes named arguments\nhelp: {usage}")));
+            return Err(syn::Error::new(
+                arg.span(),
+                format!("`little` takes named arguments\nhelp: {usage}"),
+            ));
         };
         match ident_of(&a.left).map(|i| i.to_string()).as_deref() {
             Some("rate") if rate.is_none() => rate = Some((*a.right).clone()),
@@ -352,13 +399,18 @@ fn parse_little(call: &syn::ExprCall, span: Span) -> syn::Result<LimitOpt> {
     }
     match (rate, latency) {
         (Some(rate), Some(latency)) => Ok(LimitOpt::Little { rate, latency }),
-        _ => Err(syn::Error::new(span, format!("`little` needs both `rate` and `latency`\nhelp: {usage}"))),
+        _ => Err(syn::Error::new(
+            span,
+            format!("`little` needs both `rate` and `latency`\nhelp: {usage}"),
+        )),
     }
 }
 
 /// `200ms`, `2s`, `1.5s`, `50us`, `10ns`, `1min`, or an expression of type `Duration`.
 pub fn parse_duration(e: &Expr) -> syn::Result<Duration> {
-    let Expr::Lit(lit) = e else { return Ok(Duration::Expr(e.clone())) };
+    let Expr::Lit(lit) = e else {
+        return Ok(Duration::Expr(e.clone()));
+    };
     let (value, suffix): (f64, &str) = match &lit.lit {
         Lit::Int(i) => (i.base10_parse::<u64>()? as f64, i.suffix()),
         Lit::Float(f) => (f.base10_parse::<f64>()?, f.suffix()),
@@ -377,7 +429,9 @@ pub fn parse_duration(e: &Expr) -> syn::Result<Duration> {
             ))
         }
     };
-    Ok(Duration::Literal { nanos: (value * nanos_per_unit).round() as u128 })
+    Ok(Duration::Literal {
+        nanos: (value * nanos_per_unit).round() as u128,
+    })
 }
 
 impl Parse for Reduction {
@@ -438,7 +492,10 @@ impl Parse for WithState {
             ));
         }
         input.parse::<Token![=]>()?;
-        Ok(WithState { name, init: input.parse()? })
+        Ok(WithState {
+            name,
+            init: input.parse()?,
+        })
     }
 }
 

@@ -56,19 +56,30 @@ pub fn bounded_attr(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut parallel_loops = 0;
     let mut loop_errors = Vec::new();
     let mut on_loop = |mut for_loop: ExprForLoop, attr: LoopAttr| -> Expr {
-        NestedLoopAttrs { errors: &mut loop_errors }.visit_block_mut(&mut for_loop.body);
+        NestedLoopAttrs {
+            errors: &mut loop_errors,
+        }
+        .visit_block_mut(&mut for_loop.body);
         let own = match attr {
             LoopAttr::Serial => return Expr::ForLoop(for_loop),
             LoopAttr::Inherit => None,
-            LoopAttr::Override(o) => Some(o),
+            LoopAttr::Override(o) => Some(*o),
         };
         parallel_loops += 1;
         let options = match &own {
             Some(o) => options.overridden_by(o),
             None => options.clone(),
         };
-        let context = Context::Function { name: name.clone(), returns_option };
-        match build(for_loop.clone(), LoopBody::Block(for_loop.body.clone()), options, context) {
+        let context = Context::Function {
+            name: name.clone(),
+            returns_option,
+        };
+        match build(
+            for_loop.clone(),
+            LoopBody::Block(for_loop.body.clone()),
+            options,
+            context,
+        ) {
             Ok(tokens) => Expr::Verbatim(tokens),
             Err(mut es) => {
                 loop_errors.append(&mut es);
@@ -76,7 +87,11 @@ pub fn bounded_attr(args: TokenStream, item: TokenStream) -> TokenStream {
             }
         }
     };
-    let mut scan = OutermostLoops { on_loop: &mut on_loop, errors: Vec::new(), loops_seen: 0 };
+    let mut scan = OutermostLoops {
+        on_loop: &mut on_loop,
+        errors: Vec::new(),
+        loops_seen: 0,
+    };
     scan.visit_block_mut(&mut func.block);
     let (loops_seen, scan_errors) = (scan.loops_seen, scan.errors);
     errors.extend(scan_errors);
@@ -101,7 +116,12 @@ fn build(
     options: Options,
     context: Context,
 ) -> Result<TokenStream, Vec<syn::Error>> {
-    let declared: Vec<_> = options.with.iter().flatten().map(|w| w.name.clone()).collect();
+    let declared: Vec<_> = options
+        .with
+        .iter()
+        .flatten()
+        .map(|w| w.name.clone())
+        .collect();
     let own_label = for_loop.label.as_ref().map(|l| &l.name);
     let facts = body_facts(&for_loop.pat, own_label, &declared, &|v| match &body {
         LoopBody::Block(b) => syn::visit::Visit::visit_block(v, b),
@@ -146,8 +166,14 @@ pub fn par_bounded(input: TokenStream) -> TokenStream {
     };
     let mut nested = Vec::new();
     match &mut par.body {
-        LoopBody::Block(b) => NestedLoopAttrs { errors: &mut nested }.visit_block_mut(b),
-        LoopBody::Collect(e) => NestedLoopAttrs { errors: &mut nested }.visit_expr_mut(e),
+        LoopBody::Block(b) => NestedLoopAttrs {
+            errors: &mut nested,
+        }
+        .visit_block_mut(b),
+        LoopBody::Collect(e) => NestedLoopAttrs {
+            errors: &mut nested,
+        }
+        .visit_expr_mut(e),
     }
     errors.extend(nested);
     let for_loop = ExprForLoop {
@@ -157,7 +183,10 @@ pub fn par_bounded(input: TokenStream) -> TokenStream {
         pat: Box::new(par.pat),
         in_token: Default::default(),
         expr: Box::new(par.input),
-        body: Block { brace_token: Default::default(), stmts: Vec::new() },
+        body: Block {
+            brace_token: Default::default(),
+            stmts: Vec::new(),
+        },
     };
     if !errors.is_empty() {
         return expr_with_errors(errors);
@@ -179,7 +208,10 @@ fn split_options(input: TokenStream) -> (Option<TokenStream>, TokenStream) {
     if starts_with_loop {
         return (None, input);
     }
-    match tokens.iter().position(|t| matches!(t, TokenTree::Punct(p) if p.as_char() == ';')) {
+    match tokens
+        .iter()
+        .position(|t| matches!(t, TokenTree::Punct(p) if p.as_char() == ';'))
+    {
         Some(i) => (
             Some(tokens[..i].iter().cloned().collect()),
             tokens[i + 1..].iter().cloned().collect(),
@@ -198,7 +230,11 @@ struct MacroLoop {
 
 impl Parse for MacroLoop {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let label: Option<Label> = if input.peek(syn::Lifetime) { Some(input.parse()?) } else { None };
+        let label: Option<Label> = if input.peek(syn::Lifetime) {
+            Some(input.parse()?)
+        } else {
+            None
+        };
         if !input.peek(Token![for]) {
             return Err(input.error(
                 "expected a `for` loop\nhelp: write `par_bounded!(limit = 4; for x in xs { … })`, or `… for x in xs => EXPR` to collect one value per item",
@@ -212,15 +248,25 @@ impl Parse for MacroLoop {
             input.parse::<Token![=>]>()?;
             let e: Expr = input.parse()?;
             if let Some(label) = &label {
-                return Err(syn::Error::new(label.name.ident.span(), "the collect form `=> EXPR` takes no label"));
+                return Err(syn::Error::new(
+                    label.name.ident.span(),
+                    "the collect form `=> EXPR` takes no label",
+                ));
             }
             LoopBody::Collect(e)
         } else {
             LoopBody::Block(input.parse()?)
         };
         if !input.is_empty() {
-            return Err(input.error("unexpected tokens after the loop\nhelp: `par_bounded!` takes one loop"));
+            return Err(input
+                .error("unexpected tokens after the loop\nhelp: `par_bounded!` takes one loop"));
         }
-        Ok(MacroLoop { label, for_token, pat, input: expr, body })
+        Ok(MacroLoop {
+            label,
+            for_token,
+            pat,
+            input: expr,
+            body,
+        })
     }
 }

@@ -20,7 +20,7 @@ pub enum LoopAttr {
     /// `#[serial]`: leave the loop sequential.
     Serial,
     /// `#[bounded(...)]`: the function's options overridden by these.
-    Override(Options),
+    Override(Box<Options>),
 }
 
 /// Removes `#[serial]` / `#[bounded(...)]` from a loop's attributes and says which it had.
@@ -52,10 +52,10 @@ pub fn take_loop_attr(attrs: &mut Vec<Attribute>, errors: &mut Vec<syn::Error>) 
                 _ => attr.parse_args::<Options>(),
             };
             match parsed {
-                Ok(options) => found = LoopAttr::Override(options),
+                Ok(options) => found = LoopAttr::Override(Box::new(options)),
                 Err(e) => {
                     errors.push(e);
-                    found = LoopAttr::Override(Options::default());
+                    found = LoopAttr::Override(Box::default());
                 }
             }
         }
@@ -79,12 +79,16 @@ impl VisitMut for OutermostLoops<'_> {
                 self.loops_seen += 1;
                 let attr = take_loop_attr(&mut for_loop.attrs, &mut self.errors);
                 let placeholder = Expr::Verbatim(Default::default());
-                let Expr::ForLoop(for_loop) = std::mem::replace(expr, placeholder) else { unreachable!() };
+                let Expr::ForLoop(for_loop) = std::mem::replace(expr, placeholder) else {
+                    unreachable!()
+                };
                 *expr = (self.on_loop)(for_loop, attr);
             }
             // Loops inside these are not outermost; only strip attributes there.
             Expr::While(_) | Expr::Loop(_) | Expr::Closure(_) | Expr::Async(_) => {
-                let mut inner = NestedLoopAttrs { errors: &mut self.errors };
+                let mut inner = NestedLoopAttrs {
+                    errors: &mut self.errors,
+                };
                 inner.visit_expr_mut(expr);
             }
             _ => visit_mut::visit_expr_mut(self, expr),
@@ -201,13 +205,25 @@ impl FactsVisitor {
             }
         }
         let Expr::Path(p) = e else { return };
-        let Some(root) = p.path.get_ident() else { return };
+        let Some(root) = p.path.get_ident() else {
+            return;
+        };
         if root == "self" && !whole {
-            self.facts.outer_assignments.push(Assignment { root: root.clone(), span, op, whole });
+            self.facts.outer_assignments.push(Assignment {
+                root: root.clone(),
+                span,
+                op,
+                whole,
+            });
             return;
         }
         if !self.locals.contains(&root.to_string()) {
-            self.facts.outer_assignments.push(Assignment { root: root.clone(), span, op, whole });
+            self.facts.outer_assignments.push(Assignment {
+                root: root.clone(),
+                span,
+                op,
+                whole,
+            });
         }
     }
 }
@@ -265,7 +281,9 @@ impl<'ast> Visit<'ast> for FactsVisitor {
                 Some(l) => !self.inner_labels.contains(&l.ident.to_string()),
             };
             if leaves {
-                self.facts.breaks.push((e.break_token.span, e.label.clone()));
+                self.facts
+                    .breaks
+                    .push((e.break_token.span, e.label.clone()));
             }
         }
         visit::visit_expr_break(self, e);
@@ -280,7 +298,10 @@ impl<'ast> Visit<'ast> for FactsVisitor {
                 Some(l) if self.own_label.as_deref() == Some(&l.ident.to_string()) => {
                     self.facts.continues += 1
                 }
-                Some(l) => self.facts.outer_continues.push((e.continue_token.span, l.clone())),
+                Some(l) => self
+                    .facts
+                    .outer_continues
+                    .push((e.continue_token.span, l.clone())),
             }
         }
         visit::visit_expr_continue(self, e);

@@ -34,7 +34,8 @@ impl VisitMut for Expander {
         if let syn::Item::Fn(f) = item {
             let mut f2 = f.clone();
             if let Some(args) = Self::attr_args(&mut f2.attrs) {
-                *item = syn::parse2(bounded_attr(args, quote::quote!(#f2))).expect("expansion is an item");
+                *item = syn::parse2(bounded_attr(args, quote::quote!(#f2)))
+                    .expect("expansion is an item");
             }
         }
         visit_mut::visit_item_mut(self, item);
@@ -43,7 +44,8 @@ impl VisitMut for Expander {
     fn visit_impl_item_fn_mut(&mut self, f: &mut syn::ImplItemFn) {
         let mut f2 = f.clone();
         if let Some(args) = Self::attr_args(&mut f2.attrs) {
-            *f = syn::parse2(bounded_attr(args, quote::quote!(#f2))).expect("expansion is a method");
+            *f =
+                syn::parse2(bounded_attr(args, quote::quote!(#f2))).expect("expansion is a method");
         }
         visit_mut::visit_impl_item_fn_mut(self, f);
     }
@@ -85,15 +87,20 @@ macro_rules! snapshot {
     };
 }
 
-snapshot!(fanout, r#"
+snapshot!(
+    fanout,
+    r#"
 fn resize_all(paths: &[PathBuf]) {
     par_bounded!(limit = 8; for path in paths {
         resize(path);
     });
 }
-"#);
+"#
+);
 
-snapshot!(batching, r#"
+snapshot!(
+    batching,
+    r#"
 #[bounded(limit = cpus, batch = 4096, reduce(total: +))]
 fn sum(xs: &[u64]) -> u64 {
     let mut total = 0;
@@ -102,9 +109,12 @@ fn sum(xs: &[u64]) -> u64 {
     }
     total
 }
-"#);
+"#
+);
 
-snapshot!(with_state, r#"
+snapshot!(
+    with_state,
+    r#"
 #[bounded(limit = 4, with(buf = Vec::with_capacity(64 * 1024)))]
 fn compress_all(files: &[File]) {
     for file in files {
@@ -112,9 +122,12 @@ fn compress_all(files: &[File]) {
         compress_into(file, buf);
     }
 }
-"#);
+"#
+);
 
-snapshot!(reduce_sum, r#"
+snapshot!(
+    reduce_sum,
+    r#"
 #[bounded(limit = 8, batch = 256, reduce(total: +))]
 fn total_len(lines: &[String]) -> usize {
     let mut total = 0;
@@ -123,9 +136,12 @@ fn total_len(lines: &[String]) -> usize {
     }
     total
 }
-"#);
+"#
+);
 
-snapshot!(reduce_merge, r#"
+snapshot!(
+    reduce_merge,
+    r#"
 #[bounded(reduce(counts: merge))]
 fn word_counts(lines: &[String]) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
@@ -136,9 +152,12 @@ fn word_counts(lines: &[String]) -> HashMap<String, usize> {
     }
     counts
 }
-"#);
+"#
+);
 
-snapshot!(reduce_append, r#"
+snapshot!(
+    reduce_append,
+    r#"
 #[bounded(limit = 4, reduce(evens: append, largest: max, all_small: &&))]
 fn scan(xs: &[i64]) -> (Vec<i64>, i64, bool) {
     let mut evens = Vec::new();
@@ -153,9 +172,12 @@ fn scan(xs: &[i64]) -> (Vec<i64>, i64, bool) {
     }
     (evens, largest, all_small)
 }
-"#);
+"#
+);
 
-snapshot!(fail_fast, r#"
+snapshot!(
+    fail_fast,
+    r#"
 #[bounded(limit = 4, batch = 16)]
 fn check_all(paths: &[PathBuf]) -> io::Result<()> {
     for path in paths {
@@ -167,9 +189,12 @@ fn check_all(paths: &[PathBuf]) -> io::Result<()> {
     }
     Ok(())
 }
-"#);
+"#
+);
 
-snapshot!(keep_going, r#"
+snapshot!(
+    keep_going,
+    r#"
 #[bounded(limit = 4, keep_going, reduce(ok: +))]
 fn import_all(rows: &[Row]) -> Result<usize, ImportError> {
     let mut ok = 0;
@@ -182,54 +207,78 @@ fn import_all(rows: &[Row]) -> Result<usize, ImportError> {
     }
     Ok(ok)
 }
-"#);
+"#
+);
 
-snapshot!(schedule_static, r#"
+snapshot!(
+    schedule_static,
+    r#"
 fn f(xs: &[u64]) {
     par_bounded!(schedule = static; for x in xs { work(x); });
 }
-"#);
+"#
+);
 
-snapshot!(schedule_guided, r#"
+snapshot!(
+    schedule_guided,
+    r#"
 fn f(xs: &[u64]) {
     par_bounded!(schedule = guided, batch = 8; for x in xs { work(x); });
 }
-"#);
+"#
+);
 
-snapshot!(schedule_steal, r#"
+snapshot!(
+    schedule_steal,
+    r#"
 fn f(xs: &[u64]) {
     par_bounded!(limit = cpus, schedule = steal; for x in xs { work(x); });
 }
-"#);
+"#
+);
 
-snapshot!(limit_cpus, r#"
+snapshot!(
+    limit_cpus,
+    r#"
 fn f(xs: &[u64]) {
     par_bounded!(limit = cpus * 2; for x in xs { work(x); });
 }
-"#);
+"#
+);
 
-snapshot!(limit_little, r#"
+snapshot!(
+    limit_little,
+    r#"
 fn f(urls: Vec<Url>) {
     par_bounded!(limit = little(rate = 500, latency = 200ms), batch = 1; for url in urls {
         fetch(url);
     });
 }
-"#);
+"#
+);
 
-snapshot!(collect, r#"
+snapshot!(
+    collect,
+    r#"
 fn f(xs: &[u64]) -> Vec<u64> {
     let squares: Vec<u64> = par_bounded!(limit = 4; for x in xs => x * x);
     squares
 }
-"#);
+"#
+);
 
-snapshot!(if_clause, r#"
+snapshot!(
+    if_clause,
+    r#"
 fn f(xs: &[u64]) {
     par_bounded!(if = xs.len() > 10_000; for x in xs { work(x); });
 }
-"#);
+"#
+);
 
-snapshot!(serial_backend, r#"
+snapshot!(
+    serial_backend,
+    r#"
 #[bounded(backend = serial, reduce(n: +))]
 fn count(xs: &[u64]) -> usize {
     let mut n = 0;
@@ -240,18 +289,24 @@ fn count(xs: &[u64]) -> usize {
     }
     n
 }
-"#);
+"#
+);
 
-snapshot!(nested, r#"
+snapshot!(
+    nested,
+    r#"
 #[bounded(limit = 2)]
 fn outer(rows: &[Vec<u64>]) {
     for row in rows {
         par_bounded!(limit = 2; for x in row { work(x); });
     }
 }
-"#);
+"#
+);
 
-snapshot!(method, r#"
+snapshot!(
+    method,
+    r#"
 impl Index {
     #[bounded(limit = 4, reduce(found: ||))]
     fn contains_any(&self, keys: &[Key]) -> bool {
@@ -262,24 +317,33 @@ impl Index {
         found
     }
 }
-"#);
+"#
+);
 
-snapshot!(crate_path, r#"
+snapshot!(
+    crate_path,
+    r#"
 fn f(xs: &[u64]) {
     par_bounded!(crate = ::my_bounded, limit = 2; for x in xs { work(x); });
 }
-"#);
+"#
+);
 
-snapshot!(name, r#"
+snapshot!(
+    name,
+    r#"
 #[bounded(name = "thumbnails", limit = 4)]
 fn thumbnails(images: &[Image]) {
     for image in images.iter().enumerate() {
         thumbnail(image);
     }
 }
-"#);
+"#
+);
 
-snapshot!(serial_loop_and_override, r#"
+snapshot!(
+    serial_loop_and_override,
+    r#"
 #[bounded(limit = 8)]
 fn two_loops(xs: &[u64], ys: &[u64]) {
     #[serial]
@@ -291,4 +355,5 @@ fn two_loops(xs: &[u64], ys: &[u64]) {
         work(y);
     }
 }
-"#);
+"#
+);

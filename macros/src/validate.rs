@@ -32,8 +32,14 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
     let o = &l.options;
 
     for key in &o.planned {
-        let why = PLANNED.iter().find(|(k, _)| key == k).map_or("", |(_, w)| w);
-        errors.push(err(key.span(), format!("the option `{key}` is not available yet: {why}")));
+        let why = PLANNED
+            .iter()
+            .find(|(k, _)| key == k)
+            .map_or("", |(_, w)| w);
+        errors.push(err(
+            key.span(),
+            format!("the option `{key}` is not available yet: {why}"),
+        ));
     }
 
     match &o.limit {
@@ -81,7 +87,9 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
         ));
     }
     for (span, label) in &l.facts.breaks {
-        let what = label.as_ref().map_or("`break`".to_string(), |l| format!("`break {l}`"));
+        let what = label
+            .as_ref()
+            .map_or("`break`".to_string(), |l| format!("`break {l}`"));
         errors.push(err(
             *span,
             format!("{what} cannot leave a parallel loop: the other items are running on other threads\nhelp: to stop early, return an error with `?` (no new item starts after it); to skip this item, use `continue`; or mark the loop `#[serial]`"),
@@ -94,9 +102,18 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
         ));
     }
 
-    let reduced: Vec<String> =
-        o.reduce.iter().flatten().map(|r| r.var.to_string()).collect();
-    let with_names: Vec<String> = o.with.iter().flatten().map(|w| w.name.to_string()).collect();
+    let reduced: Vec<String> = o
+        .reduce
+        .iter()
+        .flatten()
+        .map(|r| r.var.to_string())
+        .collect();
+    let with_names: Vec<String> = o
+        .with
+        .iter()
+        .flatten()
+        .map(|w| w.name.to_string())
+        .collect();
     for a in &l.facts.outer_assignments {
         let name = a.root.to_string();
         if a.whole && reduced.contains(&name) {
@@ -126,7 +143,11 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
         ));
     }
 
-    if let Context::Function { returns_option: true, .. } = l.context {
+    if let Context::Function {
+        returns_option: true,
+        ..
+    } = l.context
+    {
         for span in &l.facts.tries {
             errors.push(err(
                 *span,
@@ -156,7 +177,14 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
                 errors.push(err(r.var.span(), format!("`{}` is both per-worker state (`with`) and a reduction\nhelp: rename one of them", r.var)));
             }
             if let ReduceOp::Fold(p) = &r.op {
-                if p.segments.len() == 1 && p.segments[0].ident.to_string().chars().next().is_some_and(|c| c.is_uppercase()) {
+                if p.segments.len() == 1
+                    && p.segments[0]
+                        .ident
+                        .to_string()
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_uppercase())
+                {
                     errors.push(err(r.op_span, format!("`{}` is not a reduction operator\nhelp: the operators are {REDUCE_OPS}", p.segments[0].ident)));
                 }
             }
@@ -165,7 +193,10 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
     if let Some(with) = &o.with {
         for (i, w) in with.iter().enumerate() {
             if with[..i].iter().any(|p| p.name == w.name) {
-                errors.push(err(w.name.span(), format!("`{}` is declared twice in `with`", w.name)));
+                errors.push(err(
+                    w.name.span(),
+                    format!("`{}` is declared twice in `with`", w.name),
+                ));
             }
         }
     }

@@ -87,8 +87,22 @@ pub trait One {
 macro_rules! one {
     ($($t:ty = $v:expr),*) => {$( impl One for $t { fn one() -> Self { $v } } )*};
 }
-one!(u8 = 1, u16 = 1, u32 = 1, u64 = 1, u128 = 1, usize = 1, i8 = 1, i16 = 1, i32 = 1,
-     i64 = 1, i128 = 1, isize = 1, f32 = 1.0, f64 = 1.0);
+one!(
+    u8 = 1,
+    u16 = 1,
+    u32 = 1,
+    u64 = 1,
+    u128 = 1,
+    usize = 1,
+    i8 = 1,
+    i16 = 1,
+    i32 = 1,
+    i64 = 1,
+    i128 = 1,
+    isize = 1,
+    f32 = 1.0,
+    f64 = 1.0
+);
 
 impl<T: One> One for std::num::Wrapping<T> {
     fn one() -> Self {
@@ -404,7 +418,10 @@ pub struct Typed<R, T> {
 
 impl<R: Clone, T> Clone for Typed<R, T> {
     fn clone(&self) -> Self {
-        Typed { op: self.op.clone(), _type: PhantomData }
+        Typed {
+            op: self.op.clone(),
+            _type: PhantomData,
+        }
     }
 }
 
@@ -419,12 +436,18 @@ impl<R, T> std::fmt::Debug for Typed<R, T> {
 impl<R: Reducer<T>, T> Typed<R, T> {
     /// `op`, reducing values of the type of `_var` (read for its type only).
     pub fn like(op: R, _var: &T) -> Self {
-        Typed { op, _type: PhantomData }
+        Typed {
+            op,
+            _type: PhantomData,
+        }
     }
 
     /// `op`, reducing values of a type left to inference.
     pub fn new(op: R) -> Self {
-        Typed { op, _type: PhantomData }
+        Typed {
+            op,
+            _type: PhantomData,
+        }
     }
 
     /// The identity.

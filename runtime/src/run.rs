@@ -150,7 +150,11 @@ where
             (None, Shape::Pulled { hint: Some(len) }) => crate::schedule::auto_batch(len, lanes),
             (None, _) => AUTO_PULL_BATCH,
         },
-        outcome: Mutex::new(Outcome { partials: Vec::new(), error: None, panic: None }),
+        outcome: Mutex::new(Outcome {
+            partials: Vec::new(),
+            error: None,
+            panic: None,
+        }),
     };
     rayon::scope(|s| {
         for lane in 1..lanes {
@@ -169,7 +173,9 @@ where
     }
     let mut partials = outcome.partials;
     partials.sort_unstable_by_key(|p| p.start);
-    Ok(partials.into_iter().fold(reducers.identity(), |acc, p| reducers.combine(acc, p.acc)))
+    Ok(partials
+        .into_iter()
+        .fold(reducers.identity(), |acc, p| reducers.combine(acc, p.acc)))
 }
 
 /// One lane, or `if = false`, `backend = serial`, `BOUNDED_SERIAL=1`, `limit = 1`, or an
@@ -201,7 +207,15 @@ where
             let cursor = unsafe { source.range(0..len) };
             let _running = site.enter();
             site.count_batches(1, len as u64);
-            body(state, Batch { cursor, start: 0, control: &control }).inspect_err(|_| site.count_failed())
+            body(
+                state,
+                Batch {
+                    cursor,
+                    start: 0,
+                    control: &control,
+                },
+            )
+            .inspect_err(|_| site.count_failed())
         }
         Shape::Pulled { .. } => {
             let max = batch.unwrap_or(AUTO_PULL_BATCH);
@@ -211,8 +225,15 @@ where
                 let state = state.get_or_insert_with(&init);
                 let _running = site.enter();
                 site.count_batches(1, cursor.size_hint().0 as u64);
-                let partial = body(state, Batch { cursor, start, control: &control })
-                    .inspect_err(|_| site.count_failed())?;
+                let partial = body(
+                    state,
+                    Batch {
+                        cursor,
+                        start,
+                        control: &control,
+                    },
+                )
+                .inspect_err(|_| site.count_failed())?;
                 acc = reducers.combine(acc, partial);
             }
             Ok(acc)
@@ -261,7 +282,9 @@ where
         loop {
             let (range, batch) = match &self.plan {
                 Some(plan) => {
-                    let Some(range) = plan.claim(&mut cursor) else { break };
+                    let Some(range) = plan.claim(&mut cursor) else {
+                        break;
+                    };
                     if self.control.is_stopping() {
                         if self.source.owns_items() {
                             // SAFETY: `range` was claimed from the plan, so it is in
@@ -273,18 +296,30 @@ where
                     }
                     // SAFETY: as above.
                     let items = unsafe { self.source.range(range.clone()) };
-                    let batch = Batch { cursor: items, start: range.start, control: &self.control };
+                    let batch = Batch {
+                        cursor: items,
+                        start: range.start,
+                        control: &self.control,
+                    };
                     (range, batch)
                 }
                 None => {
                     if self.control.is_stopping() {
                         break;
                     }
-                    let Some((start, items)) = self.source.pull(self.pull_batch, &mut scratch) else {
+                    let Some((start, items)) = self.source.pull(self.pull_batch, &mut scratch)
+                    else {
                         break;
                     };
                     let end = start + items.size_hint().0;
-                    (start..end, Batch { cursor: items, start, control: &self.control })
+                    (
+                        start..end,
+                        Batch {
+                            cursor: items,
+                            start,
+                            control: &self.control,
+                        },
+                    )
                 }
             };
             batches += 1;
@@ -293,7 +328,11 @@ where
         }
         self.config.site.count_batches(batches, items);
         if !partials.is_empty() {
-            self.outcome.lock().unwrap_or_else(|e| e.into_inner()).partials.append(&mut partials);
+            self.outcome
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .partials
+                .append(&mut partials);
         }
     }
 
@@ -318,7 +357,11 @@ where
                     last.acc = self.reducers.combine(prev, acc);
                     last.end = range.end;
                 }
-                _ => partials.push(Partial { start: range.start, end: range.end, acc }),
+                _ => partials.push(Partial {
+                    start: range.start,
+                    end: range.end,
+                    acc,
+                }),
             },
             Ok(Err(error)) => {
                 site.count_failed();
@@ -326,7 +369,11 @@ where
                     self.control.stop();
                 }
                 let mut outcome = self.outcome.lock().unwrap_or_else(|e| e.into_inner());
-                if outcome.error.as_ref().is_none_or(|(at, _)| range.start < *at) {
+                if outcome
+                    .error
+                    .as_ref()
+                    .is_none_or(|(at, _)| range.start < *at)
+                {
                     outcome.error = Some((range.start, error));
                 }
             }

@@ -7,7 +7,7 @@
 //! however long (or endless) the input is.
 //!
 //! The macro picks the kind from the input's type at the call site, with method
-//! resolution ("autoref specialisation"): `(&Input::new(x)).into_source()` finds
+//! resolution ("autoref specialisation"): `(&Input::new(x)).to_source()` finds
 //! [`ViaIndexed`] when `x` is an indexed type, and falls back to [`ViaPulled`] for any
 //! other `IntoIterator`.
 
@@ -92,7 +92,9 @@ impl<T> Input<T> {
     }
 
     fn take(&self) -> T {
-        self.0.take().expect("a loop input is turned into a source once")
+        self.0
+            .take()
+            .expect("a loop input is turned into a source once")
     }
 }
 
@@ -101,7 +103,7 @@ pub trait ViaIndexed {
     /// The source.
     type Source: Source;
     /// Turns the input into its source.
-    fn into_source(&self) -> Self::Source;
+    fn to_source(&self) -> Self::Source;
 }
 
 /// Picks a pulled source for any other `IntoIterator` (the fallback).
@@ -109,7 +111,7 @@ pub trait ViaPulled {
     /// The source.
     type Source: Source;
     /// Turns the input into its source.
-    fn into_source(&self) -> Self::Source;
+    fn to_source(&self) -> Self::Source;
 }
 
 impl<I> ViaPulled for &Input<I>
@@ -119,7 +121,7 @@ where
     I::Item: Send,
 {
     type Source = Pulled<I::IntoIter>;
-    fn into_source(&self) -> Self::Source {
+    fn to_source(&self) -> Self::Source {
         Pulled::new(self.take().into_iter())
     }
 }
@@ -162,7 +164,7 @@ macro_rules! via_slice {
     ($($ty:ty => |$x:ident| $conv:expr;)*) => {$(
         impl<'s, T: Sync> ViaIndexed for Input<$ty> {
             type Source = Slice<'s, T>;
-            fn into_source(&self) -> Self::Source {
+            fn to_source(&self) -> Self::Source {
                 let $x = self.take();
                 Slice($conv)
             }
@@ -179,7 +181,7 @@ via_slice! {
 
 impl<'s, T: Sync, const N: usize> ViaIndexed for Input<&'s [T; N]> {
     type Source = Slice<'s, T>;
-    fn into_source(&self) -> Self::Source {
+    fn to_source(&self) -> Self::Source {
         Slice(self.take())
     }
 }
@@ -201,7 +203,11 @@ unsafe impl<T: Send> Sync for SliceMut<'_, T> {}
 
 impl<'s, T> SliceMut<'s, T> {
     fn new(slice: &'s mut [T]) -> Self {
-        SliceMut { ptr: slice.as_mut_ptr(), len: slice.len(), _borrow: PhantomData }
+        SliceMut {
+            ptr: slice.as_mut_ptr(),
+            len: slice.len(),
+            _borrow: PhantomData,
+        }
     }
 }
 
@@ -222,8 +228,7 @@ unsafe impl<'s, T: Send> Source for SliceMut<'s, T> {
         assert!(range.start <= range.end && range.end <= self.len);
         // SAFETY: in bounds (asserted); disjoint from every other range handed out
         // (caller's contract), so no two live `&mut` alias; the borrow lives for `'s`.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(range.start), range.len()) }
-            .iter_mut()
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(range.start), range.len()) }.iter_mut()
     }
 
     unsafe fn discard(&self, _: Range<usize>) {}
@@ -237,7 +242,7 @@ macro_rules! via_slice_mut {
     ($($ty:ty => |$x:ident| $conv:expr;)*) => {$(
         impl<'s, T: Send> ViaIndexed for Input<$ty> {
             type Source = SliceMut<'s, T>;
-            fn into_source(&self) -> Self::Source {
+            fn to_source(&self) -> Self::Source {
                 let $x = self.take();
                 SliceMut::new($conv)
             }
@@ -254,7 +259,7 @@ via_slice_mut! {
 
 impl<'s, T: Send, const N: usize> ViaIndexed for Input<&'s mut [T; N]> {
     type Source = SliceMut<'s, T>;
-    fn into_source(&self) -> Self::Source {
+    fn to_source(&self) -> Self::Source {
         SliceMut::new(self.take())
     }
 }
@@ -277,7 +282,11 @@ unsafe impl<T: Send> Sync for Owned<T> {}
 impl<T> Owned<T> {
     fn new(vec: Vec<T>) -> Self {
         let mut vec = std::mem::ManuallyDrop::new(vec);
-        Owned { ptr: vec.as_mut_ptr(), len: vec.len(), cap: vec.capacity() }
+        Owned {
+            ptr: vec.as_mut_ptr(),
+            len: vec.len(),
+            cap: vec.capacity(),
+        }
     }
 }
 
@@ -356,7 +365,12 @@ unsafe impl<T: Send> Source for Owned<T> {
 
     unsafe fn range(&self, range: Range<usize>) -> Self::Cursor<'_> {
         assert!(range.start <= range.end && range.end <= self.len);
-        OwnedCursor { ptr: self.ptr, next: range.start, end: range.end, _source: PhantomData }
+        OwnedCursor {
+            ptr: self.ptr,
+            next: range.start,
+            end: range.end,
+            _source: PhantomData,
+        }
     }
 
     fn owns_items(&self) -> bool {
@@ -370,14 +384,14 @@ unsafe impl<T: Send> Source for Owned<T> {
 
 impl<T: Send> ViaIndexed for Input<Vec<T>> {
     type Source = Owned<T>;
-    fn into_source(&self) -> Self::Source {
+    fn to_source(&self) -> Self::Source {
         Owned::new(self.take())
     }
 }
 
 impl<T: Send> ViaIndexed for Input<std::vec::IntoIter<T>> {
     type Source = Owned<T>;
-    fn into_source(&self) -> Self::Source {
+    fn to_source(&self) -> Self::Source {
         // Collecting a `vec::IntoIter` into a `Vec` reuses its allocation.
         Owned::new(self.take().collect())
     }
@@ -420,7 +434,7 @@ macro_rules! int_ranges {
 
         impl ViaIndexed for Input<Range<$t>> {
             type Source = Ints<$t>;
-            fn into_source(&self) -> Ints<$t> {
+            fn to_source(&self) -> Ints<$t> {
                 let r = self.take();
                 let len = (r.end as i128 - r.start as i128).max(0);
                 Ints { start: r.start, len: range_len(len) }
@@ -429,7 +443,7 @@ macro_rules! int_ranges {
 
         impl ViaIndexed for Input<std::ops::RangeInclusive<$t>> {
             type Source = Ints<$t>;
-            fn into_source(&self) -> Ints<$t> {
+            fn to_source(&self) -> Ints<$t> {
                 let r = self.take();
                 let (start, end) = (*r.start(), *r.end());
                 let len = if r.is_empty() { 0 } else { end as i128 - start as i128 + 1 };
@@ -473,7 +487,14 @@ impl<I: Iterator> Pulled<I> {
             (lo, Some(hi)) if lo == hi => Some(lo),
             _ => None,
         };
-        Pulled { state: Mutex::new(PullState { iter, offset: 0, done: false }), hint }
+        Pulled {
+            state: Mutex::new(PullState {
+                iter,
+                offset: 0,
+                done: false,
+            }),
+            hint,
+        }
     }
 }
 
@@ -572,7 +593,10 @@ unsafe impl<S: Source> Source for Enumerated<S> {
     unsafe fn range(&self, range: Range<usize>) -> Self::Cursor<'_> {
         let index = range.start;
         // SAFETY: forwarded contract.
-        EnumCursor { index, inner: unsafe { self.0.range(range) } }
+        EnumCursor {
+            index,
+            inner: unsafe { self.0.range(range) },
+        }
     }
 
     unsafe fn discard(&self, range: Range<usize>) {

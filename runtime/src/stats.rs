@@ -66,7 +66,10 @@ impl Site {
 
     /// The loop's location.
     pub fn location(&self) -> SiteLocation {
-        SiteLocation { file: self.file, line: self.line }
+        SiteLocation {
+            file: self.file,
+            line: self.line,
+        }
     }
 
     pub(crate) fn start_run(&'static self) {

@@ -40,7 +40,10 @@ enum Kind {
     /// Shrinking batches from a shared position.
     Guided { min: usize, pos: AtomicUsize },
     /// Per-lane runs of batch indices `[lo, hi)`, packed as `hi << 32 | lo`.
-    Steal { batch: usize, slots: Box<[AtomicU64]> },
+    Steal {
+        batch: usize,
+        slots: Box<[AtomicU64]>,
+    },
 }
 
 /// A worker's own position in a [`Plan`].
@@ -53,7 +56,10 @@ pub(crate) struct LaneCursor {
 
 impl LaneCursor {
     pub(crate) fn new(lane: usize) -> Self {
-        LaneCursor { lane, next_static: lane }
+        LaneCursor {
+            lane,
+            next_static: lane,
+        }
     }
 }
 
@@ -76,7 +82,9 @@ impl Plan {
                 next: AtomicUsize::new(0),
             },
             // OpenMP's `schedule(static)` without a chunk: one contiguous block per lane.
-            Schedule::Static => Kind::Static { batch: batch.unwrap_or(len.div_ceil(lanes).max(1)) },
+            Schedule::Static => Kind::Static {
+                batch: batch.unwrap_or(len.div_ceil(lanes).max(1)),
+            },
             Schedule::Guided => Kind::Guided {
                 min: batch.unwrap_or_else(|| auto_batch(len, lanes * 4)),
                 pos: AtomicUsize::new(0),
@@ -103,7 +111,12 @@ impl Plan {
 
     /// The number of batches a lane count should not exceed: more lanes than batches
     /// would only start workers with nothing to do.
-    pub(crate) fn batches(len: usize, schedule: Schedule, lanes: usize, batch: Option<usize>) -> usize {
+    pub(crate) fn batches(
+        len: usize,
+        schedule: Schedule,
+        lanes: usize,
+        batch: Option<usize>,
+    ) -> usize {
         match (schedule, batch) {
             (_, Some(b)) => len.div_ceil(b),
             (Schedule::Static, None) => lanes.min(len),
@@ -132,7 +145,9 @@ impl Plan {
                     if start >= len {
                         return None;
                     }
-                    let size = ((len - start) / (2 * self.lanes)).max(*min).min(len - start);
+                    let size = ((len - start) / (2 * self.lanes))
+                        .max(*min)
+                        .min(len - start);
                     match pos.compare_exchange_weak(
                         start,
                         start + size,

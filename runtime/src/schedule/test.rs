@@ -2,7 +2,12 @@ use super::*;
 use std::sync::Mutex;
 
 /// Runs `lanes` threads claiming from one plan and returns every range handed out.
-fn claimed(schedule: Schedule, len: usize, lanes: usize, batch: Option<usize>) -> Vec<Range<usize>> {
+fn claimed(
+    schedule: Schedule,
+    len: usize,
+    lanes: usize,
+    batch: Option<usize>,
+) -> Vec<Range<usize>> {
     let plan = Plan::new(schedule, len, lanes, batch);
     let all = Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -24,7 +29,12 @@ fn claimed(schedule: Schedule, len: usize, lanes: usize, batch: Option<usize>) -
 /// Every index is claimed exactly once, by some lane, for every schedule and shape.
 #[test]
 fn ranges_cover_the_input_exactly_once() {
-    for schedule in [Schedule::Dynamic, Schedule::Static, Schedule::Guided, Schedule::Steal] {
+    for schedule in [
+        Schedule::Dynamic,
+        Schedule::Static,
+        Schedule::Guided,
+        Schedule::Steal,
+    ] {
         for len in [0, 1, 2, 7, 100, 1000, 4097] {
             for lanes in [1, 2, 3, 8] {
                 for batch in [None, Some(1), Some(3), Some(64), Some(5000)] {
@@ -33,10 +43,16 @@ fn ranges_cover_the_input_exactly_once() {
                     let mut next = 0;
                     for r in &ranges {
                         assert!(!r.is_empty(), "{schedule:?} handed out an empty range");
-                        assert_eq!(r.start, next, "{schedule:?} len={len} lanes={lanes} batch={batch:?}");
+                        assert_eq!(
+                            r.start, next,
+                            "{schedule:?} len={len} lanes={lanes} batch={batch:?}"
+                        );
                         next = r.end;
                     }
-                    assert_eq!(next, len, "{schedule:?} len={len} lanes={lanes} batch={batch:?}");
+                    assert_eq!(
+                        next, len,
+                        "{schedule:?} len={len} lanes={lanes} batch={batch:?}"
+                    );
                 }
             }
         }
@@ -57,7 +73,9 @@ fn static_assigns_round_robin() {
 fn guided_batches_shrink() {
     let plan = Plan::new(Schedule::Guided, 1000, 2, Some(10));
     let mut lane = LaneCursor::new(0);
-    let sizes: Vec<_> = std::iter::from_fn(|| plan.claim(&mut lane)).map(|r| r.len()).collect();
+    let sizes: Vec<_> = std::iter::from_fn(|| plan.claim(&mut lane))
+        .map(|r| r.len())
+        .collect();
     assert_eq!(sizes[0], 250);
     assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
     assert_eq!(*sizes.iter().rev().nth(1).unwrap(), 10);
