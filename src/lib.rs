@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 pub use bounded_macros::{bounded, par_bounded};
+pub use bounded_runtime::pool::Pool;
 pub use bounded_runtime::{available_cpus, Cancelled, Overloaded, Rejected};
 
 /// Reductions: the operators of `reduce(VAR: OP)` and the traits that extend them.
@@ -62,7 +63,15 @@ pub mod stats {
 
 /// The configuration types the attribute's options become.
 pub mod config {
-    pub use bounded_runtime::config::{Backend, BatchSize, Limit, Schedule};
+    pub use bounded_runtime::config::{Backend, BatchSize, Limit, OnFull, Schedule};
+}
+
+/// The channel worker pool for blocking work: [`Pool`], its builder, scopes, shutdown
+/// modes and counters.
+pub mod pool {
+    pub use bounded_runtime::pool::{
+        cancelled, BuildError, Outcome, Pool, PoolBuilder, PoolStats, Scope, Shutdown, Workers,
+    };
 }
 
 /// Everything a parallel loop needs in scope: `use bounded::prelude::*;`.

@@ -105,6 +105,21 @@ pub enum Schedule {
     Steal,
 }
 
+/// What submitting to a full queue does (`on_full = …`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnFull {
+    /// Wait for room (backpressure).
+    #[default]
+    Block,
+    /// Skip the work and count it as dropped.
+    Drop,
+    /// Refuse the work with [`Rejected`](crate::Rejected).
+    Reject,
+    /// Run the work on the submitting thread (no deadlock when a job submits to its own
+    /// pool).
+    CallerRuns,
+}
+
 /// The engine that runs the loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {

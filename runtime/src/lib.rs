@@ -3,18 +3,19 @@
 //!
 //! It is organised by concept: [`config`] holds the attribute's words as types,
 //! [`source`] cuts inputs into batches, `schedule` distributes them, [`reduce`]
-//! combines partial results, [`run`](run()) drives the bounded lanes and [`stats`]
-//! counts what happened. Most users never name this crate: they depend on `bounded`.
+//! combines partial results, [`run`](run()) drives the bounded lanes, [`pool`] is the
+//! channel worker pool for blocking work and [`stats`] counts what happened. Most users never name this crate: they depend on `bounded`.
 #![deny(missing_docs)]
 
 pub mod config;
 mod error;
+pub mod pool;
 pub mod reduce;
 mod run;
 mod schedule;
 pub mod source;
 pub mod stats;
 
-pub use config::{available_cpus, Backend, BatchSize, Config, Limit, Schedule};
+pub use config::{available_cpus, Backend, BatchSize, Config, Limit, OnFull, Schedule};
 pub use error::{Cancelled, Overloaded, Rejected};
 pub use run::{run, Batch, Checked, Control};

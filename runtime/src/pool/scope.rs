@@ -1,0 +1,145 @@
+//! Scoped jobs: jobs that borrow from the caller's stack.
+//!
+//! Soundness rests on one rule: `run` does not return, normally or by unwinding,
+//! before every job submitted through its [`Scope`] has been dropped — run or not
+//! (refused, dropped by policy, cancelled by an abort). Each job carries a
+//! [`ScopeRef`] that is dropped after the job itself; the scope waits until the
+//! count of live refs is zero.
+
+use std::any::Any;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+use super::shared::{Shared, Task};
+use super::sync::{Arc, Condvar, Mutex};
+use super::Outcome;
+use crate::config::OnFull;
+use crate::error::Rejected;
+
+#[derive(Default)]
+struct Waiting {
+    pending: usize,
+    panic: Option<Box<dyn Any + Send>>,
+}
+
+#[derive(Default)]
+pub(crate) struct ScopeState {
+    waiting: Mutex<Waiting>,
+    done: Condvar,
+}
+
+/// One job's hold on its scope; dropping it tells the scope the job is over.
+pub(crate) struct ScopeRef(Arc<ScopeState>);
+
+impl ScopeRef {
+    fn new(state: &Arc<ScopeState>) -> Self {
+        lock(&state.waiting).pending += 1;
+        ScopeRef(state.clone())
+    }
+
+    /// Keeps the first panic of the scope's jobs, to re-raise in the caller.
+    pub(crate) fn panicked(&self, payload: Box<dyn Any + Send>) {
+        lock(&self.0.waiting).panic.get_or_insert(payload);
+    }
+}
+
+impl Drop for ScopeRef {
+    fn drop(&mut self) {
+        let mut w = lock(&self.0.waiting);
+        w.pending -= 1;
+        if w.pending == 0 {
+            drop(w);
+            self.0.done.notify_all();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> super::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Submits jobs that may borrow anything that outlives the [`Pool::scope`] call.
+///
+/// [`Pool::scope`]: super::Pool::scope
+pub struct Scope<'env, S: Send + 'static = ()> {
+    shared: Arc<Shared<S>>,
+    state: Arc<ScopeState>,
+    // Invariant in 'env, as scoped-thread APIs must be.
+    _env: PhantomData<&'env mut &'env ()>,
+}
+
+impl<'env, S: Send + 'static> Scope<'env, S> {
+    /// Runs `job` on the pool under its `on_full` policy (see [`Pool::execute`]).
+    ///
+    /// [`Pool::execute`]: super::Pool::execute
+    pub fn execute<F, R>(&self, job: F) -> Result<(), Rejected>
+    where
+        F: FnOnce() -> R + Send + 'env,
+        R: Outcome,
+    {
+        self.execute_with(move |_: &mut S| job())
+    }
+
+    /// Runs `job` with the worker's state.
+    pub fn execute_with<F, R>(&self, job: F) -> Result<(), Rejected>
+    where
+        F: FnOnce(&mut S) -> R + Send + 'env,
+        R: Outcome,
+    {
+        self.submit(job, self.shared.on_full)
+    }
+
+    /// Runs `job` if a worker or the queue can take it now; `Err(Rejected)` otherwise.
+    pub fn try_execute<F, R>(&self, job: F) -> Result<(), Rejected>
+    where
+        F: FnOnce() -> R + Send + 'env,
+        R: Outcome,
+    {
+        self.submit(move |_: &mut S| job(), OnFull::Reject)
+    }
+
+    fn submit<F, R>(&self, job: F, policy: OnFull) -> Result<(), Rejected>
+    where
+        F: FnOnce(&mut S) -> R + Send + 'env,
+        R: Outcome,
+    {
+        let job: Box<dyn FnOnce(&mut S) -> bool + Send + 'env> =
+            Box::new(move |state: &mut S| job(state).failed());
+        // SAFETY: `run` waits for this task's ScopeRef, which is dropped after the job,
+        // before it returns or unwinds, so the job never outlives 'env.
+        let task = unsafe { Task::scoped(job, ScopeRef::new(&self.state)) };
+        self.shared.submit(task, policy)
+    }
+
+    fn wait(&self) {
+        let compensated = self.shared.enter_blocking();
+        let mut w = lock(&self.state.waiting);
+        while w.pending > 0 {
+            w = self.state.done.wait(w).unwrap_or_else(|e| e.into_inner());
+        }
+        drop(w);
+        if compensated {
+            self.shared.exit_blocking();
+        }
+    }
+}
+
+pub(crate) fn run<'env, S, F, T>(shared: &Arc<Shared<S>>, f: F) -> T
+where
+    S: Send + 'static,
+    F: FnOnce(&Scope<'env, S>) -> T,
+{
+    let scope = Scope {
+        shared: shared.clone(),
+        state: Arc::new(ScopeState::default()),
+        _env: PhantomData,
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
+    scope.wait();
+    let job_panic = lock(&scope.state.waiting).panic.take();
+    match result {
+        Err(payload) => resume_unwind(payload),
+        Ok(_) if job_panic.is_some() => resume_unwind(job_panic.unwrap()),
+        Ok(value) => value,
+    }
+}

@@ -1,0 +1,578 @@
+//! The state every handle and worker of one pool shares: the queue, the worker
+//! bookkeeping, the counters. One mutex guards the queue and the counts that decide
+//! where a job goes; the outcome counters are atomics, so reading stats never blocks
+//! a worker.
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::time::{Duration, Instant};
+
+use super::builder::Workers;
+use super::scope::ScopeRef;
+use super::sync::{thread, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard};
+use super::{PoolStats, Shutdown};
+use crate::config::OnFull;
+use crate::error::Rejected;
+use crate::stats::Histogram;
+
+type Job<S> = Box<dyn FnOnce(&mut S) -> bool + Send + 'static>;
+
+/// One accepted job.
+pub(crate) struct Task<S> {
+    // Field order matters: the job (and what it borrows) is dropped before the scope
+    // hears that the job is over.
+    job: Job<S>,
+    submitted: Instant,
+    scope: Option<ScopeRef>,
+}
+
+impl<S> Task<S> {
+    pub(crate) fn new<F, R>(job: F, scope: Option<ScopeRef>) -> Self
+    where
+        F: FnOnce(&mut S) -> R + Send + 'static,
+        R: super::Outcome,
+    {
+        Task {
+            job: Box::new(move |state: &mut S| job(state).failed()),
+            submitted: Instant::now(),
+            scope,
+        }
+    }
+
+    /// A job whose captures live only as long as `scope` waits.
+    ///
+    /// # Safety
+    ///
+    /// The caller guarantees that everything `job` borrows outlives the moment the
+    /// returned task is dropped (after running or not), which a scope ensures by waiting
+    /// for its [`ScopeRef`]s before returning.
+    pub(crate) unsafe fn scoped<'env>(
+        job: Box<dyn FnOnce(&mut S) -> bool + Send + 'env>,
+        scope: ScopeRef,
+    ) -> Self {
+        // SAFETY: only the lifetime changes; the caller upholds that the job is dropped
+        // before `'env` ends.
+        let job: Job<S> = unsafe {
+            std::mem::transmute::<
+                Box<dyn FnOnce(&mut S) -> bool + Send + 'env>,
+                Box<dyn FnOnce(&mut S) -> bool + Send + 'static>,
+            >(job)
+        };
+        Task {
+            job,
+            submitted: Instant::now(),
+            scope: Some(scope),
+        }
+    }
+}
+
+struct State<S> {
+    queue: VecDeque<Task<S>>,
+    /// Workers waiting for a job and not yet woken for one.
+    idle: usize,
+    /// Wake-ups granted to idle workers for jobs pushed to the queue.
+    tokens: usize,
+    /// Worker threads alive (or being started).
+    workers: usize,
+    /// Workers of this pool blocked in a scope wait: the pool may start as many extra
+    /// workers, so waiting on the pool's own jobs cannot starve it.
+    blocked_workers: usize,
+    /// Submitters waiting for room.
+    waiting_submitters: usize,
+    closed: bool,
+    threads: Vec<(usize, thread::JoinHandle<()>)>,
+}
+
+#[derive(Default)]
+struct Counters {
+    submitted: AtomicU64,
+    completed: AtomicU64,
+    failed: AtomicU64,
+    panicked: AtomicU64,
+    rejected: AtomicU64,
+    dropped: AtomicU64,
+    cancelled: AtomicU64,
+    caller_ran: AtomicU64,
+    busy: AtomicUsize,
+    peak_workers: AtomicUsize,
+}
+
+enum Next<S> {
+    Run(Task<S>),
+    Retired,
+    Closed,
+}
+
+pub(crate) struct Shared<S> {
+    pub(crate) name: String,
+    min: usize,
+    max: usize,
+    idle_timeout: Duration,
+    capacity: usize,
+    pub(crate) on_full: OnFull,
+    make_state: Arc<dyn Fn() -> S + Send + Sync>,
+    state: Mutex<State<S>>,
+    /// Idle workers wait here for jobs.
+    work: Condvar,
+    /// Blocked submitters wait here for room.
+    room: Condvar,
+    /// Shutdown waits here for workers to exit.
+    exited: Condvar,
+    aborting: Arc<AtomicBool>,
+    next_worker: AtomicUsize,
+    counters: Counters,
+    latency: Histogram,
+}
+
+#[cfg(not(loom))]
+mod current {
+    use std::cell::RefCell;
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    use std::sync::Arc;
+
+    thread_local! {
+        /// The pool this thread works for: its identity and its abort flag.
+        static CURRENT: RefCell<Option<(usize, Arc<AtomicBool>)>> = const { RefCell::new(None) };
+    }
+
+    pub(super) fn enter(pool: usize, aborting: Arc<AtomicBool>) {
+        CURRENT.with(|c| *c.borrow_mut() = Some((pool, aborting)));
+    }
+
+    pub(super) fn leave() {
+        CURRENT.with(|c| *c.borrow_mut() = None);
+    }
+
+    pub(super) fn pool() -> Option<usize> {
+        CURRENT.with(|c| c.borrow().as_ref().map(|(id, _)| *id))
+    }
+
+    pub(super) fn aborting() -> bool {
+        CURRENT.with(|c| c.borrow().as_ref().is_some_and(|(_, a)| a.load(Relaxed)))
+    }
+}
+
+#[cfg(loom)]
+mod current {
+    use super::{Arc, AtomicBool};
+    pub(super) fn enter(_: usize, _: Arc<AtomicBool>) {}
+    pub(super) fn leave() {}
+    pub(super) fn pool() -> Option<usize> {
+        None
+    }
+    pub(super) fn aborting() -> bool {
+        false
+    }
+}
+
+pub(crate) fn current_aborting() -> bool {
+    current::aborting()
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Jobs never run under this lock, so a poisoned lock only means a bookkeeping
+    // panic elsewhere; the state itself is consistent at every unlock.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<S: Send + 'static> Shared<S> {
+    pub(crate) fn new(
+        name: String,
+        workers: Workers,
+        idle_timeout: Duration,
+        capacity: usize,
+        on_full: OnFull,
+        make_state: Arc<dyn Fn() -> S + Send + Sync>,
+    ) -> Self {
+        Shared {
+            name,
+            min: workers.min,
+            max: workers.max,
+            idle_timeout,
+            capacity,
+            on_full,
+            make_state,
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                idle: 0,
+                tokens: 0,
+                workers: 0,
+                blocked_workers: 0,
+                waiting_submitters: 0,
+                closed: false,
+                threads: Vec::new(),
+            }),
+            work: Condvar::new(),
+            room: Condvar::new(),
+            exited: Condvar::new(),
+            aborting: Arc::new(AtomicBool::new(false)),
+            next_worker: AtomicUsize::new(0),
+            counters: Counters::default(),
+            latency: Histogram::default(),
+        }
+    }
+
+    fn id(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    pub(crate) fn is_current_worker(&self) -> bool {
+        current::pool() == Some(self.id())
+    }
+
+    pub(crate) fn prestart(this: &Arc<Self>) {
+        let mut st = lock(&this.state);
+        while st.workers < this.min {
+            st.workers += 1;
+            this.note_workers(st.workers);
+            drop(st);
+            let spawned = Self::spawn(this, None);
+            st = lock(&this.state);
+            match spawned {
+                Ok(entry) => st.threads.push(entry),
+                Err(_) => {
+                    st.workers -= 1;
+                    break;
+                }
+            }
+        }
+    }
+
+    fn note_workers(&self, now: usize) {
+        self.counters.peak_workers.fetch_max(now, Relaxed);
+    }
+
+    /// Offers `task` to the pool under `policy`.
+    pub(crate) fn submit(self: &Arc<Self>, task: Task<S>, policy: OnFull) -> Result<(), Rejected> {
+        self.counters.submitted.fetch_add(1, Relaxed);
+        let mut st = lock(&self.state);
+        loop {
+            if st.closed {
+                drop(st);
+                self.counters.rejected.fetch_add(1, Relaxed);
+                drop(task);
+                return Err(Rejected);
+            }
+            if st.idle > 0 {
+                // Hand the job to a waiting worker.
+                st.idle -= 1;
+                st.tokens += 1;
+                st.queue.push_back(task);
+                drop(st);
+                self.work.notify_one();
+                return Ok(());
+            }
+            if st.workers < self.max + st.blocked_workers {
+                st.workers += 1;
+                self.note_workers(st.workers);
+                drop(st);
+                match Self::spawn(self, Some(task)) {
+                    Ok(entry) => {
+                        lock(&self.state).threads.push(entry);
+                        return Ok(());
+                    }
+                    Err(task_back) => {
+                        // The OS refused a thread: carry on with the workers there are.
+                        let task_back = task_back.expect("the task was not taken");
+                        st = lock(&self.state);
+                        st.workers -= 1;
+                        if st.workers == 0 {
+                            drop(st);
+                            self.counters.rejected.fetch_add(1, Relaxed);
+                            drop(task_back);
+                            return Err(Rejected);
+                        }
+                        st.queue.push_back(task_back);
+                        return Ok(());
+                    }
+                }
+            }
+            if st.queue.len() < self.capacity + st.tokens {
+                st.queue.push_back(task);
+                return Ok(());
+            }
+            match policy {
+                OnFull::Block if !self.is_current_worker() => {
+                    st.waiting_submitters += 1;
+                    st = self.room.wait(st).unwrap_or_else(|e| e.into_inner());
+                    st.waiting_submitters -= 1;
+                }
+                // A worker blocking on its own pool's full queue could wait for itself:
+                // it runs the job instead.
+                OnFull::Block | OnFull::CallerRuns => {
+                    drop(st);
+                    self.counters.caller_ran.fetch_add(1, Relaxed);
+                    self.run_task(task, &mut None, false);
+                    return Ok(());
+                }
+                OnFull::Drop => {
+                    drop(st);
+                    self.counters.dropped.fetch_add(1, Relaxed);
+                    drop(task);
+                    return Ok(());
+                }
+                OnFull::Reject => {
+                    drop(st);
+                    self.counters.rejected.fetch_add(1, Relaxed);
+                    drop(task);
+                    return Err(Rejected);
+                }
+            }
+        }
+    }
+
+    /// Starts a worker thread, giving it `first` to run. On failure gives the task back.
+    #[allow(clippy::type_complexity)]
+    fn spawn(
+        this: &Arc<Self>,
+        first: Option<Task<S>>,
+    ) -> Result<(usize, thread::JoinHandle<()>), Option<Task<S>>> {
+        let index = this.next_worker.fetch_add(1, Relaxed);
+        let shared = this.clone();
+        // The task travels through a slot so it can be recovered if the spawn fails.
+        let slot = Arc::new(Mutex::new(first));
+        let slot_in = slot.clone();
+        let spawned = spawn_named(format!("{}-{}", this.name, index), move || {
+            let first = lock(&slot_in).take();
+            shared.work_loop(index, first);
+        });
+        match spawned {
+            Ok(handle) => Ok((index, handle)),
+            Err(()) => Err(lock(&slot).take()),
+        }
+    }
+
+    fn work_loop(self: Arc<Self>, index: usize, first: Option<Task<S>>) {
+        current::enter(self.id(), self.aborting.clone());
+        let mut state: Option<S> = None;
+        if let Some(task) = first {
+            self.run_task(task, &mut state, true);
+        }
+        let retired = loop {
+            match self.next_task(index) {
+                Next::Run(task) => self.run_task(task, &mut state, true),
+                Next::Retired => break true,
+                Next::Closed => break false,
+            }
+        };
+        drop(state);
+        current::leave();
+        if !retired {
+            lock(&self.state).workers -= 1;
+            self.exited.notify_all();
+        }
+    }
+
+    /// Waits for the next job.
+    fn next_task(&self, index: usize) -> Next<S> {
+        let mut st = lock(&self.state);
+        loop {
+            if let Some(task) = st.queue.pop_front() {
+                if st.waiting_submitters > 0 {
+                    self.room.notify_one();
+                }
+                return Next::Run(task);
+            }
+            if st.closed {
+                return Next::Closed;
+            }
+            st.idle += 1;
+            if st.waiting_submitters > 0 {
+                // An idle worker is room for a hand-off.
+                self.room.notify_one();
+            }
+            let (guard, timeout) = self
+                .work
+                .wait_timeout(st, self.idle_timeout)
+                .unwrap_or_else(|e| e.into_inner());
+            st = guard;
+            if st.tokens > 0 {
+                st.tokens -= 1;
+            } else {
+                st.idle -= 1;
+                if timeout.timed_out()
+                    && st.queue.is_empty()
+                    && !st.closed
+                    && st.workers > self.min + st.blocked_workers
+                {
+                    // Leave the count under the same lock that decided it, so no
+                    // submitter counts on this worker; nobody joins it: detach.
+                    st.workers -= 1;
+                    st.threads.retain(|(i, _)| *i != index);
+                    drop(st);
+                    self.exited.notify_all();
+                    return Next::Retired;
+                }
+            }
+        }
+    }
+
+    /// Runs one task; its state is made first if this thread has none yet (inside the
+    /// same panic guard, so a panicking constructor counts as that job's panic).
+    fn run_task(&self, task: Task<S>, state: &mut Option<S>, on_worker: bool) {
+        if on_worker {
+            self.counters.busy.fetch_add(1, Relaxed);
+        }
+        let make = &self.make_state;
+        let Task {
+            job,
+            submitted,
+            scope,
+        } = task;
+        let result = catch_unwind(AssertUnwindSafe(
+            || job(state.get_or_insert_with(|| make())),
+        ));
+        self.finish(result, submitted, scope);
+        if on_worker {
+            self.counters.busy.fetch_sub(1, Relaxed);
+        }
+    }
+
+    fn finish(
+        &self,
+        result: std::thread::Result<bool>,
+        submitted: Instant,
+        scope: Option<ScopeRef>,
+    ) {
+        match result {
+            Ok(false) => self.counters.completed.fetch_add(1, Relaxed),
+            Ok(true) => self.counters.failed.fetch_add(1, Relaxed),
+            Err(payload) => {
+                if let Some(scope) = &scope {
+                    scope.panicked(payload);
+                }
+                self.counters.panicked.fetch_add(1, Relaxed)
+            }
+        };
+        self.latency.record(submitted.elapsed());
+        drop(scope);
+    }
+
+    /// A worker of this pool is about to block until other jobs finish (a scope wait):
+    /// let the pool start a replacement so those jobs can run.
+    pub(crate) fn enter_blocking(self: &Arc<Self>) -> bool {
+        if !self.is_current_worker() {
+            return false;
+        }
+        let mut st = lock(&self.state);
+        st.blocked_workers += 1;
+        let replace = !st.queue.is_empty() && st.idle == 0 && !st.closed;
+        if replace {
+            st.workers += 1;
+            self.note_workers(st.workers);
+        }
+        drop(st);
+        if replace {
+            match Self::spawn(self, None) {
+                Ok(entry) => lock(&self.state).threads.push(entry),
+                Err(_) => lock(&self.state).workers -= 1,
+            }
+        }
+        true
+    }
+
+    pub(crate) fn exit_blocking(&self) {
+        lock(&self.state).blocked_workers -= 1;
+    }
+
+    pub(crate) fn shutdown(&self, mode: Shutdown) {
+        let mut st = lock(&self.state);
+        st.closed = true;
+        drop(st);
+        self.work.notify_all();
+        self.room.notify_all();
+        let deadline = match mode {
+            Shutdown::Drain => None,
+            Shutdown::Abort => Some(Instant::now()),
+            Shutdown::DrainWithin(d) => Some(Instant::now() + d),
+        };
+        // Our own worker (the last handle dropped by a job) cannot wait for itself.
+        let me = usize::from(self.is_current_worker());
+        let mut st = lock(&self.state);
+        let mut aborted = false;
+        while st.workers > me {
+            match deadline {
+                Some(deadline) if !aborted && Instant::now() >= deadline => {
+                    aborted = true;
+                    self.aborting.store(true, SeqCst);
+                    let queued: Vec<Task<S>> = st.queue.drain(..).collect();
+                    drop(st);
+                    self.counters
+                        .cancelled
+                        .fetch_add(queued.len() as u64, Relaxed);
+                    drop(queued);
+                    st = lock(&self.state);
+                }
+                Some(deadline) if !aborted => {
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    st = self
+                        .exited
+                        .wait_timeout(st, wait)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+                _ => st = self.exited.wait(st).unwrap_or_else(|e| e.into_inner()),
+            }
+        }
+        if me == 0 && !aborted && !st.queue.is_empty() {
+            // No worker left to run them (every spawn failed): they are cancelled.
+            let queued: Vec<Task<S>> = st.queue.drain(..).collect();
+            self.counters
+                .cancelled
+                .fetch_add(queued.len() as u64, Relaxed);
+            drop(st);
+            drop(queued);
+            st = lock(&self.state);
+        }
+        let threads = std::mem::take(&mut st.threads);
+        drop(st);
+        let own = thread::current().id();
+        for (_, handle) in threads {
+            if handle.thread().id() != own {
+                let _ = handle.join();
+            }
+        }
+    }
+
+    pub(crate) fn stats(&self) -> PoolStats {
+        let st = lock(&self.state);
+        let (workers, queued) = (st.workers, st.queue.len());
+        drop(st);
+        let c = &self.counters;
+        PoolStats {
+            name: self.name.clone(),
+            workers,
+            peak_workers: c.peak_workers.load(Relaxed),
+            busy: c.busy.load(Relaxed),
+            queued,
+            submitted: c.submitted.load(Relaxed),
+            completed: c.completed.load(Relaxed),
+            failed: c.failed.load(Relaxed),
+            panicked: c.panicked.load(Relaxed),
+            rejected: c.rejected.load(Relaxed),
+            dropped: c.dropped.load(Relaxed),
+            cancelled: c.cancelled.load(Relaxed),
+            caller_ran: c.caller_ran.load(Relaxed),
+            p50: self.latency.percentile(0.50),
+            p90: self.latency.percentile(0.90),
+            p99: self.latency.percentile(0.99),
+        }
+    }
+}
+
+#[cfg(not(loom))]
+fn spawn_named(
+    name: String,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<thread::JoinHandle<()>, ()> {
+    thread::Builder::new().name(name).spawn(f).map_err(|_| ())
+}
+
+#[cfg(loom)]
+fn spawn_named(
+    _name: String,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<thread::JoinHandle<()>, ()> {
+    Ok(thread::spawn(f))
+}
