@@ -36,7 +36,7 @@
 
 pub use bounded_macros::{bounded, par_bounded};
 pub use bounded_runtime::pool::Pool;
-pub use bounded_runtime::{available_cpus, Cancelled, Overloaded, Rejected};
+pub use bounded_runtime::{available_cpus, CancelToken, Cancelled, Overloaded, Rejected};
 
 /// Reductions: the operators of `reduce(VAR: OP)` and the traits that extend them.
 pub mod reduce {
@@ -70,7 +70,8 @@ pub mod config {
 /// modes and counters.
 pub mod pool {
     pub use bounded_runtime::pool::{
-        cancelled, BuildError, Outcome, Pool, PoolBuilder, PoolStats, Scope, Shutdown, Workers,
+        cancelled, shared_io_pool, BuildError, Outcome, Pool, PoolBuilder, PoolStats, Scope,
+        Shutdown, Workers,
     };
 }
 
@@ -83,9 +84,9 @@ pub mod prelude {
 /// What the generated code names. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use bounded_runtime::config::{Backend, BatchSize, Config, Limit, Schedule};
+    pub use bounded_runtime::config::{Backend, BatchSize, Config, Limit, OnFull, Schedule};
     pub use bounded_runtime::reduce::{op, ReduceSet, Typed};
-    pub use bounded_runtime::run;
     pub use bounded_runtime::source::{Enumerated, Input, ViaIndexed, ViaPulled};
     pub use bounded_runtime::stats::Site;
+    pub use bounded_runtime::{run, run_stoppable, Stop};
 }

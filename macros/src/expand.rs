@@ -38,6 +38,9 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     let collected = hidden("collected");
     let fallible = !l.facts.tries.is_empty();
     let keep_going = l.options.keep_going.is_some() && fallible;
+    // The loop can fail on its own: a full queue under `reject`, a deadline, a token.
+    let (rejects, cancels) = (l.options.rejects(), l.options.cancels());
+    let stoppable = rejects || cancels;
     let collect = matches!(l.body, LoopBody::Collect(_));
 
     // --- the site: a static per loop, named and located.
@@ -80,6 +83,25 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     if let Some(b) = &l.options.backend {
         let v = format_ident!("{}", capitalize(&b.value.to_string()));
         calls.extend(quote!(.backend(#p::Backend::#v)));
+    } else if l.options.pool.is_some() {
+        calls.extend(quote!(.backend(#p::Backend::Pool)));
+    }
+    if let Some(pool) = &l.options.pool {
+        calls.extend(quote!(.pool(&#pool)));
+    }
+    if let Some(q) = &l.options.queue {
+        calls.extend(quote!(.queue(#q)));
+    }
+    if let Some(c) = &l.options.on_full {
+        let v = format_ident!("{}", camel(&c.value.to_string()));
+        calls.extend(quote!(.on_full(#p::OnFull::#v)));
+    }
+    if let Some((_, d)) = &l.options.timeout {
+        let d = duration(d);
+        calls.extend(quote!(.timeout(#d)));
+    }
+    if let Some(c) = &l.options.cancel {
+        calls.extend(quote!(.cancel(&#c)));
     }
     if let Some(e) = &l.options.parallel_if {
         calls.extend(quote!(.parallel_if(#e)));
@@ -127,12 +149,12 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     // --- the batch body.
     let label = &l.label;
     let pat = &l.pat;
-    let err_ty = if fallible {
+    let err_ty = if fallible || stoppable {
         quote!(_)
     } else {
         quote!(::core::convert::Infallible)
     };
-    let items = if fallible && !keep_going {
+    let items = if (fallible || stoppable) && !keep_going {
         quote!(#batch.checked())
     } else {
         quote!(#batch)
@@ -180,7 +202,7 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     };
 
     // --- after the run: propagate the error, fold reductions, produce the value.
-    let unwrap = if fallible {
+    let unwrap = if fallible || stoppable {
         quote! {
             match #result {
                 ::core::result::Result::Ok(v) => v,
@@ -217,13 +239,46 @@ pub fn expand(l: &ParLoop) -> TokenStream {
         quote!()
     };
     let input = source(&l.input, &p);
+    let (entry, stops) = if stoppable {
+        let stop = hidden("stop");
+        // Spanned at the option, so a missing `From` impl is reported there.
+        let rejected = match &l.options.on_full {
+            Some(c) if rejects => {
+                quote_spanned!(c.value.span()=> #p::Stop::Rejected(r) => ::core::convert::From::from(r),)
+            }
+            _ => quote!(),
+        };
+        let cancel_span = l
+            .options
+            .timeout
+            .as_ref()
+            .map(|(s, _)| *s)
+            .or_else(|| l.options.cancel.as_ref().map(syn::spanned::Spanned::span));
+        let cancelled = match cancel_span {
+            Some(span) => {
+                quote_spanned!(span=> #p::Stop::Cancelled(c) => ::core::convert::From::from(c),)
+            }
+            None => quote!(),
+        };
+        let rest = if rejects && cancels {
+            quote!()
+        } else {
+            quote!(#stop => #p::Stop::unexpected(#stop),)
+        };
+        (
+            quote!(run_stoppable),
+            quote!(|#stop| match #stop { #rejected #cancelled #rest },),
+        )
+    } else {
+        (quote!(run), quote!())
+    };
 
     quote_spanned! {l.for_span=>
         {
             static #site: #p::Site = #p::Site::new(#name, ::core::file!(), #line);
             let #config = #p::Config::new(&#site) #calls;
             let #reducers = (#(#typed,)*);
-            let #result = #p::run(
+            let #result = #p::#entry(
                 #config,
                 #input,
                 &#reducers,
@@ -234,6 +289,7 @@ pub fn expand(l: &ParLoop) -> TokenStream {
                     #batch_loop
                     ::core::result::Result::Ok((#(#vars,)*))
                 },
+                #stops
             );
             #bind_parts
             #folds
@@ -265,6 +321,11 @@ fn duration(d: &Duration) -> TokenStream {
         }
         Duration::Expr(e) => quote!(#e),
     }
+}
+
+/// `caller_runs` → `CallerRuns`.
+fn camel(s: &str) -> String {
+    s.split('_').map(capitalize).collect()
 }
 
 fn capitalize(s: &str) -> String {

@@ -42,6 +42,8 @@ pub enum Context {
         name: Ident,
         /// Whether the function returns `Option` (whose `?` the runtime does not carry).
         returns_option: bool,
+        /// Whether the function returns nothing (`()`), so no error can leave it.
+        returns_nothing: bool,
     },
     /// A `par_bounded!` expression.
     Macro,

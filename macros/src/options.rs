@@ -37,13 +37,8 @@ pub const KEYS: &[&str] = &[
 /// Keys of SPEC §5 that belong to backends this version does not have yet, with the
 /// reason given in their error.
 pub const PLANNED: &[(&str, &str)] = &[
-    ("pool", "it names a `bounded::Pool`, and the pool backend is not available in this version"),
-    ("queue", "it bounds the queue of the pool and async backends, which are not available in this version"),
-    ("on_full", "it is the full-queue policy of the pool and async backends, which are not available in this version"),
-    ("key", "keyed dispatch needs the pool backend, which is not available in this version"),
-    ("weight", "weighted permits need the pool and async backends, which are not available in this version"),
-    ("timeout", "deadlines come with the pool and async backends, which are not available in this version"),
-    ("cancel", "cancellation tokens come with the pool and async backends, which are not available in this version"),
+    ("key", "keyed dispatch (equal keys on the same worker, in input order) is not available in this version"),
+    ("weight", "weighted permits are not available in this version"),
     ("progress", "progress bars are not available in this version"),
 ];
 
@@ -61,6 +56,16 @@ pub struct Options {
     pub keep_going: Option<Span>,
     pub name: Option<LitStr>,
     pub krate: Option<Path>,
+    /// `pool = EXPR`: a `bounded::Pool` (or anything that derefs to one).
+    pub pool: Option<Expr>,
+    /// `queue = EXPR`
+    pub queue: Option<Expr>,
+    /// `on_full = block | drop | reject | caller_runs`
+    pub on_full: Option<Choice>,
+    /// `timeout = DURATION`
+    pub timeout: Option<(Span, Duration)>,
+    /// `cancel = EXPR`: a `bounded::CancelToken`.
+    pub cancel: Option<Expr>,
     /// Keys that exist but are not available in this version, rejected by validation.
     pub planned: Vec<Ident>,
 }
@@ -292,6 +297,31 @@ impl Options {
                 eq(input, key)?;
                 self.krate = Some(Path::parse_mod_style(input)?);
             }
+            "pool" => {
+                eq(input, key)?;
+                self.pool = Some(input.parse()?);
+            }
+            "queue" => {
+                eq(input, key)?;
+                self.queue = Some(input.parse()?);
+            }
+            "on_full" => {
+                eq(input, key)?;
+                self.on_full = Some(choice(
+                    input,
+                    "on_full",
+                    &["block", "drop", "reject", "caller_runs"],
+                )?);
+            }
+            "timeout" => {
+                eq(input, key)?;
+                let e: Expr = input.parse()?;
+                self.timeout = Some((key.span(), parse_duration(&e)?));
+            }
+            "cancel" => {
+                eq(input, key)?;
+                self.cancel = Some(input.parse()?);
+            }
             other if PLANNED.iter().any(|(k, _)| *k == other) => {
                 // Consume the value so the rest of the list still parses.
                 if input.peek(Token![=]) {
@@ -500,6 +530,26 @@ impl Parse for WithState {
 }
 
 impl Options {
+    /// The backend the loop runs on: the one named, else `pool` when a pool is named,
+    /// else `rayon`.
+    pub fn backend_name(&self) -> String {
+        match (&self.backend, &self.pool) {
+            (Some(b), _) => b.value.to_string(),
+            (None, Some(_)) => "pool".to_owned(),
+            (None, None) => "rayon".to_owned(),
+        }
+    }
+
+    /// Whether the loop can stop on its own (and so fail with `Rejected` or `Cancelled`).
+    pub fn rejects(&self) -> bool {
+        self.on_full.as_ref().is_some_and(|c| c.value == "reject")
+    }
+
+    /// Whether a deadline or a token can cancel the loop.
+    pub fn cancels(&self) -> bool {
+        self.timeout.is_some() || self.cancel.is_some()
+    }
+
     /// `self`, with every key given in `over` replaced (a loop's own options over the
     /// function's).
     pub fn overridden_by(&self, over: &Options) -> Options {
@@ -517,6 +567,11 @@ impl Options {
             keep_going: over.keep_going.or(self.keep_going),
             name: pick(&self.name, &over.name),
             krate: pick(&self.krate, &over.krate),
+            pool: pick(&self.pool, &over.pool),
+            queue: pick(&self.queue, &over.queue),
+            on_full: pick(&self.on_full, &over.on_full),
+            timeout: pick(&self.timeout, &over.timeout),
+            cancel: pick(&self.cancel, &over.cancel),
             planned: self.planned.iter().chain(&over.planned).cloned().collect(),
         }
     }

@@ -52,6 +52,10 @@ pub fn bounded_attr(args: TokenStream, item: TokenStream) -> TokenStream {
         },
         syn::ReturnType::Default => false,
     };
+    let returns_nothing = match &func.sig.output {
+        syn::ReturnType::Default => true,
+        syn::ReturnType::Type(_, ty) => matches!(&**ty, syn::Type::Tuple(t) if t.elems.is_empty()),
+    };
 
     let mut parallel_loops = 0;
     let mut loop_errors = Vec::new();
@@ -73,6 +77,7 @@ pub fn bounded_attr(args: TokenStream, item: TokenStream) -> TokenStream {
         let context = Context::Function {
             name: name.clone(),
             returns_option,
+            returns_nothing,
         };
         match build(
             for_loop.clone(),

@@ -357,3 +357,94 @@ fn two_loops(xs: &[u64], ys: &[u64]) {
 }
 "#
 );
+
+snapshot!(
+    pool_fanout,
+    r#"
+#[bounded(backend = pool, limit = 64, batch = 1)]
+fn fetch_all(urls: &[Url]) -> Result<(), FetchError> {
+    for url in urls {
+        let body = http_get(url)?;
+        store(url, &body)?;
+    }
+    Ok(())
+}
+"#
+);
+
+snapshot!(
+    pool_named,
+    r#"
+static UPLOADS: LazyLock<Pool> = LazyLock::new(|| {
+    Pool::builder().name("uploads").workers(4..=32).prestart().build().unwrap()
+});
+
+#[bounded(pool = UPLOADS, limit = 16)]
+fn upload_all(files: &[PathBuf]) {
+    for file in files {
+        upload(file);
+    }
+}
+"#
+);
+
+snapshot!(
+    backpressure,
+    r#"
+fn index(lines: Receiver<String>) {
+    par_bounded!(backend = pool, limit = 8, batch = 256, queue = 16; for line in lines {
+        index_line(&line);
+    });
+}
+"#
+);
+
+snapshot!(
+    load_shedding,
+    r#"
+#[bounded(backend = pool, limit = 4, queue = 32, on_full = drop, name = "metrics")]
+fn publish(samples: Receiver<Sample>) {
+    for sample in samples {
+        send(sample);
+    }
+}
+"#
+);
+
+snapshot!(
+    reject_when_full,
+    r#"
+#[bounded(backend = pool, limit = 4, queue = 8, on_full = reject)]
+fn submit_all(jobs: Vec<Job>) -> Result<(), SubmitError> {
+    for job in jobs {
+        submit(job)?;
+    }
+    Ok(())
+}
+"#
+);
+
+snapshot!(
+    caller_runs,
+    r#"
+#[bounded(backend = pool, limit = 4, queue = 0, on_full = caller_runs)]
+fn compress_all(blocks: &mut [Block]) {
+    for block in blocks {
+        block.compress();
+    }
+}
+"#
+);
+
+snapshot!(
+    deadline_and_token,
+    r#"
+#[bounded(backend = pool, limit = 32, timeout = 5s, cancel = shutdown)]
+fn crawl(pages: &[Url], shutdown: &CancelToken) -> Result<(), CrawlError> {
+    for page in pages {
+        crawl_page(page)?;
+    }
+    Ok(())
+}
+"#
+);

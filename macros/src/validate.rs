@@ -27,6 +27,65 @@ fn is_zero_literal(e: &Expr) -> bool {
     }
 }
 
+/// The options of the pool backend: where they apply, and what they require.
+fn check_pool_options(l: &ParLoop, errors: &mut Vec<syn::Error>) {
+    let o = &l.options;
+    let backend = o.backend_name();
+    if backend == "pool" && o.limit.is_none() {
+        let at = o
+            .backend
+            .as_ref()
+            .map(|b| b.value.span())
+            .or_else(|| o.pool.as_ref().map(|p| p.span()))
+            .unwrap_or(l.for_span);
+        errors.push(err(
+            at,
+            "`backend = pool` needs a `limit`: blocking work is bounded by what it waits on, not by the number of CPUs\nhelp: by Little's law, items in flight = arrival rate × time per item: for 500 items/s that take 200ms each, write `limit = little(rate = 500, latency = 200ms)` (= 100), or a number such as `limit = 64`",
+        ));
+    }
+    if backend != "pool" {
+        let named = |what: &str| {
+            format!("`{what}` applies to the pool backend, but this loop runs on `{backend}`\nhelp: add `backend = pool`; rayon lanes claim batches directly, so nothing ever waits in a queue")
+        };
+        if let Some(q) = &o.queue {
+            errors.push(err(q.span(), named("queue")));
+        }
+        if let Some(c) = &o.on_full {
+            errors.push(err(c.value.span(), named("on_full")));
+        }
+        if let (Some(p), Some(b)) = (&o.pool, &o.backend) {
+            errors.push(err(
+                p.span(),
+                format!("`pool = …` names a `bounded::Pool`, but the loop says `backend = {}`\nhelp: remove `backend = {}`; naming a pool selects the pool backend", b.value, b.value),
+            ));
+        }
+    }
+    if let Context::Function {
+        name,
+        returns_nothing: true,
+        ..
+    } = &l.context
+    {
+        if let Some(c) = o.on_full.as_ref().filter(|c| c.value == "reject") {
+            errors.push(err(
+                c.value.span(),
+                format!("`on_full = reject` makes the loop fail with `bounded::Rejected`, but `{name}` returns nothing\nhelp: return a `Result` whose error type converts from `bounded::Rejected` (`impl From<bounded::Rejected> for MyError`), or use `on_full = block`"),
+            ));
+        }
+        let cancel_span = o
+            .timeout
+            .as_ref()
+            .map(|(s, _)| *s)
+            .or_else(|| o.cancel.as_ref().map(|c| c.span()));
+        if let Some(span) = cancel_span {
+            errors.push(err(
+                span,
+                format!("`timeout` and `cancel` make the loop fail with `bounded::Cancelled`, but `{name}` returns nothing\nhelp: return a `Result` whose error type converts from `bounded::Cancelled` (`impl From<bounded::Cancelled> for MyError`)"),
+            ));
+        }
+    }
+}
+
 /// Checks one loop, adding every broken rule to `errors`.
 pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
     let o = &l.options;
@@ -66,13 +125,14 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
         }
     }
     if let Some(backend) = &o.backend {
-        if backend.value == "pool" || backend.value == "async" {
+        if backend.value == "async" {
             errors.push(err(
                 backend.value.span(),
-                format!("`backend = {}` is not available yet in this version\nhelp: `backend = rayon` (the default) runs the loop on rayon's pool; `backend = serial` runs it on the calling thread", backend.value),
+                "`backend = async` is not available yet in this version\nhelp: `backend = pool` runs blocking work on a long-lived worker pool; `backend = rayon` (the default) is for CPU work",
             ));
         }
     }
+    check_pool_options(l, errors);
 
     for span in &l.facts.awaits {
         errors.push(err(

@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use crate::cancel::CancelToken;
+use crate::pool::Pool;
 use crate::stats::Site;
 
 /// How many items (or batches) of one loop may run at once.
@@ -128,6 +130,9 @@ pub enum Backend {
     Rayon,
     /// Everything on the calling thread, in input order.
     Serial,
+    /// Batches dispatched through a bounded queue to lanes on a long-lived
+    /// [`Pool`](crate::pool::Pool), for blocking work.
+    Pool,
 }
 
 /// Everything a loop was told, resolved when it starts.
@@ -140,6 +145,11 @@ pub struct Config {
     pub(crate) backend: Backend,
     pub(crate) parallel_if: bool,
     pub(crate) keep_going: bool,
+    pub(crate) queue: Option<usize>,
+    pub(crate) on_full: OnFull,
+    pub(crate) pool: Option<Pool>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) cancel: Option<CancelToken>,
 }
 
 impl Config {
@@ -153,6 +163,11 @@ impl Config {
             backend: Backend::Rayon,
             parallel_if: true,
             keep_going: false,
+            queue: None,
+            on_full: OnFull::Block,
+            pool: None,
+            timeout: None,
+            cancel: None,
         }
     }
 
@@ -192,6 +207,38 @@ impl Config {
         self
     }
 
+    /// `queue = N`: at most `N` batches wait for a lane (pool backend); default `2 × limit`.
+    pub fn queue(mut self, n: usize) -> Self {
+        self.queue = Some(n);
+        self
+    }
+
+    /// `on_full = …`: what the dispatcher does when the queue is full (pool backend).
+    pub fn on_full(mut self, policy: OnFull) -> Self {
+        self.on_full = policy;
+        self
+    }
+
+    /// `pool = PATH`: run the lanes on this pool instead of the shared default one.
+    pub fn pool(mut self, pool: &Pool) -> Self {
+        self.pool = Some(pool.clone());
+        self
+    }
+
+    /// `timeout = DURATION`: stop dispatching once this much time has passed since the
+    /// loop started; the loop then fails with [`Cancelled`](crate::Cancelled).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// `cancel = TOKEN`: stop dispatching once the token is cancelled; the loop then
+    /// fails with [`Cancelled`](crate::Cancelled).
+    pub fn cancel(mut self, token: &CancelToken) -> Self {
+        self.cancel = Some(token.clone());
+        self
+    }
+
     /// The loop's name in stats and messages.
     pub fn name(&self) -> &'static str {
         self.site.name()
@@ -226,7 +273,7 @@ impl Config {
 
     /// Whether this run may use more than the calling thread.
     pub(crate) fn wants_parallel(&self) -> bool {
-        self.parallel_if && self.backend == Backend::Rayon && !serial_from_env()
+        self.parallel_if && self.backend != Backend::Serial && !serial_from_env()
     }
 }
 

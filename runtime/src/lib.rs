@@ -7,7 +7,9 @@
 //! channel worker pool for blocking work and [`stats`] counts what happened. Most users never name this crate: they depend on `bounded`.
 #![deny(missing_docs)]
 
+mod cancel;
 pub mod config;
+mod dispatch;
 mod error;
 pub mod pool;
 pub mod reduce;
@@ -16,6 +18,7 @@ mod schedule;
 pub mod source;
 pub mod stats;
 
+pub use cancel::{CancelToken, Stop};
 pub use config::{available_cpus, Backend, BatchSize, Config, Limit, OnFull, Schedule};
 pub use error::{Cancelled, Overloaded, Rejected};
-pub use run::{run, Batch, Checked, Control};
+pub use run::{run, run_stoppable, Batch, Checked, Control};

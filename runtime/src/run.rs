@@ -13,14 +13,23 @@
 //! claimed and dropped, so every item is dropped exactly once. After the last lane has
 //! finished, a panic is re-raised with its original payload; otherwise the error of the
 //! earliest failing batch in input order is returned.
+//!
+//! The same lanes run on a [`Pool`](crate::pool::Pool) for `backend = pool`: there the
+//! calling thread dispatches batches into a bounded queue that the lanes drain
+//! (`dispatch.rs`), so `queue` and `on_full` apply. A loop also stops on its own when
+//! `timeout` passes or its `cancel` token fires ([`Stop`]); a body error reported by an
+//! earlier batch takes precedence over such a stop, and a panic over both.
 
 use std::any::Any;
 use std::ops::Range;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Mutex;
+use std::time::Instant;
 
-use crate::config::Config;
+use crate::cancel::Stop;
+use crate::config::{Backend, Config};
+use crate::error::Cancelled;
 use crate::reduce::ReduceSet;
 use crate::schedule::{LaneCursor, Plan};
 use crate::source::{Shape, Source};
@@ -28,10 +37,13 @@ use crate::source::{Shape, Source};
 /// `batch = auto` for an iterator whose length is unknown.
 pub(crate) const AUTO_PULL_BATCH: usize = 64;
 
-/// Shared stop flag of one run.
+/// Shared stop flag of one run, and why it stopped when the body is not the reason.
 #[derive(Debug, Default)]
 pub struct Control {
     stop: AtomicBool,
+    /// 0: no own stop; 1: rejected; 2: cancelled.
+    reason: AtomicU8,
+    deadline: Option<Instant>,
 }
 
 impl Control {
@@ -41,8 +53,43 @@ impl Control {
         self.stop.load(Ordering::Relaxed)
     }
 
-    fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Stops the run for a reason of its own; the first reason wins.
+    pub(crate) fn stop_with(&self, stop: Stop) {
+        let code = match stop {
+            Stop::Rejected(_) => 1,
+            Stop::Cancelled(_) => 2,
+        };
+        let _ = self
+            .reason
+            .compare_exchange(0, code, Ordering::Relaxed, Ordering::Relaxed);
+        self.stop();
+    }
+
+    pub(crate) fn stopped(&self) -> Option<Stop> {
+        match self.reason.load(Ordering::Relaxed) {
+            1 => Some(Stop::Rejected(crate::Rejected)),
+            2 => Some(Stop::Cancelled(Cancelled)),
+            _ => None,
+        }
+    }
+
+    /// Whether to start no more batches: stopping already, or the deadline passed, or the
+    /// cancel token fired (which stop the run).
+    #[inline]
+    pub(crate) fn should_stop(&self, config: &Config) -> bool {
+        if self.is_stopping() {
+            return true;
+        }
+        let expired = self.deadline.is_some_and(|d| Instant::now() >= d)
+            || config.cancel.as_ref().is_some_and(|c| c.is_cancelled());
+        if expired {
+            self.stop_with(Stop::Cancelled(Cancelled));
+        }
+        expired
     }
 }
 
@@ -117,59 +164,116 @@ where
     Init: Fn() -> W + Sync,
     Body: Fn(&mut W, Batch<'_, S>) -> Result<R::Acc, E> + Sync,
 {
+    run_stoppable(config, source, reducers, init, body, Stop::unexpected)
+}
+
+/// [`run`] for a loop that can stop on its own (`on_full = reject`, `timeout`,
+/// `cancel`): `stops` turns the reason into the loop's error type.
+pub fn run_stoppable<S, R, W, E, Init, Body, Stops>(
+    config: Config,
+    source: S,
+    reducers: &R,
+    init: Init,
+    body: Body,
+    stops: Stops,
+) -> Result<R::Acc, E>
+where
+    S: Source,
+    R: ReduceSet + Sync,
+    R::Acc: Send,
+    E: Send,
+    Init: Fn() -> W + Sync,
+    Body: Fn(&mut W, Batch<'_, S>) -> Result<R::Acc, E> + Sync,
+    Stops: FnOnce(Stop) -> E,
+{
     let limit = config.checked_limit();
     let batch = config.checked_batch();
     config.site.start_run();
     let shape = source.shape();
+    let deadline = config.timeout.map(|t| Instant::now() + t);
+    let on_pool = config.backend == Backend::Pool;
 
     let lanes = if !config.wants_parallel() {
         1
     } else {
         match shape {
+            Shape::Indexed(len) if on_pool => limit.min(
+                len.div_ceil(batch.unwrap_or_else(|| crate::schedule::auto_batch(len, limit))),
+            ),
             Shape::Indexed(len) => limit.min(Plan::batches(len, config.schedule, limit, batch)),
             Shape::Pulled { .. } => limit,
         }
     };
-    if lanes <= 1 {
-        return run_serial(&config, &source, shape, batch, reducers, init, body);
+    let stoppable = deadline.is_some() || config.cancel.is_some();
+    if lanes == 0 || (lanes == 1 && !on_pool) || !config.wants_parallel() {
+        let control = Control {
+            deadline,
+            ..Control::default()
+        };
+        let result = run_serial(
+            &config, &source, shape, batch, stoppable, &control, reducers, init, body,
+        );
+        return match result {
+            Ok(acc) => match control.stopped() {
+                Some(stop) => Err(stops(stop)),
+                None => Ok(acc),
+            },
+            Err(e) => Err(e),
+        };
     }
 
+    let pull_batch = match (batch, shape) {
+        (Some(b), _) => b,
+        (None, Shape::Pulled { hint: Some(len) }) => crate::schedule::auto_batch(len, lanes),
+        (None, _) => AUTO_PULL_BATCH,
+    };
     let run = Lanes {
         config: &config,
         source: &source,
         reducers,
         init: &init,
         body: &body,
-        control: Control::default(),
+        control: Control {
+            deadline,
+            ..Control::default()
+        },
         plan: match shape {
-            Shape::Indexed(len) => Some(Plan::new(config.schedule, len, lanes, batch)),
-            Shape::Pulled { .. } => None,
+            Shape::Indexed(len) if !on_pool => Some(Plan::new(config.schedule, len, lanes, batch)),
+            _ => None,
         },
-        pull_batch: match (batch, shape) {
-            (Some(b), _) => b,
-            (None, Shape::Pulled { hint: Some(len) }) => crate::schedule::auto_batch(len, lanes),
-            (None, _) => AUTO_PULL_BATCH,
-        },
+        pull_batch,
         outcome: Mutex::new(Outcome {
             partials: Vec::new(),
             error: None,
             panic: None,
         }),
     };
-    rayon::scope(|s| {
-        for lane in 1..lanes {
-            let run = &run;
-            s.spawn(move |_| run.lane(lane));
-        }
-        run.lane(0);
-    });
+    if on_pool {
+        let batch = match shape {
+            Shape::Indexed(len) => batch.unwrap_or_else(|| crate::schedule::auto_batch(len, limit)),
+            Shape::Pulled { .. } => pull_batch,
+        };
+        crate::dispatch::run_on_pool(&run, lanes, limit, batch);
+    } else {
+        rayon::scope(|s| {
+            for lane in 1..lanes {
+                let run = &run;
+                s.spawn(move |_| run.lane(lane));
+            }
+            run.lane(0);
+        });
+    }
 
+    let stopped = run.control.stopped();
     let outcome = run.outcome.into_inner().unwrap_or_else(|e| e.into_inner());
     if let Some(payload) = outcome.panic {
         resume_unwind(payload);
     }
     if let Some((_, error)) = outcome.error {
         return Err(error);
+    }
+    if let Some(stop) = stopped {
+        return Err(stops(stop));
     }
     let mut partials = outcome.partials;
     partials.sort_unstable_by_key(|p| p.start);
@@ -180,11 +284,14 @@ where
 
 /// One lane, or `if = false`, `backend = serial`, `BOUNDED_SERIAL=1`, `limit = 1`, or an
 /// input too small for two batches: the calling thread runs everything in order.
+#[allow(clippy::too_many_arguments)]
 fn run_serial<S, R, W, E, Init, Body>(
     config: &Config,
     source: &S,
     shape: Shape,
     batch: Option<usize>,
+    stoppable: bool,
+    control: &Control,
     reducers: &R,
     init: Init,
     body: Body,
@@ -195,33 +302,63 @@ where
     Init: Fn() -> W,
     Body: Fn(&mut W, Batch<'_, S>) -> Result<R::Acc, E>,
 {
-    let control = Control::default();
     let site = config.site;
     let mut state = None;
+    let mut acc = reducers.identity();
     match shape {
-        Shape::Indexed(0) => Ok(reducers.identity()),
+        Shape::Indexed(0) => {}
         Shape::Indexed(len) => {
-            // One batch: the body's loop runs over the whole input, as written.
-            let state = state.get_or_insert_with(&init);
-            // SAFETY: `0..len` is the only range ever taken from this source.
-            let cursor = unsafe { source.range(0..len) };
-            let _running = site.enter();
-            site.count_batches(1, len as u64);
-            body(
-                state,
-                Batch {
-                    cursor,
-                    start: 0,
-                    control: &control,
-                },
-            )
-            .inspect_err(|_| site.count_failed())
+            // Without a deadline or token, one batch: the body's loop runs over the
+            // whole input, as written. With one, batches, so the check runs between them.
+            let step = match (stoppable, batch) {
+                (false, _) => len,
+                (true, Some(b)) => b,
+                (true, None) => crate::schedule::auto_batch(len, 1),
+            };
+            let mut start = 0;
+            while start < len {
+                let end = len.min(start + step);
+                if control.should_stop(config) {
+                    if source.owns_items() {
+                        // SAFETY: `start..len` was never handed out.
+                        unsafe { source.discard(start..len) };
+                    }
+                    break;
+                }
+                let state = state.get_or_insert_with(&init);
+                // SAFETY: consecutive, disjoint ranges within `0..len`.
+                let cursor = unsafe { source.range(start..end) };
+                let _running = site.enter();
+                site.count_batches(1, (end - start) as u64);
+                let partial = body(
+                    state,
+                    Batch {
+                        cursor,
+                        start,
+                        control,
+                    },
+                )
+                .inspect_err(|_| site.count_failed());
+                match partial {
+                    Ok(p) => acc = reducers.combine(acc, p),
+                    Err(e) => {
+                        if source.owns_items() && end < len {
+                            // SAFETY: `end..len` was never handed out.
+                            unsafe { source.discard(end..len) };
+                        }
+                        return Err(e);
+                    }
+                }
+                start = end;
+            }
         }
         Shape::Pulled { .. } => {
             let max = batch.unwrap_or(AUTO_PULL_BATCH);
             let mut scratch = S::Scratch::default();
-            let mut acc = reducers.identity();
-            while let Some((start, cursor)) = source.pull(max, &mut scratch) {
+            while !control.should_stop(config) {
+                let Some((start, cursor)) = source.pull(max, &mut scratch) else {
+                    break;
+                };
                 let state = state.get_or_insert_with(&init);
                 let _running = site.enter();
                 site.count_batches(1, cursor.size_hint().0 as u64);
@@ -230,18 +367,18 @@ where
                     Batch {
                         cursor,
                         start,
-                        control: &control,
+                        control,
                     },
                 )
                 .inspect_err(|_| site.count_failed())?;
                 acc = reducers.combine(acc, partial);
             }
-            Ok(acc)
         }
     }
+    Ok(acc)
 }
 
-struct Partial<A> {
+pub(crate) struct Partial<A> {
     start: usize,
     end: usize,
     acc: A,
@@ -253,16 +390,35 @@ struct Outcome<A, E> {
     panic: Option<Box<dyn Any + Send>>,
 }
 
-struct Lanes<'r, S, R: ReduceSet, E, Init, Body> {
-    config: &'r Config,
-    source: &'r S,
+pub(crate) struct Lanes<'r, S, R: ReduceSet, E, Init, Body> {
+    pub(crate) config: &'r Config,
+    pub(crate) source: &'r S,
     reducers: &'r R,
     init: &'r Init,
     body: &'r Body,
-    control: Control,
+    pub(crate) control: Control,
     plan: Option<Plan>,
     pull_batch: usize,
     outcome: Mutex<Outcome<R::Acc, E>>,
+}
+
+/// What one worker of a run keeps to itself: its `with` state and its partials.
+pub(crate) struct LaneLocal<W, A> {
+    state: Option<W>,
+    partials: Vec<Partial<A>>,
+    batches: u64,
+    items: u64,
+}
+
+impl<W, A> Default for LaneLocal<W, A> {
+    fn default() -> Self {
+        LaneLocal {
+            state: None,
+            partials: Vec::new(),
+            batches: 0,
+            items: 0,
+        }
+    }
 }
 
 impl<S, R, W, E, Init, Body> Lanes<'_, S, R, E, Init, Body>
@@ -285,7 +441,7 @@ where
                     let Some(range) = plan.claim(&mut cursor) else {
                         break;
                     };
-                    if self.control.is_stopping() {
+                    if self.control.should_stop(self.config) {
                         if self.source.owns_items() {
                             // SAFETY: `range` was claimed from the plan, so it is in
                             // bounds and handed out exactly once.
@@ -304,7 +460,7 @@ where
                     (range, batch)
                 }
                 None => {
-                    if self.control.is_stopping() {
+                    if self.control.should_stop(self.config) {
                         break;
                     }
                     let Some((start, items)) = self.source.pull(self.pull_batch, &mut scratch)
@@ -327,13 +483,41 @@ where
             self.run_batch(&mut state, &mut partials, range, batch);
         }
         self.config.site.count_batches(batches, items);
+        self.keep_partials(&mut partials);
+    }
+
+    fn keep_partials(&self, partials: &mut Vec<Partial<R::Acc>>) {
         if !partials.is_empty() {
             self.outcome
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .partials
-                .append(&mut partials);
+                .append(partials);
         }
+    }
+
+    /// Runs one batch handed to this worker (pool lanes, or the dispatcher itself
+    /// under `on_full = caller_runs`).
+    pub(crate) fn run_handed<'c>(
+        &'c self,
+        local: &mut LaneLocal<W, R::Acc>,
+        range: Range<usize>,
+        cursor: S::Cursor<'c>,
+    ) {
+        local.batches += 1;
+        local.items += range.len() as u64;
+        let batch = Batch {
+            cursor,
+            start: range.start,
+            control: &self.control,
+        };
+        self.run_batch(&mut local.state, &mut local.partials, range, batch);
+    }
+
+    /// A worker is done: its counts and partials join the run's.
+    pub(crate) fn finish_local(&self, mut local: LaneLocal<W, R::Acc>) {
+        self.config.site.count_batches(local.batches, local.items);
+        self.keep_partials(&mut local.partials);
     }
 
     fn run_batch(

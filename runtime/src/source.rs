@@ -44,7 +44,7 @@ pub unsafe trait Source: Sync {
     where
         Self: 'a;
     /// A worker's own buffer (pulled sources keep one batch in it).
-    type Scratch: Default;
+    type Scratch: Default + Send + Buffer;
 
     /// Indexed or pulled.
     fn shape(&self) -> Shape;
@@ -73,13 +73,46 @@ pub unsafe trait Source: Sync {
         false
     }
 
-    /// Moves up to `max` items into `scratch` and returns their offset in the input and
-    /// a cursor over them; `None` once the input is exhausted (pulled sources).
+    /// Moves up to `max` items into `scratch` and returns the offset of the first in the
+    /// input; `None` once the input is exhausted (pulled sources only).
+    fn fill(&self, max: usize, scratch: &mut Self::Scratch) -> Option<usize> {
+        let _ = (max, scratch);
+        unreachable_pull()
+    }
+
+    /// A cursor over the items `fill` moved into `scratch`, the first at `start`.
+    fn drain<'a>(&'a self, scratch: &'a mut Self::Scratch, start: usize) -> Self::Cursor<'a> {
+        let _ = (scratch, start);
+        unreachable_pull()
+    }
+
+    /// [`fill`](Source::fill) then [`drain`](Source::drain): one batch for a worker.
     fn pull<'a>(
         &'a self,
         max: usize,
         scratch: &'a mut Self::Scratch,
-    ) -> Option<(usize, Self::Cursor<'a>)>;
+    ) -> Option<(usize, Self::Cursor<'a>)> {
+        let start = self.fill(max, scratch)?;
+        Some((start, self.drain(scratch, start)))
+    }
+}
+
+/// A worker's batch buffer: how many items it holds.
+pub trait Buffer {
+    /// Items in the buffer.
+    fn items(&self) -> usize;
+}
+
+impl Buffer for () {
+    fn items(&self) -> usize {
+        0
+    }
+}
+
+impl<T> Buffer for Vec<T> {
+    fn items(&self) -> usize {
+        self.len()
+    }
 }
 
 /// The macro's handle on a loop input, for picking its [`Source`] by type.
@@ -154,10 +187,6 @@ unsafe impl<'s, T: Sync> Source for Slice<'s, T> {
     }
 
     unsafe fn discard(&self, _: Range<usize>) {}
-
-    fn pull<'a>(&'a self, _: usize, _: &'a mut ()) -> Option<(usize, Self::Cursor<'a>)> {
-        unreachable_pull()
-    }
 }
 
 macro_rules! via_slice {
@@ -232,10 +261,6 @@ unsafe impl<'s, T: Send> Source for SliceMut<'s, T> {
     }
 
     unsafe fn discard(&self, _: Range<usize>) {}
-
-    fn pull<'a>(&'a self, _: usize, _: &'a mut ()) -> Option<(usize, Self::Cursor<'a>)> {
-        unreachable_pull()
-    }
 }
 
 macro_rules! via_slice_mut {
@@ -376,10 +401,6 @@ unsafe impl<T: Send> Source for Owned<T> {
     fn owns_items(&self) -> bool {
         std::mem::needs_drop::<T>()
     }
-
-    fn pull<'a>(&'a self, _: usize, _: &'a mut ()) -> Option<(usize, Self::Cursor<'a>)> {
-        unreachable_pull()
-    }
 }
 
 impl<T: Send> ViaIndexed for Input<Vec<T>> {
@@ -426,10 +447,6 @@ macro_rules! int_ranges {
             }
 
             unsafe fn discard(&self, _: Range<usize>) {}
-
-            fn pull<'a>(&'a self, _: usize, _: &'a mut ()) -> Option<(usize, Range<$t>)> {
-                unreachable_pull()
-            }
         }
 
         impl ViaIndexed for Input<Range<$t>> {
@@ -521,11 +538,7 @@ where
 
     unsafe fn discard(&self, _: Range<usize>) {}
 
-    fn pull<'a>(
-        &'a self,
-        max: usize,
-        scratch: &'a mut Vec<I::Item>,
-    ) -> Option<(usize, Self::Cursor<'a>)> {
+    fn fill(&self, max: usize, scratch: &mut Vec<I::Item>) -> Option<usize> {
         scratch.clear();
         // A panic inside the user's iterator poisons the lock; the loop is stopping
         // anyway, so later pulls see an exhausted input.
@@ -540,11 +553,11 @@ where
         let offset = state.offset;
         state.offset += scratch.len();
         drop(state);
-        if scratch.is_empty() {
-            None
-        } else {
-            Some((offset, scratch.drain(..)))
-        }
+        (!scratch.is_empty()).then_some(offset)
+    }
+
+    fn drain<'a>(&'a self, scratch: &'a mut Vec<I::Item>, _: usize) -> Self::Cursor<'a> {
+        scratch.drain(..)
     }
 }
 
@@ -608,12 +621,14 @@ unsafe impl<S: Source> Source for Enumerated<S> {
         self.0.owns_items()
     }
 
-    fn pull<'a>(
-        &'a self,
-        max: usize,
-        scratch: &'a mut S::Scratch,
-    ) -> Option<(usize, Self::Cursor<'a>)> {
-        let (index, inner) = self.0.pull(max, scratch)?;
-        Some((index, EnumCursor { index, inner }))
+    fn fill(&self, max: usize, scratch: &mut S::Scratch) -> Option<usize> {
+        self.0.fill(max, scratch)
+    }
+
+    fn drain<'a>(&'a self, scratch: &'a mut S::Scratch, start: usize) -> Self::Cursor<'a> {
+        EnumCursor {
+            index: start,
+            inner: self.0.drain(scratch, start),
+        }
     }
 }

@@ -20,6 +20,7 @@ pub struct Site {
     items: AtomicU64,
     failed: AtomicU64,
     panicked: AtomicU64,
+    dropped: AtomicU64,
     running: AtomicUsize,
     peak_running: AtomicUsize,
 }
@@ -54,6 +55,7 @@ impl Site {
             items: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             panicked: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
             running: AtomicUsize::new(0),
             peak_running: AtomicUsize::new(0),
         }
@@ -100,6 +102,10 @@ impl Site {
         self.failed.fetch_add(1, Relaxed);
     }
 
+    pub(crate) fn count_dropped(&self, items: u64) {
+        self.dropped.fetch_add(items, Relaxed);
+    }
+
     pub(crate) fn count_panicked(&self) {
         self.panicked.fetch_add(1, Relaxed);
     }
@@ -114,6 +120,7 @@ impl Site {
             items: self.items.load(Relaxed),
             failed: self.failed.load(Relaxed),
             panicked: self.panicked.load(Relaxed),
+            dropped: self.dropped.load(Relaxed),
             peak_running: self.peak_running.load(Relaxed),
         }
     }
@@ -144,6 +151,8 @@ pub struct LoopStats {
     pub failed: u64,
     /// Batches that panicked.
     pub panicked: u64,
+    /// Items skipped by `on_full = drop` (pool backend).
+    pub dropped: u64,
     /// The most batches of this loop ever seen running at once (never above `limit`).
     pub peak_running: usize,
 }

@@ -35,6 +35,7 @@ mod test;
 use std::fmt;
 use std::time::Duration;
 
+pub use crate::dispatch::shared_io_pool;
 pub use builder::{BuildError, PoolBuilder, Workers};
 pub use scope::Scope;
 
