@@ -232,7 +232,17 @@ impl Histogram {
     /// assert!((50.0..=57.0).contains(&p50), "{p50}");
     /// ```
     pub fn percentile(&self, q: f64) -> std::time::Duration {
-        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Relaxed)).collect();
+        Self::percentile_of(std::slice::from_ref(self), q)
+    }
+
+    /// The percentile over several histograms together (shards of one).
+    pub fn percentile_of(shards: &[Histogram], q: f64) -> std::time::Duration {
+        let mut counts = vec![0u64; 64 * SUB];
+        for h in shards {
+            for (c, b) in counts.iter_mut().zip(h.buckets.iter()) {
+                *c += b.load(Relaxed);
+            }
+        }
         let total: u64 = counts.iter().sum();
         if total == 0 {
             return std::time::Duration::ZERO;

@@ -11,44 +11,44 @@ use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use super::shared::{Shared, Task};
-use super::sync::{Arc, Condvar, Mutex};
+use super::sync::{Arc, AtomicUsize, Condvar, Mutex};
 use super::Outcome;
 use crate::config::OnFull;
 use crate::error::Rejected;
-
-#[derive(Default)]
-struct Waiting {
-    pending: usize,
-    panic: Option<Box<dyn Any + Send>>,
-}
+use std::sync::atomic::Ordering::SeqCst;
 
 #[derive(Default)]
 pub(crate) struct ScopeState {
-    waiting: Mutex<Waiting>,
+    /// Jobs not yet dropped. Counted without the lock; the lock is only taken to wake
+    /// the waiter when the count reaches zero (and by the waiter to sleep).
+    pending: AtomicUsize,
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
     done: Condvar,
 }
 
-/// One job's hold on its scope; dropping it tells the scope the job is over.
+/// One job's hold on its scope; dropping it tells the scope the job is over. It owns a
+/// reference to the state, so the decrement that lets the waiter return can be
+/// followed by the wake-up without touching freed memory.
 pub(crate) struct ScopeRef(Arc<ScopeState>);
 
 impl ScopeRef {
     fn new(state: &Arc<ScopeState>) -> Self {
-        lock(&state.waiting).pending += 1;
+        state.pending.fetch_add(1, SeqCst);
         ScopeRef(state.clone())
     }
 
     /// Keeps the first panic of the scope's jobs, to re-raise in the caller.
     pub(crate) fn panicked(&self, payload: Box<dyn Any + Send>) {
-        lock(&self.0.waiting).panic.get_or_insert(payload);
+        lock(&self.0.panic).get_or_insert(payload);
     }
 }
 
 impl Drop for ScopeRef {
     fn drop(&mut self) {
-        let mut w = lock(&self.0.waiting);
-        w.pending -= 1;
-        if w.pending == 0 {
-            drop(w);
+        if self.0.pending.fetch_sub(1, SeqCst) == 1 {
+            // Taking the lock orders this wake-up after the waiter's check, so it
+            // cannot fall between the waiter's check and its sleep.
+            drop(lock(&self.0.panic));
             self.0.done.notify_all();
         }
     }
@@ -113,11 +113,15 @@ impl<'env, S: Send + 'static> Scope<'env, S> {
 
     fn wait(&self) {
         let compensated = self.shared.enter_blocking();
-        let mut w = lock(&self.state.waiting);
-        while w.pending > 0 {
-            w = self.state.done.wait(w).unwrap_or_else(|e| e.into_inner());
+        let mut guard = lock(&self.state.panic);
+        while self.state.pending.load(SeqCst) > 0 {
+            guard = self
+                .state
+                .done
+                .wait(guard)
+                .unwrap_or_else(|e| e.into_inner());
         }
-        drop(w);
+        drop(guard);
         if compensated {
             self.shared.exit_blocking();
         }
@@ -136,7 +140,7 @@ where
     };
     let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
     scope.wait();
-    let job_panic = lock(&scope.state.waiting).panic.take();
+    let job_panic = lock(&scope.state.panic).take();
     match result {
         Err(payload) => resume_unwind(payload),
         Ok(_) if job_panic.is_some() => resume_unwind(job_panic.unwrap()),

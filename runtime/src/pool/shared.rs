@@ -84,18 +84,43 @@ struct State<S> {
     threads: Vec<(usize, thread::JoinHandle<()>)>,
 }
 
+/// Outcome counters, split by who writes them so submitters and workers do not
+/// contend for one cache line.
 #[derive(Default)]
 struct Counters {
+    /// Written by submitters.
+    submit: Padded<SubmitCounters>,
+    /// Written by workers (and by submitters running a job themselves).
+    run: Padded<RunCounters>,
+    peak_workers: AtomicUsize,
+}
+
+#[derive(Default)]
+struct SubmitCounters {
     submitted: AtomicU64,
-    completed: AtomicU64,
-    failed: AtomicU64,
-    panicked: AtomicU64,
     rejected: AtomicU64,
     dropped: AtomicU64,
     cancelled: AtomicU64,
     caller_ran: AtomicU64,
-    busy: AtomicUsize,
-    peak_workers: AtomicUsize,
+}
+
+#[derive(Default)]
+struct RunCounters {
+    completed: AtomicU64,
+    failed: AtomicU64,
+    panicked: AtomicU64,
+}
+
+/// Aligned to two cache lines (adjacent-line prefetching pairs them on x86).
+#[derive(Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 enum Next<S> {
@@ -120,10 +145,17 @@ pub(crate) struct Shared<S> {
     /// Shutdown waits here for workers to exit.
     exited: Condvar,
     aborting: Arc<AtomicBool>,
+    /// The queue's length, readable without the lock (workers spin on it before they
+    /// sleep).
+    queued: AtomicUsize,
     next_worker: AtomicUsize,
     counters: Counters,
-    latency: Histogram,
+    /// Submission-to-end latency, sharded by worker so workers finishing similar jobs
+    /// do not all increment the same bucket.
+    latency: Box<[Histogram]>,
 }
+
+const LATENCY_SHARDS: usize = 4;
 
 #[cfg(not(loom))]
 mod current {
@@ -207,9 +239,10 @@ impl<S: Send + 'static> Shared<S> {
             room: Condvar::new(),
             exited: Condvar::new(),
             aborting: Arc::new(AtomicBool::new(false)),
+            queued: AtomicUsize::new(0),
             next_worker: AtomicUsize::new(0),
             counters: Counters::default(),
-            latency: Histogram::default(),
+            latency: (0..LATENCY_SHARDS).map(|_| Histogram::default()).collect(),
         }
     }
 
@@ -245,12 +278,12 @@ impl<S: Send + 'static> Shared<S> {
 
     /// Offers `task` to the pool under `policy`.
     pub(crate) fn submit(self: &Arc<Self>, task: Task<S>, policy: OnFull) -> Result<(), Rejected> {
-        self.counters.submitted.fetch_add(1, Relaxed);
+        self.counters.submit.submitted.fetch_add(1, Relaxed);
         let mut st = lock(&self.state);
         loop {
             if st.closed {
                 drop(st);
-                self.counters.rejected.fetch_add(1, Relaxed);
+                self.counters.submit.rejected.fetch_add(1, Relaxed);
                 drop(task);
                 return Err(Rejected);
             }
@@ -259,6 +292,7 @@ impl<S: Send + 'static> Shared<S> {
                 st.idle -= 1;
                 st.tokens += 1;
                 st.queue.push_back(task);
+                self.queued.store(st.queue.len(), Relaxed);
                 drop(st);
                 self.work.notify_one();
                 return Ok(());
@@ -279,17 +313,19 @@ impl<S: Send + 'static> Shared<S> {
                         st.workers -= 1;
                         if st.workers == 0 {
                             drop(st);
-                            self.counters.rejected.fetch_add(1, Relaxed);
+                            self.counters.submit.rejected.fetch_add(1, Relaxed);
                             drop(task_back);
                             return Err(Rejected);
                         }
                         st.queue.push_back(task_back);
+                        self.queued.store(st.queue.len(), Relaxed);
                         return Ok(());
                     }
                 }
             }
             if st.queue.len() < self.capacity + st.tokens {
                 st.queue.push_back(task);
+                self.queued.store(st.queue.len(), Relaxed);
                 return Ok(());
             }
             match policy {
@@ -302,19 +338,19 @@ impl<S: Send + 'static> Shared<S> {
                 // it runs the job instead.
                 OnFull::Block | OnFull::CallerRuns => {
                     drop(st);
-                    self.counters.caller_ran.fetch_add(1, Relaxed);
-                    self.run_task(task, &mut None, false);
+                    self.counters.submit.caller_ran.fetch_add(1, Relaxed);
+                    self.run_task(task, &mut None, 0);
                     return Ok(());
                 }
                 OnFull::Drop => {
                     drop(st);
-                    self.counters.dropped.fetch_add(1, Relaxed);
+                    self.counters.submit.dropped.fetch_add(1, Relaxed);
                     drop(task);
                     return Ok(());
                 }
                 OnFull::Reject => {
                     drop(st);
-                    self.counters.rejected.fetch_add(1, Relaxed);
+                    self.counters.submit.rejected.fetch_add(1, Relaxed);
                     drop(task);
                     return Err(Rejected);
                 }
@@ -347,11 +383,11 @@ impl<S: Send + 'static> Shared<S> {
         current::enter(self.id(), self.aborting.clone());
         let mut state: Option<S> = None;
         if let Some(task) = first {
-            self.run_task(task, &mut state, true);
+            self.run_task(task, &mut state, index);
         }
         let retired = loop {
             match self.next_task(index) {
-                Next::Run(task) => self.run_task(task, &mut state, true),
+                Next::Run(task) => self.run_task(task, &mut state, index),
                 Next::Retired => break true,
                 Next::Closed => break false,
             }
@@ -367,8 +403,10 @@ impl<S: Send + 'static> Shared<S> {
     /// Waits for the next job.
     fn next_task(&self, index: usize) -> Next<S> {
         let mut st = lock(&self.state);
+        let mut spun = false;
         loop {
             if let Some(task) = st.queue.pop_front() {
+                self.queued.store(st.queue.len(), Relaxed);
                 if st.waiting_submitters > 0 {
                     self.room.notify_one();
                 }
@@ -377,6 +415,16 @@ impl<S: Send + 'static> Shared<S> {
             if st.closed {
                 return Next::Closed;
             }
+            if !spun {
+                // Jobs often arrive back to back: look for one briefly before sleeping,
+                // so a busy submitter does not pay a wake-up per job.
+                drop(st);
+                self.spin_for_work();
+                st = lock(&self.state);
+                spun = true;
+                continue;
+            }
+            spun = false;
             st.idle += 1;
             if st.waiting_submitters > 0 {
                 // An idle worker is room for a hand-off.
@@ -410,10 +458,23 @@ impl<S: Send + 'static> Shared<S> {
 
     /// Runs one task; its state is made first if this thread has none yet (inside the
     /// same panic guard, so a panicking constructor counts as that job's panic).
-    fn run_task(&self, task: Task<S>, state: &mut Option<S>, on_worker: bool) {
-        if on_worker {
-            self.counters.busy.fetch_add(1, Relaxed);
+    /// Spins, then yields, for a few microseconds while the queue is empty.
+    fn spin_for_work(&self) {
+        for step in 0..10u32 {
+            if self.queued.load(Relaxed) > 0 {
+                return;
+            }
+            if step < 6 {
+                for _ in 0..(1u32 << step) {
+                    std::hint::spin_loop();
+                }
+            } else {
+                thread::yield_now();
+            }
         }
+    }
+
+    fn run_task(&self, task: Task<S>, state: &mut Option<S>, shard: usize) {
         let make = &self.make_state;
         let Task {
             job,
@@ -423,29 +484,27 @@ impl<S: Send + 'static> Shared<S> {
         let result = catch_unwind(AssertUnwindSafe(
             || job(state.get_or_insert_with(|| make())),
         ));
-        self.finish(result, submitted, scope);
-        if on_worker {
-            self.counters.busy.fetch_sub(1, Relaxed);
-        }
+        self.finish(shard, result, submitted, scope);
     }
 
     fn finish(
         &self,
+        shard: usize,
         result: std::thread::Result<bool>,
         submitted: Instant,
         scope: Option<ScopeRef>,
     ) {
         match result {
-            Ok(false) => self.counters.completed.fetch_add(1, Relaxed),
-            Ok(true) => self.counters.failed.fetch_add(1, Relaxed),
+            Ok(false) => self.counters.run.completed.fetch_add(1, Relaxed),
+            Ok(true) => self.counters.run.failed.fetch_add(1, Relaxed),
             Err(payload) => {
                 if let Some(scope) = &scope {
                     scope.panicked(payload);
                 }
-                self.counters.panicked.fetch_add(1, Relaxed)
+                self.counters.run.panicked.fetch_add(1, Relaxed)
             }
         };
-        self.latency.record(submitted.elapsed());
+        self.latency[shard % LATENCY_SHARDS].record(submitted.elapsed());
         drop(scope);
     }
 
@@ -497,8 +556,10 @@ impl<S: Send + 'static> Shared<S> {
                     aborted = true;
                     self.aborting.store(true, SeqCst);
                     let queued: Vec<Task<S>> = st.queue.drain(..).collect();
+                    self.queued.store(0, Relaxed);
                     drop(st);
                     self.counters
+                        .submit
                         .cancelled
                         .fetch_add(queued.len() as u64, Relaxed);
                     drop(queued);
@@ -518,7 +579,9 @@ impl<S: Send + 'static> Shared<S> {
         if me == 0 && !aborted && !st.queue.is_empty() {
             // No worker left to run them (every spawn failed): they are cancelled.
             let queued: Vec<Task<S>> = st.queue.drain(..).collect();
+            self.queued.store(0, Relaxed);
             self.counters
+                .submit
                 .cancelled
                 .fetch_add(queued.len() as u64, Relaxed);
             drop(st);
@@ -538,25 +601,26 @@ impl<S: Send + 'static> Shared<S> {
     pub(crate) fn stats(&self) -> PoolStats {
         let st = lock(&self.state);
         let (workers, queued) = (st.workers, st.queue.len());
+        let busy = st.workers.saturating_sub(st.idle + st.tokens);
         drop(st);
         let c = &self.counters;
         PoolStats {
             name: self.name.clone(),
             workers,
             peak_workers: c.peak_workers.load(Relaxed),
-            busy: c.busy.load(Relaxed),
+            busy,
             queued,
-            submitted: c.submitted.load(Relaxed),
-            completed: c.completed.load(Relaxed),
-            failed: c.failed.load(Relaxed),
-            panicked: c.panicked.load(Relaxed),
-            rejected: c.rejected.load(Relaxed),
-            dropped: c.dropped.load(Relaxed),
-            cancelled: c.cancelled.load(Relaxed),
-            caller_ran: c.caller_ran.load(Relaxed),
-            p50: self.latency.percentile(0.50),
-            p90: self.latency.percentile(0.90),
-            p99: self.latency.percentile(0.99),
+            submitted: c.submit.submitted.load(Relaxed),
+            completed: c.run.completed.load(Relaxed),
+            failed: c.run.failed.load(Relaxed),
+            panicked: c.run.panicked.load(Relaxed),
+            rejected: c.submit.rejected.load(Relaxed),
+            dropped: c.submit.dropped.load(Relaxed),
+            cancelled: c.submit.cancelled.load(Relaxed),
+            caller_ran: c.submit.caller_ran.load(Relaxed),
+            p50: Histogram::percentile_of(&self.latency, 0.50),
+            p90: Histogram::percentile_of(&self.latency, 0.90),
+            p99: Histogram::percentile_of(&self.latency, 0.99),
         }
     }
 }
