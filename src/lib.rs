@@ -34,7 +34,7 @@
 //! and the code each pattern generates.
 #![deny(missing_docs)]
 
-pub use bounded_macros::{bounded, par_bounded};
+pub use bounded_macros::{bounded, gate, par_bounded};
 pub use bounded_runtime::pool::Pool;
 pub use bounded_runtime::{available_cpus, CancelToken, Cancelled, Overloaded, Rejected};
 
@@ -58,7 +58,7 @@ pub mod reduce {
 /// assert!(this.peak_running <= 2);
 /// ```
 pub mod stats {
-    pub use bounded_runtime::stats::{loops, LoopStats, SiteLocation};
+    pub use bounded_runtime::stats::{gates, loops, GateStats, LoopStats, SiteLocation};
 }
 
 /// The configuration types the attribute's options become.
@@ -78,13 +78,15 @@ pub mod pool {
 /// Everything a parallel loop needs in scope: `use bounded::prelude::*;`.
 pub mod prelude {
     pub use crate::reduce::Merge;
-    pub use bounded_macros::{bounded, par_bounded};
+    pub use bounded_macros::{bounded, gate, par_bounded};
 }
 
 /// What the generated code names. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use bounded_runtime::coalesce::{assert_coalesce_key, assert_coalesce_result, Flights};
     pub use bounded_runtime::config::{Backend, BatchSize, Config, Limit, OnFull, Schedule};
+    pub use bounded_runtime::gate::{weight, Gate};
     pub use bounded_runtime::reduce::{op, ReduceSet, Typed};
     pub use bounded_runtime::source::{Enumerated, Input, ViaIndexed, ViaPulled};
     pub use bounded_runtime::stats::Site;

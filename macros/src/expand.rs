@@ -59,16 +59,7 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     // --- the config: only what the user said.
     let mut calls = TokenStream::new();
     if let Some(limit) = &l.options.limit {
-        let value = match limit {
-            LimitOpt::Expr(e) => quote!(#p::Limit::fixed(#e)),
-            LimitOpt::Cpus { factor: None } => quote!(#p::Limit::cpus(1)),
-            LimitOpt::Cpus { factor: Some(k) } => quote!(#p::Limit::cpus(#k)),
-            LimitOpt::Little { rate, latency } => {
-                let latency = duration(latency);
-                quote!(#p::Limit::little((#rate) as f64, #latency))
-            }
-            LimitOpt::Adaptive { .. } => unreachable!("rejected by validation"),
-        };
+        let value = limit_value(limit, &p);
         calls.extend(quote!(.limit(#value)));
     }
     match &l.options.batch {
@@ -310,6 +301,20 @@ fn source(input: &Expr, p: &TokenStream) -> TokenStream {
         use #p::{ViaIndexed as _, ViaPulled as _};
         (&#p::Input::new(#input)).to_source()
     }}
+}
+
+/// A `limit` option as a runtime `Limit` value.
+pub fn limit_value(limit: &LimitOpt, p: &TokenStream) -> TokenStream {
+    match limit {
+        LimitOpt::Expr(e) => quote!(#p::Limit::fixed(#e)),
+        LimitOpt::Cpus { factor: None } => quote!(#p::Limit::cpus(1)),
+        LimitOpt::Cpus { factor: Some(k) } => quote!(#p::Limit::cpus(#k)),
+        LimitOpt::Little { rate, latency } => {
+            let latency = duration(latency);
+            quote!(#p::Limit::little((#rate) as f64, #latency))
+        }
+        LimitOpt::Adaptive { .. } => unreachable!("rejected by validation"),
+    }
 }
 
 fn duration(d: &Duration) -> TokenStream {

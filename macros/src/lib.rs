@@ -1,5 +1,5 @@
-//! Procedural macros of [`bounded`](https://docs.rs/bounded): `#[bounded]` and
-//! `par_bounded!`. Each is a small compiler — `options` parses, `scan` finds the loops
+//! Procedural macros of [`bounded`](https://docs.rs/bounded): `#[bounded]`,
+//! `par_bounded!` and `#[gate]`. Each is a small compiler — `options` parses, `scan` finds the loops
 //! and the body facts, `model` holds the loop, `validate` checks the rules, `expand`
 //! generates one runtime call — wired together in `pipeline`.
 #![deny(missing_docs)]
@@ -7,6 +7,7 @@
 use proc_macro::TokenStream;
 
 mod expand;
+mod gate;
 mod model;
 mod options;
 mod pipeline;
@@ -29,4 +30,12 @@ pub fn bounded(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn par_bounded(input: TokenStream) -> TokenStream {
     pipeline::par_bounded(input.into()).into()
+}
+
+/// Caps how many calls of a function run at once, process-wide: `#[gate(limit = N)]`,
+/// with `on_full = block | reject`, `weight = EXPR` and `coalesce` (singleflight).
+/// See the `bounded` crate for the options.
+#[proc_macro_attribute]
+pub fn gate(args: TokenStream, item: TokenStream) -> TokenStream {
+    gate::gate_attr(args.into(), item.into()).into()
 }

@@ -339,7 +339,7 @@ impl Options {
     }
 }
 
-fn eq(input: ParseStream, key: &Ident) -> syn::Result<()> {
+pub fn eq(input: ParseStream, key: &Ident) -> syn::Result<()> {
     if input.peek(Token![=]) {
         input.parse::<Token![=]>()?;
         Ok(())
@@ -358,7 +358,7 @@ fn ident_of(e: &Expr) -> Option<&Ident> {
     }
 }
 
-fn choice(input: ParseStream, key: &str, valid: &[&str]) -> syn::Result<Choice> {
+pub fn choice(input: ParseStream, key: &str, valid: &[&str]) -> syn::Result<Choice> {
     let value = Ident::parse_any(input)?;
     if valid.iter().any(|v| value == v) {
         Ok(Choice { value })
@@ -375,7 +375,7 @@ fn choice(input: ParseStream, key: &str, valid: &[&str]) -> syn::Result<Choice> 
     }
 }
 
-fn parse_limit(input: ParseStream) -> syn::Result<LimitOpt> {
+pub fn parse_limit(input: ParseStream) -> syn::Result<LimitOpt> {
     let e: Expr = input.parse()?;
     if let Some(i) = ident_of(&e) {
         if i == "cpus" {

@@ -8,9 +8,11 @@
 #![deny(missing_docs)]
 
 mod cancel;
+pub mod coalesce;
 pub mod config;
 mod dispatch;
 mod error;
+pub mod gate;
 pub mod pool;
 pub mod reduce;
 mod run;
