@@ -20,7 +20,11 @@ struct Expander;
 
 impl Expander {
     fn attr_args(attrs: &mut Vec<syn::Attribute>) -> Option<TokenStream> {
-        let i = attrs.iter().position(|a| a.path().is_ident("bounded"))?;
+        Self::named_args(attrs, "bounded")
+    }
+
+    fn named_args(attrs: &mut Vec<syn::Attribute>, name: &str) -> Option<TokenStream> {
+        let i = attrs.iter().position(|a| a.path().is_ident(name))?;
         let attr = attrs.remove(i);
         Some(match attr.meta {
             syn::Meta::List(l) => l.tokens,
@@ -35,6 +39,9 @@ impl VisitMut for Expander {
             let mut f2 = f.clone();
             if let Some(args) = Self::attr_args(&mut f2.attrs) {
                 *item = syn::parse2(bounded_attr(args, quote::quote!(#f2)))
+                    .expect("expansion is an item");
+            } else if let Some(args) = Self::named_args(&mut f2.attrs, "gate") {
+                *item = syn::parse2(crate::gate::gate_attr(args, quote::quote!(#f2)))
                     .expect("expansion is an item");
             }
         }
@@ -445,6 +452,37 @@ fn crawl(pages: &[Url], shutdown: &CancelToken) -> Result<(), CrawlError> {
         crawl_page(page)?;
     }
     Ok(())
+}
+"#
+);
+
+snapshot!(
+    gate_limit,
+    r#"
+#[gate(limit = 4)]
+fn render(page: &Page) -> Html {
+    expensive_render(page)
+}
+"#
+);
+
+snapshot!(
+    gate_reject_weighted,
+    r#"
+#[gate(limit = 64, on_full = reject, weight = bytes.len() / 4096 + 1)]
+async fn upload(bytes: &[u8]) -> Result<(), UploadError> {
+    store.put(bytes).await?;
+    Ok(())
+}
+"#
+);
+
+snapshot!(
+    gate_coalesce,
+    r#"
+#[gate(limit = 8, coalesce)]
+fn user_profile(id: u64, locale: &str) -> Result<Profile, DbError> {
+    db::load_profile(id, locale)
 }
 "#
 );

@@ -1,0 +1,6 @@
+use bounded::gate;
+
+#[gate(limit = 2)]
+struct Client;
+
+fn main() {}
