@@ -84,6 +84,7 @@ pub mod prelude {
 /// What the generated code names. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use bounded_runtime::async_lanes::AsyncRun;
     pub use bounded_runtime::coalesce::{assert_coalesce_key, assert_coalesce_result, Flights};
     pub use bounded_runtime::config::{Backend, BatchSize, Config, Limit, OnFull, Schedule};
     pub use bounded_runtime::gate::{weight, Gate};

@@ -145,10 +145,17 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     } else {
         quote!(::core::convert::Infallible)
     };
-    let items = if (fallible || stoppable) && !keep_going {
-        quote!(#batch.checked())
+    let is_async = l.is_async();
+    // An async lane owns its batch; the body iterates the batch's items.
+    let whole = if is_async {
+        quote!(#batch.items())
     } else {
         quote!(#batch)
+    };
+    let items = if (fallible || stoppable) && !keep_going {
+        quote!(#whole.checked())
+    } else {
+        quote!(#whole)
     };
     let per_item = match &l.body {
         LoopBody::Block(block) => quote!(#block),
@@ -164,21 +171,43 @@ pub fn expand(l: &ParLoop) -> TokenStream {
             replacement: syn::parse_quote!(return ::core::result::Result::Ok(())),
         }
         .visit_expr_mut(&mut body);
+        let after_items = if is_async {
+            // A lane runs on after a failing batch; it fails with its first error.
+            let lane_error = hidden("lane_error");
+            quote! {
+                if let ::core::option::Option::Some(e) = #first_error {
+                    #lane_error.get_or_insert((#batch.start(), e));
+                }
+            }
+        } else {
+            quote! {
+                if let ::core::option::Option::Some(e) = #first_error {
+                    return ::core::result::Result::Err(e);
+                }
+            }
+        };
+        let one = if is_async {
+            quote!(async {
+                let #pat = #item;
+                #body
+                ::core::result::Result::Ok(())
+            }.await)
+        } else {
+            quote!((|| {
+                let #pat = #item;
+                #body
+                ::core::result::Result::Ok(())
+            })())
+        };
         quote! {
             let mut #first_error = ::core::option::Option::None;
             for #item in #items {
-                let #result: ::core::result::Result<(), _> = (|| {
-                    let #pat = #item;
-                    #body
-                    ::core::result::Result::Ok(())
-                })();
+                let #result: ::core::result::Result<(), _> = #one;
                 if let ::core::result::Result::Err(e) = #result {
                     #first_error.get_or_insert(e);
                 }
             }
-            if let ::core::option::Option::Some(e) = #first_error {
-                return ::core::result::Result::Err(e);
-            }
+            #after_items
         }
     } else {
         quote!(#label for #pat in #items #per_item)
@@ -258,11 +287,70 @@ pub fn expand(l: &ParLoop) -> TokenStream {
         };
         (
             quote!(run_stoppable),
-            quote!(|#stop| match #stop { #rejected #cancelled #rest },),
+            quote!(|#stop| match #stop { #rejected #cancelled #rest }),
         )
     } else {
         (quote!(run), quote!())
     };
+
+    if is_async {
+        let (run, lane, lane_state) = (hidden("run"), hidden("lane"), hidden("lane_state"));
+        let backend = if l.options.backend.is_none() {
+            quote!(.backend(#p::Backend::Async))
+        } else {
+            quote!()
+        };
+        let stops = if stoppable {
+            stops
+        } else {
+            quote!(#p::Stop::unexpected)
+        };
+        let lane_error = hidden("lane_error");
+        let (lane_error_decl, lane_error_return) = if keep_going {
+            (
+                quote!(let mut #lane_error = ::core::option::Option::None;),
+                quote! {
+                    if let ::core::option::Option::Some((start, e)) = #lane_error {
+                        #lane.failed_at(start);
+                        return ::core::result::Result::Err(e);
+                    }
+                },
+            )
+        } else {
+            (quote!(), quote!())
+        };
+        let bind_lane_state = if with.is_empty() {
+            quote!()
+        } else {
+            quote! {
+                let mut #lane_state = (#(#with_inits,)*);
+                let (#(#with_names,)*) = &mut #lane_state;
+            }
+        };
+        return quote_spanned! {l.for_span=>
+            {
+                static #site: #p::Site = #p::Site::new(#name, ::core::file!(), #line);
+                let #config = #p::Config::new(&#site) #calls #backend;
+                let #reducers = (#(#typed,)*);
+                let #run = #p::AsyncRun::new(#config, #input, &#reducers);
+                let #result = #run.drive(|| async {
+                    let #lane = #run.lane();
+                    #bind_lane_state
+                    #lane_error_decl
+                    while let ::core::option::Option::Some(mut #batch) = #lane.next().await {
+                        #init_acc
+                        #batch_loop
+                        #lane.keep((#(#vars,)*));
+                    }
+                    #lane_error_return
+                    ::core::result::Result::<(), #err_ty>::Ok(())
+                }, #stops).await;
+                #bind_parts
+                #folds
+                #tail
+            }
+        };
+    }
 
     quote_spanned! {l.for_span=>
         {

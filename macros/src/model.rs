@@ -6,6 +6,13 @@ use syn::{Block, Expr, Ident, Label, Lifetime, Pat};
 
 use crate::options::Options;
 
+impl ParLoop {
+    /// Whether the body awaits, which makes the loop run as bounded futures.
+    pub fn is_async(&self) -> bool {
+        !self.facts.awaits.is_empty()
+    }
+}
+
 /// One loop to run in parallel, from `#[bounded]` or `par_bounded!`.
 pub struct ParLoop {
     /// `'outer:` on the loop, kept on the generated batch loop.
@@ -44,6 +51,8 @@ pub enum Context {
         returns_option: bool,
         /// Whether the function returns nothing (`()`), so no error can leave it.
         returns_nothing: bool,
+        /// Whether the function is `async` (so a loop body may await).
+        is_async: bool,
     },
     /// A `par_bounded!` expression.
     Macro,

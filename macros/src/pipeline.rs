@@ -52,6 +52,7 @@ pub fn bounded_attr(args: TokenStream, item: TokenStream) -> TokenStream {
         },
         syn::ReturnType::Default => false,
     };
+    let is_async = func.sig.asyncness.is_some();
     let returns_nothing = match &func.sig.output {
         syn::ReturnType::Default => true,
         syn::ReturnType::Type(_, ty) => matches!(&**ty, syn::Type::Tuple(t) if t.elems.is_empty()),
@@ -78,6 +79,7 @@ pub fn bounded_attr(args: TokenStream, item: TokenStream) -> TokenStream {
             name: name.clone(),
             returns_option,
             returns_nothing,
+            is_async,
         };
         match build(
             for_loop.clone(),

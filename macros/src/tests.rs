@@ -486,3 +486,30 @@ fn user_profile(id: u64, locale: &str) -> Result<Profile, DbError> {
 }
 "#
 );
+
+snapshot!(
+    async_fanout,
+    r#"
+#[bounded(limit = 64, reduce(bytes: +))]
+async fn download_all(urls: &[Url], client: &Client) -> Result<u64, FetchError> {
+    let mut bytes = 0;
+    for url in urls {
+        let body = client.get(url).await?;
+        bytes += body.len() as u64;
+    }
+    Ok(bytes)
+}
+"#
+);
+
+snapshot!(
+    async_keep_going,
+    r#"
+async fn notify_all(users: Vec<User>, mailer: &Mailer) -> Result<(), MailError> {
+    par_bounded!(limit = 16, batch = 1, keep_going, timeout = 30s; for user in users {
+        mailer.send(&user.email).await?;
+    });
+    Ok(())
+}
+"#
+);

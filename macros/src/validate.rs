@@ -27,9 +27,75 @@ fn is_zero_literal(e: &Expr) -> bool {
     }
 }
 
+/// A body that awaits runs as bounded futures: where that can happen, and what it needs.
+fn check_async(l: &ParLoop, errors: &mut Vec<syn::Error>) {
+    let o = &l.options;
+    let explicit = o
+        .backend
+        .as_ref()
+        .map(|b| (b.value.to_string(), b.value.span()));
+    if !l.is_async() {
+        if let Some(("async", span)) = explicit.as_ref().map(|(b, s)| (b.as_str(), *s)) {
+            errors.push(err(
+                span,
+                "`backend = async` runs the body as futures, but the body never awaits\nhelp: remove `backend = async`: without `.await` the loop runs on rayon (CPU work) or, with `backend = pool`, on a worker pool (blocking work)",
+            ));
+        }
+        return;
+    }
+    let first_await = l.facts.awaits[0];
+    if let Context::Function {
+        name,
+        is_async: false,
+        ..
+    } = &l.context
+    {
+        errors.push(err(
+            first_await,
+            format!("`.await` in a parallel loop of `{name}`, which is not `async`\nhelp: make it `async fn {name}`, so the loop runs as bounded futures; or call the blocking version of this operation and use `backend = pool`"),
+        ));
+    }
+    if let Some((b, span)) = &explicit {
+        if b != "async" {
+            errors.push(err(
+                *span,
+                format!("the body awaits, so the loop runs as futures, but it says `backend = {b}`\nhelp: remove `backend = {b}` (a body that awaits runs on `backend = async`)"),
+            ));
+        }
+    }
+    if o.limit.is_none() {
+        errors.push(err(
+            l.for_span,
+            "a loop whose body awaits needs a `limit`: it bounds the futures in flight, which depends on what they wait on, not on the number of CPUs\nhelp: by Little's law, items in flight = arrival rate × time per item: for 500 requests/s that take 200ms each, write `limit = little(rate = 500, latency = 200ms)` (= 100), or a number such as `limit = 64`",
+        ));
+    }
+    if let Some(s) = &o.schedule {
+        errors.push(err(
+            s.value.span(),
+            "`schedule` distributes batches over threads; async lanes take the next batch as each finishes (dynamic), so it does not apply\nhelp: remove `schedule`",
+        ));
+    }
+    let pool_only = [
+        ("queue", o.queue.as_ref().map(|q| q.span())),
+        ("on_full", o.on_full.as_ref().map(|c| c.value.span())),
+        ("pool", o.pool.as_ref().map(|p| p.span())),
+    ];
+    for (key, span) in pool_only {
+        if let Some(span) = span {
+            errors.push(err(
+                span,
+                format!("`{key}` applies to the pool backend; a loop whose body awaits runs as futures that pull their own items, so nothing waits in a queue\nhelp: remove `{key}`; `limit` bounds the futures in flight"),
+            ));
+        }
+    }
+}
+
 /// The options of the pool backend: where they apply, and what they require.
 fn check_pool_options(l: &ParLoop, errors: &mut Vec<syn::Error>) {
     let o = &l.options;
+    if l.is_async() {
+        return;
+    }
     let backend = o.backend_name();
     if backend == "pool" && o.limit.is_none() {
         let at = o
@@ -60,6 +126,12 @@ fn check_pool_options(l: &ParLoop, errors: &mut Vec<syn::Error>) {
             ));
         }
     }
+}
+
+/// A loop that can fail on its own (`on_full = reject`, `timeout`, `cancel`) needs a
+/// function that can return the failure.
+fn check_stops(l: &ParLoop, errors: &mut Vec<syn::Error>) {
+    let o = &l.options;
     if let Context::Function {
         name,
         returns_nothing: true,
@@ -124,22 +196,10 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
             ));
         }
     }
-    if let Some(backend) = &o.backend {
-        if backend.value == "async" {
-            errors.push(err(
-                backend.value.span(),
-                "`backend = async` is not available yet in this version\nhelp: `backend = pool` runs blocking work on a long-lived worker pool; `backend = rayon` (the default) is for CPU work",
-            ));
-        }
-    }
+    check_async(l, errors);
     check_pool_options(l, errors);
+    check_stops(l, errors);
 
-    for span in &l.facts.awaits {
-        errors.push(err(
-            *span,
-            "`.await` in a parallel loop body needs the async backend, which is not available in this version\nhelp: mark the loop `#[serial]` to await items one after another",
-        ));
-    }
     for span in &l.facts.returns {
         errors.push(err(
             *span,

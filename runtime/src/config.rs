@@ -133,6 +133,8 @@ pub enum Backend {
     /// Batches dispatched through a bounded queue to lanes on a long-lived
     /// [`Pool`](crate::pool::Pool), for blocking work.
     Pool,
+    /// Lanes as futures polled by the caller's task, for bodies that await.
+    Async,
 }
 
 /// Everything a loop was told, resolved when it starts.

@@ -7,6 +7,7 @@
 //! channel worker pool for blocking work and [`stats`] counts what happened. Most users never name this crate: they depend on `bounded`.
 #![deny(missing_docs)]
 
+pub mod async_lanes;
 mod cancel;
 pub mod coalesce;
 pub mod config;

@@ -43,10 +43,18 @@ pub struct Control {
     stop: AtomicBool,
     /// 0: no own stop; 1: rejected; 2: cancelled.
     reason: AtomicU8,
-    deadline: Option<Instant>,
+    pub(crate) deadline: Option<Instant>,
 }
 
 impl Control {
+    /// A control whose run stops dispatching at `deadline`, if any.
+    pub(crate) fn with_deadline(deadline: Option<Instant>) -> Self {
+        Control {
+            deadline,
+            ..Control::default()
+        }
+    }
+
     /// Whether the run is stopping (an error or a panic was seen).
     #[inline]
     pub fn is_stopping(&self) -> bool {
@@ -95,9 +103,9 @@ impl Control {
 
 /// The items of one batch, in input order; the body is a `for` loop over it.
 pub struct Batch<'a, S: Source + 'a> {
-    cursor: S::Cursor<'a>,
-    start: usize,
-    control: &'a Control,
+    pub(crate) cursor: S::Cursor<'a>,
+    pub(crate) start: usize,
+    pub(crate) control: &'a Control,
 }
 
 impl<'a, S: Source + 'a> Batch<'a, S> {
@@ -379,9 +387,9 @@ where
 }
 
 pub(crate) struct Partial<A> {
-    start: usize,
-    end: usize,
-    acc: A,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) acc: A,
 }
 
 struct Outcome<A, E> {

@@ -128,7 +128,8 @@ impl Site {
     }
 }
 
-pub(crate) struct Running<'a>(&'a Site);
+/// Marks one batch as running while it lives.
+pub struct Running<'a>(&'a Site);
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {

@@ -4,13 +4,13 @@ async fn fetch(x: u64) -> u64 {
     x
 }
 
-#[bounded(limit = 4)]
-async fn f(xs: &[u64]) {
+#[bounded(limit = 8, schedule = static)]
+async fn fetch_all(xs: &[u64]) {
     for x in xs {
         fetch(*x).await;
     }
 }
 
 fn main() {
-    let _ = f(&[1]);
+    let _ = fetch_all(&[1]);
 }
