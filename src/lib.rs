@@ -88,6 +88,7 @@ pub mod __private {
     pub use bounded_runtime::coalesce::{assert_coalesce_key, assert_coalesce_result, Flights};
     pub use bounded_runtime::config::{Backend, BatchSize, Config, Limit, OnFull, Schedule};
     pub use bounded_runtime::gate::{weight, Gate};
+    pub use bounded_runtime::permits::LoopPermits;
     pub use bounded_runtime::reduce::{op, ReduceSet, Typed};
     pub use bounded_runtime::source::{Enumerated, Input, ViaIndexed, ViaPulled};
     pub use bounded_runtime::stats::Site;

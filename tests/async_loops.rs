@@ -341,3 +341,20 @@ fn a_loop_future_is_send_and_runs_on_spawned_tasks() {
     });
     assert_eq!(total, (0..1000u64).map(|x| x * 2).sum());
 }
+
+#[test]
+fn async_weights_share_the_limit() {
+    let load = AtomicUsize::new(0);
+    let peak = AtomicUsize::new(0);
+    let sizes: Vec<usize> = (0..200).map(|i| 1 + i % 3).collect();
+    futures::executor::block_on(async {
+        par_bounded!(limit = 5, batch = 1, weight = *size; for size in &sizes {
+            let now = load.fetch_add(*size, SeqCst) + *size;
+            peak.fetch_max(now, SeqCst);
+            Yields(3).await;
+            load.fetch_sub(*size, SeqCst);
+        });
+    });
+    assert!(peak.load(SeqCst) <= 5, "{}", peak.load(SeqCst));
+    assert!(peak.load(SeqCst) >= 4);
+}

@@ -386,3 +386,18 @@ fn a_shut_down_pool_leaves_the_loop_to_the_caller() {
     assert_eq!(total, 4950);
     assert!(CLOSED.stats().rejected >= 1);
 }
+
+#[test]
+fn weights_share_the_limit_without_starving_heavy_items() {
+    let load = AtomicUsize::new(0);
+    let peak = AtomicUsize::new(0);
+    let sizes: Vec<usize> = (0..120).map(|i| if i % 10 == 0 { 4 } else { 1 }).collect();
+    par_bounded!(backend = pool, limit = 4, batch = 1, weight = *size; for size in &sizes {
+        let now = load.fetch_add(*size, SeqCst) + *size;
+        peak.fetch_max(now, SeqCst);
+        thread::sleep(Duration::from_micros(300));
+        load.fetch_sub(*size, SeqCst);
+    });
+    assert!(peak.load(SeqCst) <= 4, "{}", peak.load(SeqCst));
+    assert!(peak.load(SeqCst) >= 3);
+}

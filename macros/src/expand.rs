@@ -4,6 +4,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{Expr, Ident, Path};
 
@@ -157,9 +158,28 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     } else {
         quote!(#whole)
     };
+    let permits = hidden("permits");
+    let take_weight = match &l.options.weight {
+        Some(w) => {
+            let permit = hidden("permit");
+            let wait = if is_async {
+                quote_spanned!(w.span()=> #permits.acquire_async(#p::weight(#w)).await)
+            } else {
+                quote_spanned!(w.span()=> #permits.acquire(#p::weight(#w)))
+            };
+            quote!(let #permit = #wait;)
+        }
+        None => quote!(),
+    };
     let per_item = match &l.body {
+        LoopBody::Block(block) if l.options.weight.is_some() => quote!({ #take_weight #block }),
         LoopBody::Block(block) => quote!(#block),
-        LoopBody::Collect(e) => quote!({ #collected.push(#e); }),
+        LoopBody::Collect(e) => quote!({ #take_weight #collected.push(#e); }),
+    };
+    let make_permits = if l.options.weight.is_some() {
+        quote!(let #permits = #p::LoopPermits::new(&#config);)
+    } else {
+        quote!()
     };
     let batch_loop = if keep_going {
         // Each item in a closure of its own, so an error ends the item, not the batch.
@@ -273,7 +293,7 @@ pub fn expand(l: &ParLoop) -> TokenStream {
             .timeout
             .as_ref()
             .map(|(s, _)| *s)
-            .or_else(|| l.options.cancel.as_ref().map(syn::spanned::Spanned::span));
+            .or_else(|| l.options.cancel.as_ref().map(Spanned::span));
         let cancelled = match cancel_span {
             Some(span) => {
                 quote_spanned!(span=> #p::Stop::Cancelled(c) => ::core::convert::From::from(c),)
@@ -331,6 +351,7 @@ pub fn expand(l: &ParLoop) -> TokenStream {
             {
                 static #site: #p::Site = #p::Site::new(#name, ::core::file!(), #line);
                 let #config = #p::Config::new(&#site) #calls #backend;
+                #make_permits
                 let #reducers = (#(#typed,)*);
                 let #run = #p::AsyncRun::new(#config, #input, &#reducers);
                 let #result = #run.drive(|| async {
@@ -356,6 +377,7 @@ pub fn expand(l: &ParLoop) -> TokenStream {
         {
             static #site: #p::Site = #p::Site::new(#name, ::core::file!(), #line);
             let #config = #p::Config::new(&#site) #calls;
+            #make_permits
             let #reducers = (#(#typed,)*);
             let #result = #p::#entry(
                 #config,

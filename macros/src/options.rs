@@ -38,7 +38,6 @@ pub const KEYS: &[&str] = &[
 /// reason given in their error.
 pub const PLANNED: &[(&str, &str)] = &[
     ("key", "keyed dispatch (equal keys on the same worker, in input order) is not available in this version"),
-    ("weight", "weighted permits are not available in this version"),
     ("progress", "progress bars are not available in this version"),
 ];
 
@@ -66,6 +65,8 @@ pub struct Options {
     pub timeout: Option<(Span, Duration)>,
     /// `cancel = EXPR`: a `bounded::CancelToken`.
     pub cancel: Option<Expr>,
+    /// `weight = EXPR`: an item's share of `limit`.
+    pub weight: Option<Expr>,
     /// Keys that exist but are not available in this version, rejected by validation.
     pub planned: Vec<Ident>,
 }
@@ -322,6 +323,10 @@ impl Options {
                 eq(input, key)?;
                 self.cancel = Some(input.parse()?);
             }
+            "weight" => {
+                eq(input, key)?;
+                self.weight = Some(input.parse()?);
+            }
             other if PLANNED.iter().any(|(k, _)| *k == other) => {
                 // Consume the value so the rest of the list still parses.
                 if input.peek(Token![=]) {
@@ -572,6 +577,7 @@ impl Options {
             on_full: pick(&self.on_full, &over.on_full),
             timeout: pick(&self.timeout, &over.timeout),
             cancel: pick(&self.cancel, &over.cancel),
+            weight: pick(&self.weight, &over.weight),
             planned: self.planned.iter().chain(&over.planned).cloned().collect(),
         }
     }

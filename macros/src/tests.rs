@@ -513,3 +513,15 @@ async fn notify_all(users: Vec<User>, mailer: &Mailer) -> Result<(), MailError> 
 }
 "#
 );
+
+snapshot!(
+    weighted_items,
+    r#"
+#[bounded(backend = pool, limit = 16, batch = 1, weight = job.megabytes())]
+fn transcode(jobs: &[Job]) {
+    for job in jobs {
+        job.run();
+    }
+}
+"#
+);

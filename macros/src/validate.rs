@@ -199,6 +199,14 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
     check_async(l, errors);
     check_pool_options(l, errors);
     check_stops(l, errors);
+    if let Some(w) = &o.weight {
+        if !l.is_async() && o.backend_name() != "pool" {
+            errors.push(err(
+                w.span(),
+                format!("`weight` makes an item wait for its share of `limit`, which suits the pool and async backends; this loop runs on `{}`, where a waiting item would hold a CPU thread idle\nhelp: add `backend = pool`, or give heavy items a batch of their own instead", o.backend_name()),
+            ));
+        }
+    }
 
     for span in &l.facts.returns {
         errors.push(err(

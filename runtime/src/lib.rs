@@ -14,6 +14,7 @@ pub mod config;
 mod dispatch;
 mod error;
 pub mod gate;
+pub mod permits;
 pub mod pool;
 pub mod reduce;
 mod run;
