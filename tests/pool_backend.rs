@@ -401,3 +401,32 @@ fn weights_share_the_limit_without_starving_heavy_items() {
     assert!(peak.load(SeqCst) <= 4, "{}", peak.load(SeqCst));
     assert!(peak.load(SeqCst) >= 3);
 }
+
+#[test]
+fn equal_keys_run_on_one_worker_in_input_order() {
+    // (customer, sequence number within the customer)
+    let orders: Vec<(u32, u32)> = (0..2000u32).map(|i| (i % 13, i / 13)).collect();
+    let seen: Mutex<std::collections::HashMap<u32, Vec<(String, u32)>>> = Mutex::default();
+    let mut total = 0u64;
+    par_bounded!(backend = pool, limit = 4, batch = 8, key = order.0, reduce(total: +); for order in &orders {
+        seen.lock().unwrap().entry(order.0).or_default().push((thread_name(), order.1));
+        total += u64::from(order.1);
+        thread::sleep(Duration::from_micros(20));
+    });
+    assert_eq!(total, orders.iter().map(|o| u64::from(o.1)).sum::<u64>());
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(seen.len(), 13);
+    let mut threads = HashSet::new();
+    for (customer, runs) in seen {
+        let names: HashSet<_> = runs.iter().map(|(t, _)| t.clone()).collect();
+        assert_eq!(names.len(), 1, "customer {customer} ran on {names:?}");
+        threads.extend(names);
+        let seqs: Vec<u32> = runs.iter().map(|(_, s)| *s).collect();
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "customer {customer}: {seqs:?}"
+        );
+    }
+    // Thirteen keys over four lanes: more than one lane did work.
+    assert!(threads.len() > 1);
+}

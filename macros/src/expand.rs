@@ -278,7 +278,14 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     } else {
         quote!()
     };
-    let input = source(&l.input, &p);
+    let input = match &l.options.key {
+        // Keyed dispatch regroups items, so it pulls them whatever the input's type.
+        Some(_) => {
+            let input = &l.input;
+            quote!(#p::Pulled::of(#input))
+        }
+        None => source(&l.input, &p),
+    };
     let (entry, stops) = if stoppable {
         let stop = hidden("stop");
         // Spanned at the option, so a missing `From` impl is reported there.
@@ -311,6 +318,24 @@ pub fn expand(l: &ParLoop) -> TokenStream {
         )
     } else {
         (quote!(run), quote!())
+    };
+    let (entry, stops) = match &l.options.key {
+        Some(k) => {
+            let mut key_pat = l.pat.clone();
+            if let syn::Pat::Ident(pi) = &mut key_pat {
+                pi.mutability = None;
+            }
+            let stops = if stoppable {
+                stops
+            } else {
+                quote!(#p::Stop::unexpected)
+            };
+            (
+                quote!(run_keyed),
+                quote_spanned!(k.span()=> #stops, |#key_pat: &_| #p::hash_key(&(#k))),
+            )
+        }
+        None => (entry, stops),
     };
 
     if is_async {

@@ -36,10 +36,10 @@ pub const KEYS: &[&str] = &[
 
 /// Keys of SPEC §5 that belong to backends this version does not have yet, with the
 /// reason given in their error.
-pub const PLANNED: &[(&str, &str)] = &[
-    ("key", "keyed dispatch (equal keys on the same worker, in input order) is not available in this version"),
-    ("progress", "progress bars are not available in this version"),
-];
+pub const PLANNED: &[(&str, &str)] = &[(
+    "progress",
+    "progress bars are not available in this version",
+)];
 
 /// What one `#[bounded(...)]` or `par_bounded!(...;` said. `None` means "not given here";
 /// a loop's own options override the function's key by key.
@@ -67,6 +67,8 @@ pub struct Options {
     pub cancel: Option<Expr>,
     /// `weight = EXPR`: an item's share of `limit`.
     pub weight: Option<Expr>,
+    /// `key = EXPR`: items with equal keys run on the same lane, in input order.
+    pub key: Option<Expr>,
     /// Keys that exist but are not available in this version, rejected by validation.
     pub planned: Vec<Ident>,
 }
@@ -327,6 +329,10 @@ impl Options {
                 eq(input, key)?;
                 self.weight = Some(input.parse()?);
             }
+            "key" => {
+                eq(input, key)?;
+                self.key = Some(input.parse()?);
+            }
             other if PLANNED.iter().any(|(k, _)| *k == other) => {
                 // Consume the value so the rest of the list still parses.
                 if input.peek(Token![=]) {
@@ -578,6 +584,7 @@ impl Options {
             timeout: pick(&self.timeout, &over.timeout),
             cancel: pick(&self.cancel, &over.cancel),
             weight: pick(&self.weight, &over.weight),
+            key: pick(&self.key, &over.key),
             planned: self.planned.iter().chain(&over.planned).cloned().collect(),
         }
     }

@@ -525,3 +525,15 @@ fn transcode(jobs: &[Job]) {
 }
 "#
 );
+
+snapshot!(
+    keyed_dispatch,
+    r#"
+#[bounded(backend = pool, limit = 8, batch = 32, key = event.account_id)]
+fn apply_all(events: Receiver<Event>, ledger: &Ledger) {
+    for event in events {
+        ledger.apply(&event);
+    }
+}
+"#
+);

@@ -199,6 +199,39 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
     check_async(l, errors);
     check_pool_options(l, errors);
     check_stops(l, errors);
+    if let Some(k) = &o.key {
+        if l.is_async() || o.backend_name() != "pool" {
+            let on = if l.is_async() {
+                "async".to_owned()
+            } else {
+                o.backend_name()
+            };
+            errors.push(err(
+                k.span(),
+                format!("`key` sends items with equal keys to the same pool worker, but this loop runs on `{on}`\nhelp: add `backend = pool` (for async loops, keyed dispatch is not available)"),
+            ));
+        }
+        if let Some(c) = o.on_full.as_ref().filter(|c| c.value == "caller_runs") {
+            errors.push(err(
+                c.value.span(),
+                "`on_full = caller_runs` with `key`: a batch run by the caller could overtake an earlier batch of the same key\nhelp: use `on_full = block` (the default), `drop` or `reject`",
+            ));
+        }
+        if matches!(l.body, crate::model::LoopBody::Collect(_)) {
+            errors.push(err(
+                k.span(),
+                "`key` regroups items by key, so the collect form could not keep input order\nhelp: collect into a keyed map with `reduce(map: merge)`, or drop `key`",
+            ));
+        }
+        for r in o.reduce.iter().flatten() {
+            if matches!(r.op, ReduceOp::Append) {
+                errors.push(err(
+                    r.op_span,
+                    format!("`append` keeps input order, which `key` gives up across keys\nhelp: reduce `{}` with `merge` into a map keyed by the same key, or drop `key`", r.var),
+                ));
+            }
+        }
+    }
     if let Some(w) = &o.weight {
         if !l.is_async() && o.backend_name() != "pool" {
             errors.push(err(

@@ -85,7 +85,7 @@ pub(crate) fn run_on_pool<S, R, W, E, Init, Body>(
         let direct = started == 0;
         let mut dispatcher = Dispatcher {
             run,
-            tx,
+            txs: vec![tx],
             direct,
             caller: &mut caller,
         };
@@ -94,7 +94,8 @@ pub(crate) fn run_on_pool<S, R, W, E, Init, Body>(
                 let mut start = 0;
                 while start < len {
                     let end = len.min(start + batch);
-                    if run.control.should_stop(config) || !dispatcher.send(Work::Range(start..end))
+                    if run.control.should_stop(config)
+                        || !dispatcher.send(0, Work::Range(start..end))
                     {
                         if run.source.owns_items() {
                             // SAFETY: `start..len` was never dispatched.
@@ -113,7 +114,7 @@ pub(crate) fn run_on_pool<S, R, W, E, Init, Body>(
                 let Some(start) = run.source.fill(batch, &mut scratch) else {
                     break;
                 };
-                if !dispatcher.send(Work::Items { start, scratch }) {
+                if !dispatcher.send(0, Work::Items { start, scratch }) {
                     break;
                 }
             },
@@ -124,9 +125,99 @@ pub(crate) fn run_on_pool<S, R, W, E, Init, Body>(
     });
 }
 
+/// `key = EXPR`: items regrouped by key hash, each lane fed by a queue of its own, so
+/// equal keys run on the same lane, in input order. The input is pulled (the macro
+/// makes it so), and `on_full = caller_runs` is refused at compile time, since a batch
+/// run by the dispatcher could overtake an earlier batch of the same key.
+pub(crate) fn run_keyed_on_pool<S, R, W, E, Init, Body, Key>(
+    run: &Lanes<'_, S, R, E, Init, Body>,
+    lanes: usize,
+    limit: usize,
+    batch: usize,
+    key: &Key,
+) where
+    S: Source,
+    R: ReduceSet + Sync,
+    R::Acc: Send,
+    E: Send,
+    Init: Fn() -> W + Sync,
+    Body: Fn(&mut W, Batch<'_, S>) -> Result<R::Acc, E> + Sync,
+    Key: Fn(&S::Item) -> u64,
+{
+    let config = run.config;
+    let pool = config.pool.as_ref().unwrap_or_else(|| shared_io_pool());
+    let capacity = config.queue.unwrap_or(limit.saturating_mul(2)) / lanes;
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..lanes).map(|_| bounded(capacity)).unzip();
+    pool.scope(|s| {
+        let mut started = 0;
+        for rx in rxs {
+            if s.execute(move || drain_lane(run, rx)).is_ok() {
+                started += 1;
+            }
+        }
+        let mut caller = LaneLocal::default();
+        // Without every lane, a key's lane might never run: the dispatcher runs all
+        // batches itself, in input order, which keeps every key's order too.
+        let direct = started < lanes;
+        let mut dispatcher = Dispatcher {
+            run,
+            txs,
+            direct,
+            caller: &mut caller,
+        };
+        let mut buffers: Vec<(usize, S::Scratch)> =
+            (0..lanes).map(|_| (0, S::Scratch::default())).collect();
+        let mut pulled = S::Scratch::default();
+        'dispatch: loop {
+            if run.control.should_stop(config) {
+                break;
+            }
+            let Some(start) = run.source.fill(batch, &mut pulled) else {
+                break;
+            };
+            let items: Vec<S::Item> = run.source.drain(&mut pulled, start).collect();
+            for (offset, item) in items.into_iter().enumerate() {
+                let lane = (key(&item) % lanes as u64) as usize;
+                let (first, buffer) = &mut buffers[lane];
+                if buffer.items() == 0 {
+                    *first = start + offset;
+                }
+                S::push(buffer, item);
+                if buffer.items() >= batch {
+                    let work = Work::Items {
+                        start: *first,
+                        scratch: std::mem::take(buffer),
+                    };
+                    if !dispatcher.send(lane, work) {
+                        break 'dispatch;
+                    }
+                }
+            }
+        }
+        if !run.control.is_stopping() {
+            for (lane, (first, buffer)) in buffers.into_iter().enumerate() {
+                if buffer.items() > 0
+                    && !dispatcher.send(
+                        lane,
+                        Work::Items {
+                            start: first,
+                            scratch: buffer,
+                        },
+                    )
+                {
+                    break;
+                }
+            }
+        }
+        drop(dispatcher);
+        run.finish_local(caller);
+    });
+}
+
 struct Dispatcher<'d, 'r, S: Source, R: ReduceSet, E, Init, Body, W> {
     run: &'d Lanes<'r, S, R, E, Init, Body>,
-    tx: Sender<Work<S::Scratch>>,
+    /// One queue shared by every lane, or (keyed) one per lane.
+    txs: Vec<Sender<Work<S::Scratch>>>,
     direct: bool,
     caller: &'d mut LaneLocal<W, R::Acc>,
 }
@@ -138,15 +229,16 @@ where
     Init: Fn() -> W,
     Body: Fn(&mut W, Batch<'_, S>) -> Result<R::Acc, E>,
 {
-    /// Hands one batch on under the `on_full` policy; false when dispatch must end.
-    fn send(&mut self, work: Work<S::Scratch>) -> bool {
+    /// Hands one batch to queue `to` under the `on_full` policy; false when dispatch
+    /// must end.
+    fn send(&mut self, to: usize, work: Work<S::Scratch>) -> bool {
         if self.direct {
             run_work(self.run, self.caller, work);
             return !self.run.control.is_stopping();
         }
         let policy = self.run.config.on_full;
         let full = if policy == OnFull::Block {
-            match self.tx.send(work) {
+            match self.txs[to].send(work) {
                 Ok(()) => return true,
                 // Every lane has ended (the run is stopping): nothing will read it.
                 Err(e) => {
@@ -155,7 +247,7 @@ where
                 }
             }
         } else {
-            match self.tx.try_send(work) {
+            match self.txs[to].try_send(work) {
                 Ok(()) => return true,
                 Err(TrySendError::Disconnected(work)) => {
                     discard(self.run, work);

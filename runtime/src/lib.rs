@@ -25,4 +25,4 @@ pub mod stats;
 pub use cancel::{CancelToken, Stop};
 pub use config::{available_cpus, Backend, BatchSize, Config, Limit, OnFull, Schedule};
 pub use error::{Cancelled, Overloaded, Rejected};
-pub use run::{run, run_stoppable, Batch, Checked, Control};
+pub use run::{hash_key, run, run_keyed, run_stoppable, Batch, Checked, Control};

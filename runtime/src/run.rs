@@ -175,6 +175,36 @@ where
     run_stoppable(config, source, reducers, init, body, Stop::unexpected)
 }
 
+/// [`run_stoppable`] for `key = EXPR` (pool backend): `key` hashes an item's key, and
+/// items with equal hashes run on the same lane, in input order.
+pub fn run_keyed<S, R, W, E, Init, Body, Stops, Key>(
+    config: Config,
+    source: S,
+    reducers: &R,
+    init: Init,
+    body: Body,
+    stops: Stops,
+    key: Key,
+) -> Result<R::Acc, E>
+where
+    S: Source,
+    R: ReduceSet + Sync,
+    R::Acc: Send,
+    E: Send,
+    Init: Fn() -> W + Sync,
+    Body: Fn(&mut W, Batch<'_, S>) -> Result<R::Acc, E> + Sync,
+    Stops: FnOnce(Stop) -> E,
+    Key: Fn(&S::Item) -> u64,
+{
+    run_inner(config, source, reducers, init, body, stops, Some(&key))
+}
+
+/// Hashes a loop item's key (`key = EXPR`) for lane selection.
+pub fn hash_key<K: std::hash::Hash + ?Sized>(key: &K) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(key)
+}
+
 /// [`run`] for a loop that can stop on its own (`on_full = reject`, `timeout`,
 /// `cancel`): `stops` turns the reason into the loop's error type.
 pub fn run_stoppable<S, R, W, E, Init, Body, Stops>(
@@ -193,6 +223,37 @@ where
     Init: Fn() -> W + Sync,
     Body: Fn(&mut W, Batch<'_, S>) -> Result<R::Acc, E> + Sync,
     Stops: FnOnce(Stop) -> E,
+{
+    run_inner(
+        config,
+        source,
+        reducers,
+        init,
+        body,
+        stops,
+        None::<&fn(&S::Item) -> u64>,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_inner<S, R, W, E, Init, Body, Stops, Key>(
+    config: Config,
+    source: S,
+    reducers: &R,
+    init: Init,
+    body: Body,
+    stops: Stops,
+    key: Option<&Key>,
+) -> Result<R::Acc, E>
+where
+    S: Source,
+    R: ReduceSet + Sync,
+    R::Acc: Send,
+    E: Send,
+    Init: Fn() -> W + Sync,
+    Body: Fn(&mut W, Batch<'_, S>) -> Result<R::Acc, E> + Sync,
+    Stops: FnOnce(Stop) -> E,
+    Key: Fn(&S::Item) -> u64,
 {
     let limit = config.checked_limit();
     let batch = config.checked_batch();
@@ -261,7 +322,10 @@ where
             Shape::Indexed(len) => batch.unwrap_or_else(|| crate::schedule::auto_batch(len, limit)),
             Shape::Pulled { .. } => pull_batch,
         };
-        crate::dispatch::run_on_pool(&run, lanes, limit, batch);
+        match key {
+            Some(key) => crate::dispatch::run_keyed_on_pool(&run, lanes, limit, batch, key),
+            None => crate::dispatch::run_on_pool(&run, lanes, limit, batch),
+        }
     } else {
         rayon::scope(|s| {
             for lane in 1..lanes {

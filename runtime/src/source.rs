@@ -86,6 +86,12 @@ pub unsafe trait Source: Sync {
         unreachable_pull()
     }
 
+    /// Appends one item to a batch buffer (keyed dispatch regroups pulled items by key).
+    fn push(scratch: &mut Self::Scratch, item: Self::Item) {
+        let _ = (scratch, item);
+        unreachable_pull()
+    }
+
     /// [`fill`](Source::fill) then [`drain`](Source::drain): one batch for a worker.
     fn pull<'a>(
         &'a self,
@@ -499,6 +505,11 @@ struct PullState<I> {
 }
 
 impl<I: Iterator> Pulled<I> {
+    /// Pulls from `input`'s iterator, whatever its type (a keyed loop's input).
+    pub fn of<T: IntoIterator<IntoIter = I>>(input: T) -> Self {
+        Self::new(input.into_iter())
+    }
+
     fn new(iter: I) -> Self {
         let hint = match iter.size_hint() {
             (lo, Some(hi)) if lo == hi => Some(lo),
@@ -558,6 +569,10 @@ where
 
     fn drain<'a>(&'a self, scratch: &'a mut Vec<I::Item>, _: usize) -> Self::Cursor<'a> {
         scratch.drain(..)
+    }
+
+    fn push(scratch: &mut Vec<I::Item>, item: I::Item) {
+        scratch.push(item);
     }
 }
 

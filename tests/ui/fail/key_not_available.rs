@@ -1,6 +1,0 @@
-use bounded::par_bounded;
-
-fn main() {
-    let xs = vec![1, 2, 3];
-    par_bounded!(backend = pool, limit = 4, key = 0; for x in &xs { println!("{x}"); });
-}
