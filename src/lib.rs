@@ -91,7 +91,7 @@ pub mod __private {
     pub use bounded_runtime::permits::LoopPermits;
     pub use bounded_runtime::reduce::{op, ReduceSet, Typed};
     pub use bounded_runtime::source::Pulled;
-    pub use bounded_runtime::source::{Enumerated, Input, ViaIndexed, ViaPulled};
+    pub use bounded_runtime::source::{Enumerated, Input, ViaIndexed, ViaPulled, ViaStream};
     pub use bounded_runtime::stats::Site;
     pub use bounded_runtime::{hash_key, run, run_keyed, run_stoppable, Stop};
 }

@@ -358,3 +358,38 @@ fn async_weights_share_the_limit() {
     assert!(peak.load(SeqCst) <= 5, "{}", peak.load(SeqCst));
     assert!(peak.load(SeqCst) >= 4);
 }
+
+#[test]
+fn stream_inputs_are_polled_by_the_lanes() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    let gauge = Gauge::default();
+    let total = rt.block_on(async {
+        // A stream whose items arrive over time from another task.
+        let (tx, rx) = tokio::sync::mpsc::channel::<u64>(8);
+        tokio::spawn(async move {
+            for i in 0..300u64 {
+                tx.send(i).await.unwrap();
+                if i % 50 == 0 {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+        });
+        let items =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
+        let mut total = 0u64;
+        par_bounded!(limit = 6, batch = 4, reduce(total: +); for x in items {
+            gauge.enter();
+            Yields(2).await;
+            gauge.leave();
+            total += x;
+        });
+        total
+    });
+    assert_eq!(total, (0..300u64).sum());
+    assert!(gauge.peak.load(SeqCst) <= 6);
+    assert!(gauge.peak.load(SeqCst) >= 2);
+}

@@ -284,7 +284,7 @@ pub fn expand(l: &ParLoop) -> TokenStream {
             let input = &l.input;
             quote!(#p::Pulled::of(#input))
         }
-        None => source(&l.input, &p),
+        None => source(&l.input, &p, l.is_async()),
     };
     let (entry, stops) = if stoppable {
         let stop = hidden("stop");
@@ -424,16 +424,22 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     }
 }
 
-/// The input as a runtime source; `xs.enumerate()` keeps the index split of `xs`.
-fn source(input: &Expr, p: &TokenStream) -> TokenStream {
+/// The input as a runtime source; `xs.enumerate()` keeps the index split of `xs`. An
+/// async loop also takes a `Stream`.
+fn source(input: &Expr, p: &TokenStream, is_async: bool) -> TokenStream {
     if let Expr::MethodCall(m) = input {
         if m.method == "enumerate" && m.args.is_empty() && m.turbofish.is_none() {
-            let inner = source(&m.receiver, p);
+            let inner = source(&m.receiver, p, is_async);
             return quote!(#p::Enumerated(#inner));
         }
     }
+    let via = if is_async {
+        quote!(#p::{ViaIndexed as _, ViaPulled as _, ViaStream as _})
+    } else {
+        quote!(#p::{ViaIndexed as _, ViaPulled as _})
+    };
     quote! {{
-        use #p::{ViaIndexed as _, ViaPulled as _};
+        use #via;
         (&#p::Input::new(#input)).to_source()
     }}
 }

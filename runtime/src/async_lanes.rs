@@ -330,7 +330,10 @@ impl<'a, 'r, S: Source, R: ReduceSet> AsyncLane<'a, 'r, S, R> {
             }
             None => {
                 let mut scratch = S::Scratch::default();
-                let start = run.source.fill(run.pull_batch, &mut scratch)?;
+                drop(local);
+                let start =
+                    poll_fn(|cx| run.source.poll_fill(cx, run.pull_batch, &mut scratch)).await?;
+                local = lock(&self.local);
                 let items: Vec<S::Item> = run.source.drain(&mut scratch, start).collect();
                 (start..start + items.len(), items)
             }
