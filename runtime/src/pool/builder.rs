@@ -105,6 +105,7 @@ pub struct PoolBuilder<S = ()> {
     queue: Option<usize>,
     on_full: OnFull,
     state: Arc<dyn Fn() -> S + Send + Sync>,
+    pin_cores: bool,
 }
 
 impl PoolBuilder<()> {
@@ -117,6 +118,7 @@ impl PoolBuilder<()> {
             queue: None,
             on_full: OnFull::Block,
             state: Arc::new(|| ()),
+            pin_cores: false,
         }
     }
 }
@@ -177,7 +179,24 @@ impl<S: Send + 'static> PoolBuilder<S> {
             queue: self.queue,
             on_full: self.on_full,
             state: Arc::new(make),
+            pin_cores: self.pin_cores,
         }
+    }
+
+    /// Pins worker `k` to the `k`-th CPU this process may run on (round robin), like Go's
+    /// `LockOSThread` plus an affinity mask: for cache-heavy per-worker state. Needs the
+    /// `pinning` feature; Linux only.
+    ///
+    /// ```
+    /// # #[cfg(all(feature = "pinning", target_os = "linux"))] {
+    /// let pool = bounded_runtime::pool::Pool::builder().workers(2).pin_cores(true).build().unwrap();
+    /// # drop(pool);
+    /// # }
+    /// ```
+    #[cfg(all(feature = "pinning", target_os = "linux"))]
+    pub fn pin_cores(mut self, pin: bool) -> Self {
+        self.pin_cores = pin;
+        self
     }
 
     /// Checks the configuration and starts the pool (and, with `prestart`, its workers).
@@ -208,6 +227,7 @@ impl<S: Send + 'static> PoolBuilder<S> {
             self.queue.unwrap_or(workers.max.saturating_mul(2)),
             self.on_full,
             self.state,
+            self.pin_cores,
         ));
         if self.prestart {
             Shared::prestart(&shared);

@@ -137,6 +137,7 @@ pub(crate) struct Shared<S> {
     capacity: usize,
     pub(crate) on_full: OnFull,
     make_state: Arc<dyn Fn() -> S + Send + Sync>,
+    pin_cores: bool,
     state: Mutex<State<S>>,
     /// Idle workers wait here for jobs.
     work: Condvar,
@@ -216,6 +217,7 @@ impl<S: Send + 'static> Shared<S> {
         capacity: usize,
         on_full: OnFull,
         make_state: Arc<dyn Fn() -> S + Send + Sync>,
+        pin_cores: bool,
     ) -> Self {
         Shared {
             name,
@@ -225,6 +227,7 @@ impl<S: Send + 'static> Shared<S> {
             capacity,
             on_full,
             make_state,
+            pin_cores,
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 idle: 0,
@@ -381,6 +384,9 @@ impl<S: Send + 'static> Shared<S> {
 
     fn work_loop(self: Arc<Self>, index: usize, first: Option<Task<S>>) {
         current::enter(self.id(), self.aborting.clone());
+        if self.pin_cores {
+            pin::to_core(index);
+        }
         let mut state: Option<S> = None;
         if let Some(task) = first {
             self.run_task(task, &mut state, index);
@@ -639,4 +645,34 @@ fn spawn_named(
     f: impl FnOnce() + Send + 'static,
 ) -> Result<thread::JoinHandle<()>, ()> {
     Ok(thread::spawn(f))
+}
+
+#[cfg(all(feature = "pinning", target_os = "linux", not(loom)))]
+mod pin {
+    /// Pins the calling thread to the `index`-th CPU of the process's affinity mask.
+    pub(super) fn to_core(index: usize) {
+        // SAFETY: `cpu_set_t` is plain data; the libc calls get valid pointers and the
+        // size of the set they point to.
+        unsafe {
+            let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut allowed) != 0
+            {
+                return;
+            }
+            let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+                .filter(|&c| libc::CPU_ISSET(c, &allowed))
+                .collect();
+            if cpus.is_empty() {
+                return;
+            }
+            let mut one: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpus[index % cpus.len()], &mut one);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one);
+        }
+    }
+}
+
+#[cfg(not(all(feature = "pinning", target_os = "linux", not(loom))))]
+mod pin {
+    pub(super) fn to_core(_: usize) {}
 }

@@ -510,3 +510,35 @@ fn latency_percentiles_reflect_the_jobs() {
     assert!(stats.p50 >= Duration::from_millis(3), "{stats:#?}");
     assert!(stats.p50 <= stats.p90 && stats.p90 <= stats.p99);
 }
+
+#[cfg(all(feature = "pinning", target_os = "linux"))]
+#[test]
+fn pinned_workers_run_on_one_core_each() {
+    fn cores_of_this_thread() -> usize {
+        // SAFETY: plain data and a valid pointer to it.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            assert_eq!(
+                libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set),
+                0
+            );
+            libc::CPU_COUNT(&set) as usize
+        }
+    }
+    let pool = Pool::builder()
+        .workers(2)
+        .prestart()
+        .pin_cores(true)
+        .build()
+        .unwrap();
+    let seen = Mutex::new(Vec::new());
+    pool.scope(|s| {
+        for _ in 0..20 {
+            s.execute(|| seen.lock().unwrap().push(cores_of_this_thread()))
+                .unwrap();
+        }
+    });
+    assert!(seen.into_inner().unwrap().iter().all(|&n| n == 1));
+    // The caller's own affinity is untouched.
+    assert!(cores_of_this_thread() >= 1);
+}
