@@ -24,7 +24,7 @@ use std::time::Instant;
 use crate::cancel::Stop;
 use crate::config::Config;
 use crate::reduce::ReduceSet;
-use crate::run::{Control, Partial, AUTO_PULL_BATCH};
+use crate::run::{Control, Partial, AUTO_PULL_BATCH, MAX_AUTO_PULL_BATCH};
 use crate::schedule::{auto_batch, LaneCursor, Plan};
 use crate::source::{Shape, Source};
 use crate::stats::Running;
@@ -152,7 +152,7 @@ impl<'r, S: Source, R: ReduceSet> AsyncRun<'r, S, R> {
             Shape::Pulled { hint } => {
                 let b = match (batch, hint) {
                     (Some(b), _) => b,
-                    (None, Some(len)) => auto_batch(len, lanes),
+                    (None, Some(len)) => auto_batch(len, lanes).min(MAX_AUTO_PULL_BATCH),
                     (None, None) => AUTO_PULL_BATCH,
                 };
                 (lanes, None, b)

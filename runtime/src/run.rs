@@ -37,6 +37,10 @@ use crate::source::{Shape, Source};
 /// `batch = auto` for an iterator whose length is unknown.
 pub(crate) const AUTO_PULL_BATCH: usize = 64;
 
+/// The largest batch `batch = auto` picks for a pulled input of known length: pulled
+/// items are moved into lane buffers, so the batch is what bounds memory.
+pub(crate) const MAX_AUTO_PULL_BATCH: usize = 1024;
+
 /// Shared stop flag of one run, and why it stopped when the body is not the reason.
 #[derive(Debug, Default)]
 pub struct Control {
@@ -293,7 +297,9 @@ where
 
     let pull_batch = match (batch, shape) {
         (Some(b), _) => b,
-        (None, Shape::Pulled { hint: Some(len) }) => crate::schedule::auto_batch(len, lanes),
+        (None, Shape::Pulled { hint: Some(len) }) => {
+            crate::schedule::auto_batch(len, lanes).min(MAX_AUTO_PULL_BATCH)
+        }
         (None, _) => AUTO_PULL_BATCH,
     };
     let run = Lanes {
