@@ -95,3 +95,25 @@ pub mod __private {
     pub use bounded_runtime::stats::Site;
     pub use bounded_runtime::{hash_key, run, run_keyed, run_stoppable, Stop};
 }
+
+/// The book's chapters, so that every Rust snippet in them is compiled and run by
+/// `cargo test`.
+#[cfg(doctest)]
+mod book {
+    macro_rules! chapters {
+        ($($name:ident => $path:literal),* $(,)?) => {$(
+            #[doc = include_str!(concat!("../book/src/", $path))]
+            struct $name;
+        )*};
+    }
+
+    chapters! {
+        PatternPool => "patterns/pool.md",
+        PatternBackpressure => "patterns/backpressure.md",
+        PatternLoadShedding => "patterns/load-shedding.md",
+        PatternKeyed => "patterns/keyed.md",
+        PatternShutdown => "patterns/shutdown.md",
+        PatternAsync => "patterns/async.md",
+        PatternGate => "patterns/gate.md",
+    }
+}
