@@ -393,3 +393,52 @@ fn stream_inputs_are_polled_by_the_lanes() {
     assert!(gauge.peak.load(SeqCst) <= 6);
     assert!(gauge.peak.load(SeqCst) >= 2);
 }
+
+#[test]
+fn a_queue_ahead_of_the_lanes_sheds_or_rejects_when_full() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    // A fast stream and slow bodies: with `on_full = drop`, batches that find the queue
+    // full are dropped and counted; what ran plus what was dropped is the input.
+    let ran = AtomicUsize::new(0);
+    rt.block_on(async {
+        let samples = futures::stream::iter(0..2_000u64);
+        par_bounded!(limit = 2, batch = 1, queue = 4, on_full = drop, name = "async-shed"; for _s in samples {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+            ran.fetch_add(1, SeqCst);
+        });
+    });
+    let stats = bounded::stats::loops()
+        .into_iter()
+        .find(|l| l.name == "async-shed")
+        .unwrap();
+    assert!(stats.dropped > 0, "{stats:?}");
+    assert_eq!(ran.load(SeqCst) as u64 + stats.dropped, 2_000);
+
+    // `on_full = block` is backpressure: nothing is lost.
+    let ran = AtomicUsize::new(0);
+    rt.block_on(async {
+        par_bounded!(limit = 2, batch = 3, queue = 1; for _s in futures::stream::iter(0..500u64) {
+            Yields(2).await;
+            ran.fetch_add(1, SeqCst);
+        });
+    });
+    assert_eq!(ran.load(SeqCst), 500);
+
+    #[derive(Debug, PartialEq)]
+    struct Full;
+    impl From<bounded::Rejected> for Full {
+        fn from(_: bounded::Rejected) -> Self {
+            Full
+        }
+    }
+    let r: Result<(), Full> = rt.block_on(async {
+        par_bounded!(limit = 1, batch = 1, queue = 1, on_full = reject; for _s in futures::stream::iter(0..1_000u64) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        });
+        Ok(())
+    });
+    assert_eq!(r, Err(Full));
+}

@@ -537,3 +537,14 @@ fn apply_all(events: Receiver<Event>, ledger: &Ledger) {
 }
 "#
 );
+
+snapshot!(
+    async_stream_shedding,
+    r#"
+async fn forward(events: impl Stream<Item = Event>, sink: &Sink) {
+    par_bounded!(limit = 32, batch = 1, queue = 64, on_full = drop, name = "forward"; for event in events {
+        sink.send(event).await;
+    });
+}
+"#
+);

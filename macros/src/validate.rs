@@ -75,18 +75,17 @@ fn check_async(l: &ParLoop, errors: &mut Vec<syn::Error>) {
             "`schedule` distributes batches over threads; async lanes take the next batch as each finishes (dynamic), so it does not apply\nhelp: remove `schedule`",
         ));
     }
-    let pool_only = [
-        ("queue", o.queue.as_ref().map(|q| q.span())),
-        ("on_full", o.on_full.as_ref().map(|c| c.value.span())),
-        ("pool", o.pool.as_ref().map(|p| p.span())),
-    ];
-    for (key, span) in pool_only {
-        if let Some(span) = span {
-            errors.push(err(
-                span,
-                format!("`{key}` applies to the pool backend; a loop whose body awaits runs as futures that pull their own items, so nothing waits in a queue\nhelp: remove `{key}`; `limit` bounds the futures in flight"),
-            ));
-        }
+    if let Some(p) = &o.pool {
+        errors.push(err(
+            p.span(),
+            "`pool` names a thread pool, but a loop whose body awaits runs as futures on the caller's task\nhelp: remove `pool`; `limit` bounds the futures in flight",
+        ));
+    }
+    if let Some(c) = o.on_full.as_ref().filter(|c| c.value == "caller_runs") {
+        errors.push(err(
+            c.value.span(),
+            "`on_full = caller_runs` has no caller to run on in an async loop: the lane futures are the only runners\nhelp: use `block` (wait for room), `drop` or `reject`",
+        ));
     }
 }
 

@@ -22,13 +22,18 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
 use crate::cancel::Stop;
-use crate::config::Config;
+use crate::config::{Config, OnFull};
 use crate::reduce::ReduceSet;
 use crate::run::{Control, Partial, AUTO_PULL_BATCH, MAX_AUTO_PULL_BATCH};
 use crate::schedule::{auto_batch, LaneCursor, Plan};
 use crate::source::{Shape, Source};
 use crate::stats::Running;
 use crate::Schedule;
+
+/// Whether the loop asked for a queue between its input and its lanes.
+fn config_queues(config: &Config) -> bool {
+    config.queue.is_some() || config.on_full != OnFull::Block
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -52,6 +57,37 @@ pub struct AsyncRun<'r, S: Source, R: ReduceSet> {
     /// Each lane's current batch start, so an error is placed in input order.
     current: Box<[AtomicUsize]>,
     partials: Mutex<Vec<Partial<R::Acc>>>,
+    /// `queue` / `on_full`: a queue of batches filled ahead of the lanes.
+    pump: Option<Pump<S::Item>>,
+}
+
+/// The queue between the input and the lanes when the loop has `queue` or `on_full`:
+/// one more future (the pump) reads the input ahead into at most `capacity` batches,
+/// and `on_full` decides what happens to a batch that finds the queue full.
+struct Pump<T> {
+    capacity: usize,
+    state: Mutex<PumpState<T>>,
+}
+
+struct PumpState<T> {
+    batches: VecDeque<(usize, Vec<T>)>,
+    done: bool,
+    lanes_waiting: Vec<Waker>,
+    pump_waiting: Option<Waker>,
+}
+
+impl<T> Pump<T> {
+    fn wake_lanes(st: &mut PumpState<T>) {
+        for w in st.lanes_waiting.drain(..) {
+            w.wake();
+        }
+    }
+
+    fn finish(&self) {
+        let mut st = lock(&self.state);
+        st.done = true;
+        Self::wake_lanes(&mut st);
+    }
 }
 
 /// One lane, as its future sees it.
@@ -159,6 +195,15 @@ impl<'r, S: Source, R: ReduceSet> AsyncRun<'r, S, R> {
             }
         };
         let control = Control::with_deadline(config.timeout.map(|t| Instant::now() + t));
+        let pump = config_queues(&config).then(|| Pump {
+            capacity: config.queue.unwrap_or(lanes.saturating_mul(2)),
+            state: Mutex::new(PumpState {
+                batches: VecDeque::new(),
+                done: false,
+                lanes_waiting: Vec::new(),
+                pump_waiting: None,
+            }),
+        });
         AsyncRun {
             config,
             source,
@@ -170,7 +215,77 @@ impl<'r, S: Source, R: ReduceSet> AsyncRun<'r, S, R> {
             polling: AtomicUsize::new(0),
             current: (0..lanes).map(|_| AtomicUsize::new(usize::MAX)).collect(),
             partials: Mutex::new(Vec::new()),
+            pump,
         }
+    }
+
+    /// Reads the input ahead of the lanes into the queue (`queue` / `on_full`).
+    async fn pump(&self, pump: &Pump<S::Item>) {
+        let mut cursor = LaneCursor::new(0);
+        loop {
+            if self.control.should_stop(&self.config) {
+                break;
+            }
+            let (start, items) = match &self.plan {
+                Some(plan) => {
+                    let Some(range) = plan.claim(&mut cursor) else {
+                        break;
+                    };
+                    // SAFETY: claimed from the plan, so in bounds and handed out once.
+                    let items: Vec<S::Item> = unsafe { self.source.range(range.clone()) }.collect();
+                    (range.start, items)
+                }
+                None => {
+                    let mut scratch = S::Scratch::default();
+                    let Some(start) =
+                        poll_fn(|cx| self.source.poll_fill(cx, self.pull_batch, &mut scratch))
+                            .await
+                    else {
+                        break;
+                    };
+                    let items: Vec<S::Item> = self.source.drain(&mut scratch, start).collect();
+                    (start, items)
+                }
+            };
+            let mut batch = Some((start, items));
+            let placed = poll_fn(|cx| {
+                let mut st = lock(&pump.state);
+                let room = st.batches.len() < pump.capacity
+                    || (pump.capacity == 0
+                        && st.batches.is_empty()
+                        && !st.lanes_waiting.is_empty());
+                if room {
+                    st.batches
+                        .push_back(batch.take().expect("one batch per poll"));
+                    Pump::wake_lanes(&mut st);
+                    return Poll::Ready(true);
+                }
+                match self.config.on_full {
+                    OnFull::Block => {
+                        st.pump_waiting = Some(cx.waker().clone());
+                        Poll::Pending
+                    }
+                    OnFull::Drop => {
+                        let (_, items) = batch.take().expect("one batch per poll");
+                        drop(st);
+                        self.config.site.count_dropped(items.len() as u64);
+                        Poll::Ready(true)
+                    }
+                    // `caller_runs` is refused at compile time for async loops: there is
+                    // no caller thread to run a batch on.
+                    OnFull::Reject | OnFull::CallerRuns => {
+                        drop(st);
+                        self.control.stop_with(Stop::Rejected(crate::Rejected));
+                        Poll::Ready(false)
+                    }
+                }
+            })
+            .await;
+            if !placed {
+                break;
+            }
+        }
+        pump.finish();
     }
 
     /// The lane of the future being polled (called once, first thing, by each).
@@ -216,9 +331,25 @@ impl<'r, S: Source, R: ReduceSet> AsyncRun<'r, S, R> {
         let mut live = self.lanes;
         let mut error: Option<(usize, E)> = None;
         let mut panic = None;
+        let mut pump = self.pump.as_ref().map(|p| Box::pin(self.pump(p)));
+        let pump_waker = Waker::from(Arc::new(ParentWaker(ready.clone())));
         poll_fn(|cx| {
             *lock(&ready.parent) = Some(cx.waker().clone());
             for _ in 0..ROUNDS_BEFORE_YIELD {
+                if let Some(p) = pump.as_mut() {
+                    let mut pcx = Context::from_waker(&pump_waker);
+                    match catch_unwind(AssertUnwindSafe(|| p.as_mut().poll(&mut pcx))) {
+                        Ok(Poll::Pending) => {}
+                        Ok(Poll::Ready(())) => pump = None,
+                        Err(payload) => {
+                            // The input itself panicked: stop like a body panic.
+                            panic.get_or_insert(payload);
+                            self.control.stop();
+                            lanes.iter_mut().for_each(|l| *l = None);
+                            return Poll::Ready(());
+                        }
+                    }
+                }
                 let round: Vec<usize> = lock(&ready.queue).drain(..).collect();
                 if round.is_empty() {
                     break;
@@ -321,22 +452,49 @@ impl<'a, 'r, S: Source, R: ReduceSet> AsyncLane<'a, 'r, S, R> {
         if run.control.should_stop(&run.config) {
             return None;
         }
-        let (range, items) = match &run.plan {
-            Some(plan) => {
-                let range = plan.claim(&mut local.cursor)?;
-                // SAFETY: claimed from the plan, so in bounds and handed out once.
-                let items: Vec<S::Item> = unsafe { run.source.range(range.clone()) }.collect();
-                (range, items)
-            }
-            None => {
-                let mut scratch = S::Scratch::default();
+        let (range, items) = match (&run.pump, &run.plan) {
+            (Some(pump), _) => {
                 drop(local);
-                let start =
-                    poll_fn(|cx| run.source.poll_fill(cx, run.pull_batch, &mut scratch)).await?;
+                let (start, items) = poll_fn(|cx| {
+                    let mut st = lock(&pump.state);
+                    if let Some(batch) = st.batches.pop_front() {
+                        if let Some(w) = st.pump_waiting.take() {
+                            w.wake();
+                        }
+                        return Poll::Ready(Some(batch));
+                    }
+                    if st.done {
+                        return Poll::Ready(None);
+                    }
+                    st.lanes_waiting.push(cx.waker().clone());
+                    if let Some(w) = st.pump_waiting.take() {
+                        // A waiting lane is room for a hand-off (`queue = 0`).
+                        w.wake();
+                    }
+                    Poll::Pending
+                })
+                .await?;
                 local = lock(&self.local);
-                let items: Vec<S::Item> = run.source.drain(&mut scratch, start).collect();
                 (start..start + items.len(), items)
             }
+            _ => match &run.plan {
+                Some(plan) => {
+                    let range = plan.claim(&mut local.cursor)?;
+                    // SAFETY: claimed from the plan, so in bounds and handed out once.
+                    let items: Vec<S::Item> = unsafe { run.source.range(range.clone()) }.collect();
+                    (range, items)
+                }
+                None => {
+                    let mut scratch = S::Scratch::default();
+                    drop(local);
+                    let start =
+                        poll_fn(|cx| run.source.poll_fill(cx, run.pull_batch, &mut scratch))
+                            .await?;
+                    local = lock(&self.local);
+                    let items: Vec<S::Item> = run.source.drain(&mut scratch, start).collect();
+                    (start..start + items.len(), items)
+                }
+            },
         };
         run.current[self.index].store(range.start, Relaxed);
         local.batches += 1;
@@ -393,6 +551,21 @@ struct Ready {
     /// Whether each lane is in `queue` already (so a wake is O(1)).
     queued: Box<[AtomicBool]>,
     parent: Mutex<Option<Waker>>,
+}
+
+/// The pump's waker: it is polled on every round, so waking the driver is enough.
+struct ParentWaker(Arc<Ready>);
+
+impl Wake for ParentWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(parent) = lock(&self.0.parent).as_ref() {
+            parent.wake_by_ref();
+        }
+    }
 }
 
 struct LaneWaker {

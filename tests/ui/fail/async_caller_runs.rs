@@ -5,7 +5,7 @@ async fn fetch(x: u64) -> u64 {
 }
 
 async fn fetch_all(xs: &[u64]) {
-    par_bounded!(limit = 8, queue = 16; for x in xs {
+    par_bounded!(limit = 8, queue = 4, on_full = caller_runs; for x in xs {
         fetch(*x).await;
     });
 }
