@@ -248,7 +248,7 @@ pub fn gate_attr(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     let mut key = Vec::new();
     let mut result_ty = quote!(());
-    if let Some(span) = options.coalesce {
+    if options.coalesce.is_some() {
         if let Some(g) = func
             .sig
             .generics
@@ -275,7 +275,6 @@ pub fn gate_attr(args: TokenStream, item: TokenStream) -> TokenStream {
             }
             result_ty = quote!(#ty);
         }
-        let _ = span;
     }
     if !errors.is_empty() {
         let errors = errors.into_iter().map(|e| e.to_compile_error());

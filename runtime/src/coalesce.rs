@@ -115,6 +115,22 @@ impl<K: Eq + Hash, R: Clone> Flights<K, R> {
         lock(&self.map).as_mut().and_then(|m| m.remove(key))
     }
 
+    /// The leader is done: removes the flight (so the next call runs again), hands the
+    /// outcome to the waiters, and returns or re-raises it.
+    fn publish(&self, key: &K, out: std::thread::Result<R>) -> R {
+        let flight = self.leave(key).expect("the leader's flight");
+        match out {
+            Ok(r) => {
+                flight.finish(Outcome::Done(r.clone()));
+                r
+            }
+            Err(payload) => {
+                flight.finish(Outcome::Panicked(message(&*payload)));
+                resume_unwind(payload)
+            }
+        }
+    }
+
     /// Runs `f` for `key`, or waits for the call already running with an equal key.
     /// `joined` is told when this call shares another's execution.
     pub fn run(&self, key: K, joined: impl Fn(), f: impl FnOnce() -> R) -> R
@@ -124,18 +140,7 @@ impl<K: Eq + Hash, R: Clone> Flights<K, R> {
         loop {
             match self.join(&key) {
                 None => {
-                    let out = catch_unwind(AssertUnwindSafe(f));
-                    let flight = self.leave(&key).expect("the leader's flight");
-                    match out {
-                        Ok(r) => {
-                            flight.finish(Outcome::Done(r.clone()));
-                            return r;
-                        }
-                        Err(payload) => {
-                            flight.finish(Outcome::Panicked(message(&*payload)));
-                            resume_unwind(payload);
-                        }
-                    }
+                    return self.publish(&key, catch_unwind(AssertUnwindSafe(f)));
                 }
                 Some(flight) => {
                     joined();
@@ -171,17 +176,7 @@ impl<K: Eq + Hash, R: Clone> Flights<K, R> {
                     };
                     let out = CatchUnwind(make()).await;
                     guard.armed = false;
-                    let flight = self.leave(&key).expect("the leader's flight");
-                    match out {
-                        Ok(r) => {
-                            flight.finish(Outcome::Done(r.clone()));
-                            return r;
-                        }
-                        Err(payload) => {
-                            flight.finish(Outcome::Panicked(message(&*payload)));
-                            resume_unwind(payload);
-                        }
-                    }
+                    return self.publish(&key, out);
                 }
                 Some(flight) => {
                     joined();
