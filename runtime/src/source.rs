@@ -464,23 +464,51 @@ pub struct Ints<T> {
     len: usize,
 }
 
+/// The values of one batch of an integer range: a first value and a count, so a batch
+/// may end at the type's `MAX` (`0..=u8::MAX`), which a half-open range cannot.
+#[derive(Debug, Clone)]
+pub struct IntsCursor<T> {
+    next: T,
+    left: usize,
+}
+
 macro_rules! int_ranges {
     ($($t:ty),*) => {$(
+        impl Iterator for IntsCursor<$t> {
+            type Item = $t;
+
+            #[inline]
+            fn next(&mut self) -> Option<$t> {
+                if self.left == 0 {
+                    return None;
+                }
+                let value = self.next;
+                self.left -= 1;
+                // Wraps only past the last value, which is never read.
+                self.next = self.next.wrapping_add(1);
+                Some(value)
+            }
+
+            #[inline]
+            fn size_hint(&self) -> (usize, Option<usize>) {
+                (self.left, Some(self.left))
+            }
+        }
+
         // SAFETY: items are plain values; nothing is shared or owned.
         unsafe impl Source for Ints<$t> {
             type Item = $t;
-            type Cursor<'a> = Range<$t>;
+            type Cursor<'a> = IntsCursor<$t>;
             type Scratch = ();
 
             fn shape(&self) -> Shape {
                 Shape::Indexed(self.len)
             }
 
-            unsafe fn range(&self, range: Range<usize>) -> Range<$t> {
-                // `start + offset` stays within the original range, so the casts are exact.
+            unsafe fn range(&self, range: Range<usize>) -> IntsCursor<$t> {
+                // `start + offset` stays within the original range, so the cast is exact.
                 let first = (self.start as i128 + range.start as i128) as $t;
-                let last = (self.start as i128 + range.end as i128) as $t;
-                first..last
+                IntsCursor { next: first, left: range.len() }
             }
 
             unsafe fn discard(&self, _: Range<usize>) {}
@@ -501,12 +529,6 @@ macro_rules! int_ranges {
                 let r = self.take();
                 let (start, end) = (*r.start(), *r.end());
                 let len = if r.is_empty() { 0 } else { end as i128 - start as i128 + 1 };
-                // `..=MAX` cannot be expressed as a half-open range of the same type.
-                assert!(
-                    len == 0 || end < <$t>::MAX,
-                    "bounded: a parallel loop over `..={}` is not supported; loop to `..{}` and handle the last value separately",
-                    <$t>::MAX, <$t>::MAX,
-                );
                 Ints { start, len: range_len(len) }
             }
         }
