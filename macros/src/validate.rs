@@ -183,7 +183,7 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
         )),
         Some(LimitOpt::Adaptive { span }) => errors.push(err(
             *span,
-            "`limit = adaptive(...)` is not available yet: it measures latency on the pool and async backends, which are not available in this version\nhelp: write a fixed bound, `limit = cpus`, or `limit = little(rate = …, latency = …)`",
+            "`limit = adaptive(...)` is not available yet: the adaptive limiter (which moves the bound with measured latency) is not in this version\nhelp: write a fixed bound, `limit = cpus`, or `limit = little(rate = …, latency = …)`",
         )),
         _ => {}
     }
