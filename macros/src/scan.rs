@@ -228,6 +228,21 @@ impl FactsVisitor {
     }
 }
 
+/// Records the `?` and `.await` among a macro's argument tokens, recursively.
+fn macro_tokens(tokens: proc_macro2::TokenStream, facts: &mut Facts) {
+    use proc_macro2::TokenTree;
+    let mut after_dot = false;
+    for tt in tokens {
+        match &tt {
+            TokenTree::Punct(p) if p.as_char() == '?' => facts.tries.push(p.span()),
+            TokenTree::Ident(i) if after_dot && i == "await" => facts.awaits.push(i.span()),
+            TokenTree::Group(g) => macro_tokens(g.stream(), facts),
+            _ => {}
+        }
+        after_dot = matches!(&tt, TokenTree::Punct(p) if p.as_char() == '.');
+    }
+}
+
 fn compound_op(op: &syn::BinOp) -> Option<&'static str> {
     use syn::BinOp::*;
     Some(match op {
@@ -251,6 +266,17 @@ impl<'ast> Visit<'ast> for FactsVisitor {
             self.locals.insert(p.ident.to_string());
         }
         visit::visit_pat_ident(self, p);
+    }
+
+    fn visit_macro(&mut self, m: &'ast syn::Macro) {
+        // A macro's arguments are opaque tokens to the syntax tree: `format!("{}",
+        // x.parse::<u32>()?)`, or a `par_bounded!` nested in this body, can still fail or
+        // await. Read its tokens for `?` and `.await` (a `?` inside a closure in the
+        // arguments is counted too, which only makes the body fallible).
+        if self.in_body_scope() && !self.collect_binders {
+            macro_tokens(m.tokens.clone(), &mut self.facts);
+        }
+        visit::visit_macro(self, m);
     }
 
     fn visit_expr_try(&mut self, e: &'ast syn::ExprTry) {

@@ -1,0 +1,368 @@
+//! The bound holds: no more than `limit` bodies of one loop run at once, for every way of
+//! writing the limit, every batch size and schedule, both macro forms, indexed and pulled
+//! inputs, and nested loops (each level keeps its own bound and nothing deadlocks). Bodies
+//! wait for each other until the limit is reached, so a loop that ignored its `limit` on
+//! the 16-thread pool these tests use would be caught, and one that never ran two bodies
+//! at once would be caught as well.
+
+mod common;
+
+use bounded::{available_cpus, bounded, par_bounded};
+use common::{tid, wide_pool, Gauge};
+use rayon::prelude::*;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Mutex;
+
+/// A loop over `items` with runtime `limit` and `batch`, whose bodies report to `gauge`.
+type Runner = fn(&[u32], usize, usize, &Gauge);
+
+macro_rules! runners {
+    ($($schedule:tt => $attr_fn:ident, $macro_fn:ident;)*) => {
+        $(
+            #[bounded(limit = limit, batch = batch, schedule = $schedule)]
+            fn $attr_fn(items: &[u32], limit: usize, batch: usize, gauge: &Gauge) {
+                for _item in items {
+                    gauge.body();
+                }
+            }
+
+            fn $macro_fn(items: &[u32], limit: usize, batch: usize, gauge: &Gauge) {
+                par_bounded!(limit = limit, batch = batch, schedule = $schedule; for _item in items {
+                    gauge.body();
+                });
+            }
+        )*
+
+        /// Every schedule in both forms, with a label for messages.
+        const RUNNERS: &[(&str, Runner)] = &[
+            $(
+                (concat!("#[bounded], schedule = ", stringify!($schedule)), $attr_fn),
+                (concat!("par_bounded!, schedule = ", stringify!($schedule)), $macro_fn),
+            )*
+        ];
+    };
+}
+
+runners! {
+    dynamic => attr_dynamic, macro_dynamic;
+    static => attr_static, macro_static;
+    guided => attr_guided, macro_guided;
+    steal => attr_steal, macro_steal;
+}
+
+#[test]
+fn every_limit_batch_and_schedule_keeps_the_bound() {
+    wide_pool();
+    let items: Vec<u32> = (0..60).collect();
+    for limit in [1, 2, 3, 5] {
+        for batch in [1, 7] {
+            for (label, run) in RUNNERS {
+                // 60 items in batches of 7 are 9 batches: enough for 5 lanes.
+                let gauge = Gauge::new(limit);
+                run(&items, limit, batch, &gauge);
+                gauge.assert_bounded(limit, &format!("{label}, limit {limit}, batch {batch}"));
+            }
+        }
+    }
+}
+
+#[bounded(limit = 3, batch = 7)]
+fn literal_limit_three(items: &[u32], gauge: &Gauge) {
+    for _item in items {
+        gauge.body();
+    }
+}
+
+#[test]
+fn literal_limits_keep_the_bound() {
+    wide_pool();
+    let items: Vec<u32> = (0..60).collect();
+
+    let gauge = Gauge::new(3);
+    literal_limit_three(&items, &gauge);
+    gauge.assert_bounded(3, "#[bounded(limit = 3, batch = 7)]");
+
+    let gauge = Gauge::new(2);
+    par_bounded!(limit = 2; for _item in &items { gauge.body(); });
+    gauge.assert_bounded(2, "par_bounded!(limit = 2), batch auto");
+
+    let gauge = Gauge::new(1);
+    par_bounded!(limit = 1, batch = 1; for _item in &items { gauge.body(); });
+    gauge.assert_bounded(1, "par_bounded!(limit = 1)");
+}
+
+#[test]
+fn runtime_expression_limits_keep_the_bound() {
+    wide_pool();
+    let items: Vec<u32> = (0..60).collect();
+    let config = (2usize, 2usize);
+    let pick = |n: usize| n + 1;
+
+    let gauge = Gauge::new(4);
+    par_bounded!(limit = config.0 * config.1, batch = 1; for _item in &items { gauge.body(); });
+    gauge.assert_bounded(4, "limit = config.0 * config.1");
+
+    let gauge = Gauge::new(3);
+    par_bounded!(limit = pick(2), batch = config.0 + 1; for _item in &items { gauge.body(); });
+    gauge.assert_bounded(3, "limit = pick(2), batch = config.0 + 1");
+}
+
+#[test]
+fn cpus_limits_keep_the_bound() {
+    wide_pool();
+    let cpus = available_cpus();
+    let items: Vec<u32> = (0..80).collect();
+
+    let gauge = Gauge::new(cpus);
+    par_bounded!(limit = cpus, batch = 1; for _item in &items { gauge.body(); });
+    gauge.assert_bounded(cpus, "limit = cpus");
+
+    let gauge = Gauge::new(2 * cpus);
+    par_bounded!(limit = cpus * 2, batch = 1; for _item in &items { gauge.body(); });
+    gauge.assert_bounded(2 * cpus, "limit = cpus * 2");
+
+    // No `limit` at all means `cpus`.
+    let gauge = Gauge::new(cpus);
+    par_bounded!(batch = 1; for _item in &items { gauge.body(); });
+    gauge.assert_bounded(cpus, "default limit");
+}
+
+#[test]
+fn littles_law_limits_keep_the_bound() {
+    wide_pool();
+    let items: Vec<u32> = (0..60).collect();
+    // 20 items/s that take 100 ms each: 2 in flight.
+    let gauge = Gauge::new(2);
+    par_bounded!(limit = little(rate = 20, latency = 100ms), batch = 1; for _item in &items {
+        gauge.body();
+    });
+    gauge.assert_bounded(2, "limit = little(rate = 20, latency = 100ms)");
+    assert_eq!(gauge.peak(), 2);
+
+    // 25 items/s that take 0.1 s each: 2.5, rounded up to 3.
+    let gauge = Gauge::new(3);
+    par_bounded!(limit = little(rate = 25, latency = 100ms), batch = 1; for _item in &items {
+        gauge.body();
+    });
+    gauge.assert_bounded(3, "limit = little(rate = 25, latency = 100ms)");
+    assert_eq!(gauge.peak(), 3);
+}
+
+#[test]
+fn auto_batches_keep_the_bound() {
+    wide_pool();
+    for n in [10usize, 60, 500] {
+        let items: Vec<u32> = (0..n as u32).collect();
+        let gauge = Gauge::new(3);
+        par_bounded!(limit = 3, batch = auto; for _item in &items { gauge.body(); });
+        gauge.assert_bounded(3, &format!("batch = auto over {n} items"));
+    }
+}
+
+#[test]
+fn pulled_and_mutable_inputs_keep_the_bound() {
+    wide_pool();
+    let items: Vec<u32> = (0..60).collect();
+    for limit in [1, 2, 3] {
+        let gauge = Gauge::new(limit);
+        par_bounded!(limit = limit, batch = 1; for _item in items.iter().filter(|_| true) {
+            gauge.body();
+        });
+        gauge.assert_bounded(limit, &format!("filtered iterator, limit {limit}"));
+
+        let gauge = Gauge::new(limit);
+        par_bounded!(limit = limit, batch = 2; for _item in 0..60u32 { gauge.body(); });
+        gauge.assert_bounded(limit, &format!("range, limit {limit}"));
+
+        let mut owned = items.clone();
+        let gauge = Gauge::new(limit);
+        par_bounded!(limit = limit, batch = 3; for x in &mut owned {
+            gauge.body();
+            *x += 1;
+        });
+        gauge.assert_bounded(limit, &format!("&mut Vec, limit {limit}"));
+        assert!(owned.iter().zip(&items).all(|(a, b)| *a == b + 1));
+    }
+}
+
+/// Three levels of loops, each limited to 2: every run of a level is checked for its own
+/// bound from inside the level above, and the grand total must come out right.
+#[bounded(limit = 2, batch = 1, reduce(total: +))]
+fn nested_total(grid: &[Vec<Vec<u64>>], outer: &Gauge, all_inner: &Gauge) -> u64 {
+    let mut total = 0;
+    for plane in grid {
+        let _outer = outer.enter();
+        let middle = Gauge::new(2);
+        let mut plane_sum = 0;
+        par_bounded!(limit = 2, batch = 1, reduce(plane_sum: +); for row in plane {
+            let _middle = middle.enter();
+            let inner = Gauge::new(2);
+            let mut row_sum = 0;
+            par_bounded!(limit = 2, batch = 1, reduce(row_sum: +); for x in row {
+                let _all = all_inner.enter();
+                inner.body();
+                row_sum += x;
+            });
+            inner.assert_bounded(2, "innermost loop");
+            plane_sum += row_sum;
+        });
+        assert!(
+            middle.peak() <= 2,
+            "middle loop ran {} at once",
+            middle.peak()
+        );
+        total += plane_sum;
+    }
+    total
+}
+
+#[test]
+fn three_nested_levels_each_keep_their_bound() {
+    wide_pool();
+    let grid: Vec<Vec<Vec<u64>>> = (0..5u64)
+        .map(|p| {
+            (0..4u64)
+                .map(|r| (0..6u64).map(|x| p * 100 + r * 10 + x).collect())
+                .collect()
+        })
+        .collect();
+    let expected: u64 = grid.iter().flatten().flatten().sum();
+    for _ in 0..3 {
+        let (outer, all_inner) = (Gauge::new(1), Gauge::new(1));
+        assert_eq!(nested_total(&grid, &outer, &all_inner), expected);
+        outer.assert_bounded(2, "outermost loop");
+        // Two outer items, each with two middle items, each with two inner bodies.
+        assert!(
+            all_inner.peak() <= 8,
+            "{} innermost bodies",
+            all_inner.peak()
+        );
+    }
+}
+
+#[test]
+fn a_loop_inside_rayon_par_iter_terminates_and_keeps_its_bound() {
+    wide_pool();
+    let items: Vec<u64> = (0..40).collect();
+    let sums: Vec<u64> = (0..8u64)
+        .into_par_iter()
+        .map(|k| {
+            let gauge = Gauge::new(2);
+            let mut sum = 0;
+            par_bounded!(limit = 2, batch = 1, reduce(sum: +); for x in &items {
+                gauge.body();
+                sum += x * k;
+            });
+            gauge.assert_bounded(2, "loop inside par_iter");
+            sum
+        })
+        .collect();
+    let expected: Vec<u64> = (0..8u64).map(|k| items.iter().sum::<u64>() * k).collect();
+    assert_eq!(sums, expected);
+}
+
+#[test]
+fn a_loop_inside_rayon_scope_terminates_and_keeps_its_bound() {
+    wide_pool();
+    let items: Vec<u64> = (0..40).collect();
+    let sums = Mutex::new(Vec::new());
+    rayon::scope(|s| {
+        for k in 0..6u64 {
+            let (items, sums) = (&items, &sums);
+            s.spawn(move |_| {
+                let gauge = Gauge::new(3);
+                let mut sum = 0;
+                par_bounded!(limit = 3, batch = 2, reduce(sum: +); for x in items {
+                    gauge.body();
+                    sum += x + k;
+                });
+                gauge.assert_bounded(3, "loop inside rayon::scope");
+                sums.lock().unwrap().push((k, sum));
+            });
+        }
+    });
+    let mut sums = sums.into_inner().unwrap();
+    sums.sort_unstable();
+    let base: u64 = items.iter().sum();
+    let expected: Vec<(u64, u64)> = (0..6u64).map(|k| (k, base + 40 * k)).collect();
+    assert_eq!(sums, expected);
+}
+
+#[test]
+fn a_loop_inside_install_runs_on_that_pool() {
+    wide_pool();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .thread_name(|i| format!("installed-{i}"))
+        .build()
+        .unwrap();
+    let items: Vec<u32> = (0..60).collect();
+    let names = Mutex::new(HashSet::new());
+    let gauge = Gauge::new(3);
+    pool.install(|| {
+        par_bounded!(limit = 8, batch = 1; for _item in &items {
+            gauge.body();
+            names.lock().unwrap().insert(std::thread::current().name().map(str::to_owned));
+        });
+    });
+    // The installed pool has 3 threads, so 3 is the most a limit of 8 can reach.
+    gauge.assert_bounded(3, "loop inside install");
+    let names = names.into_inner().unwrap();
+    assert!(
+        names
+            .iter()
+            .all(|n| n.as_deref().is_some_and(|n| n.starts_with("installed-"))),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn named_loop_stats_count_runs_items_and_batches() {
+    wide_pool();
+    let items: Vec<u32> = (0..1000).collect();
+    let threads = Mutex::new(HashSet::new());
+    let done = AtomicUsize::new(0);
+    for _ in 0..2 {
+        par_bounded!(limit = 3, batch = 10, name = "bound-stats"; for _item in &items {
+            threads.lock().unwrap().insert(tid());
+            done.fetch_add(1, SeqCst);
+        });
+    }
+    assert_eq!(done.load(SeqCst), 2000);
+    let all = bounded::stats::loops();
+    let stats = all
+        .iter()
+        .find(|s| s.name == "bound-stats")
+        .expect("the named loop is listed");
+    assert_eq!(stats.runs, 2);
+    assert_eq!(stats.items, 2000);
+    assert_eq!(stats.batches, 200);
+    assert_eq!((stats.failed, stats.panicked), (0, 0));
+    assert!(
+        (1..=3).contains(&stats.peak_running),
+        "peak {}",
+        stats.peak_running
+    );
+    assert!(
+        stats.location.file.ends_with("bound.rs"),
+        "{:?}",
+        stats.location
+    );
+
+    // The peak is a real measurement: sleepy bodies that wait for each other reach it.
+    let gauge = Gauge::new(3);
+    par_bounded!(limit = 3, batch = 1, name = "bound-stats-peak"; for _item in &items[..30] {
+        gauge.body();
+    });
+    gauge.assert_bounded(3, "bound-stats-peak");
+    let all = bounded::stats::loops();
+    let stats = all.iter().find(|s| s.name == "bound-stats-peak").unwrap();
+    assert!(
+        (gauge.peak()..=3).contains(&stats.peak_running),
+        "stats peak {}, measured {}",
+        stats.peak_running,
+        gauge.peak()
+    );
+    assert_eq!((stats.runs, stats.items, stats.batches), (1, 30, 30));
+}
