@@ -146,9 +146,12 @@ pub struct LoopStats {
     pub location: SiteLocation,
     /// How many times the loop has started.
     pub runs: u64,
-    /// Batches whose body ran (in whole or until an error).
+    /// Batches whose body ran (in whole or until an error). A run on one lane (`if =
+    /// false`, `backend = serial`, `limit = 1`, an input too small to split) is one
+    /// batch when nothing can stop it early.
     pub batches: u64,
-    /// Items handed to the body.
+    /// Items of the batches handed to the body (a batch that stops early after an error
+    /// still counts whole).
     pub items: u64,
     /// Batches that ended with an error.
     pub failed: u64,
