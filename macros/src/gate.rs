@@ -36,7 +36,7 @@ impl Parse for GateOptions {
             if seen.contains(&name) {
                 return Err(syn::Error::new(
                     key.span(),
-                    format!("duplicate option `{name}`"),
+                    format!("duplicate option `{name}`\nhelp: give each option once"),
                 ));
             }
             seen.push(name.clone());

@@ -108,9 +108,17 @@ fn check_pool_options(l: &ParLoop, errors: &mut Vec<syn::Error>) {
             "`backend = pool` needs a `limit`: blocking work is bounded by what it waits on, not by the number of CPUs\nhelp: by Little's law, items in flight = arrival rate × time per item: for 500 items/s that take 200ms each, write `limit = little(rate = 500, latency = 200ms)` (= 100), or a number such as `limit = 64`",
         ));
     }
+    if backend == "pool" {
+        if let Some(s) = &o.schedule {
+            errors.push(err(
+                s.value.span(),
+                "`schedule` distributes index ranges over rayon lanes; the pool backend's dispatcher hands batches out in input order to whichever lane is free (dynamic), so it does not apply\nhelp: remove `schedule`",
+            ));
+        }
+    }
     if backend != "pool" {
         let named = |what: &str| {
-            format!("`{what}` applies to the pool backend, but this loop runs on `{backend}`\nhelp: add `backend = pool`; rayon lanes claim batches directly, so nothing ever waits in a queue")
+            format!("`{what}` applies to the pool backend and to loops whose body awaits, but this loop runs on `{backend}`\nhelp: add `backend = pool`; rayon lanes claim batches directly, so nothing ever waits in a queue")
         };
         if let Some(q) = &o.queue {
             errors.push(err(q.span(), named("queue")));
@@ -355,7 +363,7 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
             if with[..i].iter().any(|p| p.name == w.name) {
                 errors.push(err(
                     w.name.span(),
-                    format!("`{}` is declared twice in `with`", w.name),
+                    format!("`{}` is declared twice in `with`\nhelp: give each per-worker state its own name", w.name),
                 ));
             }
         }

@@ -1,0 +1,35 @@
+//! The book's error catalogue lists every compile-fail case, with the message pinned in
+//! its `.stderr`, so a new message cannot go undocumented
+//! (regenerate the table with `scripts/error-catalogue`).
+
+use std::path::Path;
+
+#[test]
+fn every_compile_fail_case_is_in_the_error_catalogue() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let reference = std::fs::read_to_string(root.join("book/src/reference.md")).unwrap();
+    let catalogue = &reference[reference
+        .find("## Error catalogue")
+        .expect("the reference has an error catalogue")..];
+    let mut cases = 0;
+    for entry in std::fs::read_dir(root.join("tests/ui/fail")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            cases += 1;
+            let name = path.file_stem().unwrap().to_str().unwrap();
+            let row = catalogue
+                .lines()
+                .find(|l| l.ends_with(&format!("| `{name}` |")))
+                .unwrap_or_else(|| panic!("`{name}` is missing from the error catalogue"));
+            // The row quotes the first line of the pinned message.
+            let stderr = std::fs::read_to_string(path.with_extension("stderr")).unwrap();
+            let first = stderr.lines().find(|l| l.starts_with("error")).unwrap();
+            let message = first.split_once(": ").map_or(first, |(_, m)| m);
+            assert!(
+                row.contains(&message.replace('|', "\\|")),
+                "the catalogue row of `{name}` does not quote its message: {message}"
+            );
+        }
+    }
+    assert!(cases >= 20, "only {cases} compile-fail cases");
+}
