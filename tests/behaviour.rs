@@ -1051,3 +1051,30 @@ fn a_question_mark_inside_a_macro_call_keeps_its_meaning() {
     })();
     assert!(r.is_err());
 }
+
+// ------------------------------------------------------------------ a rayon pool of one's own
+
+static CRUNCH: std::sync::LazyLock<rayon::ThreadPool> = std::sync::LazyLock::new(|| {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .thread_name(|i| format!("crunch-{i}"))
+        .build()
+        .unwrap()
+});
+
+#[test]
+fn backend_rayon_with_a_pool_runs_on_that_pool() {
+    let names = std::sync::Mutex::new(std::collections::HashSet::new());
+    let xs: Vec<u64> = (0..2000).collect();
+    let mut total = 0u64;
+    par_bounded!(backend = rayon, pool = CRUNCH, limit = 3, batch = 10, reduce(total: +); for x in &xs {
+        names
+            .lock()
+            .unwrap()
+            .insert(std::thread::current().name().unwrap_or("").to_owned());
+        total += x;
+    });
+    assert_eq!(total, xs.iter().sum::<u64>());
+    let names = names.into_inner().unwrap();
+    assert!(names.iter().all(|n| n.starts_with("crunch-")), "{names:?}");
+}

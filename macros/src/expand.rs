@@ -78,8 +78,13 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     } else if l.options.pool.is_some() {
         calls.extend(quote!(.backend(#p::Backend::Pool)));
     }
-    if let Some(pool) = &l.options.pool {
-        calls.extend(quote!(.pool(&#pool)));
+    match (&l.options.pool, &l.options.backend) {
+        // `backend = rayon, pool = PATH`: a rayon `ThreadPool` in a `static`.
+        (Some(pool), Some(b)) if b.value == "rayon" => {
+            calls.extend(quote_spanned!(pool.span()=> .rayon_pool(&#pool)));
+        }
+        (Some(pool), _) => calls.extend(quote_spanned!(pool.span()=> .pool(&#pool))),
+        (None, _) => {}
     }
     if let Some(q) = &l.options.queue {
         calls.extend(quote!(.queue(#q)));

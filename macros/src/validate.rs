@@ -127,10 +127,12 @@ fn check_pool_options(l: &ParLoop, errors: &mut Vec<syn::Error>) {
             errors.push(err(c.value.span(), named("on_full")));
         }
         if let (Some(p), Some(b)) = (&o.pool, &o.backend) {
-            errors.push(err(
-                p.span(),
-                format!("`pool = …` names a `bounded::Pool`, but the loop says `backend = {}`\nhelp: remove `backend = {}`; naming a pool selects the pool backend", b.value, b.value),
-            ));
+            if b.value != "rayon" {
+                errors.push(err(
+                    p.span(),
+                    format!("`pool = …` names the pool the loop runs on, but `backend = {}` runs it on the calling thread\nhelp: remove `pool`, or use `backend = pool` (a `bounded::Pool`) or `backend = rayon` (a rayon `ThreadPool`)", b.value),
+                ));
+            }
         }
     }
 }

@@ -152,6 +152,7 @@ pub struct Config {
     pub(crate) pool: Option<Pool>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) cancel: Option<CancelToken>,
+    pub(crate) rayon_pool: Option<&'static rayon::ThreadPool>,
 }
 
 impl Config {
@@ -170,6 +171,7 @@ impl Config {
             pool: None,
             timeout: None,
             cancel: None,
+            rayon_pool: None,
         }
     }
 
@@ -224,6 +226,13 @@ impl Config {
     /// `pool = PATH`: run the lanes on this pool instead of the shared default one.
     pub fn pool(mut self, pool: &Pool) -> Self {
         self.pool = Some(pool.clone());
+        self
+    }
+
+    /// `backend = rayon, pool = PATH`: run the lanes on this rayon pool instead of
+    /// rayon's global one.
+    pub fn rayon_pool(mut self, pool: &'static rayon::ThreadPool) -> Self {
+        self.rayon_pool = Some(pool);
         self
     }
 

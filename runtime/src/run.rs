@@ -333,13 +333,10 @@ where
             None => crate::dispatch::run_on_pool(&run, lanes, limit, batch),
         }
     } else {
-        rayon::scope(|s| {
-            for lane in 1..lanes {
-                let run = &run;
-                s.spawn(move |_| run.lane(lane));
-            }
-            run.lane(0);
-        });
+        match config.rayon_pool {
+            Some(pool) => pool.scope(|s| run.spawn_lanes(s, lanes)),
+            None => rayon::scope(|s| run.spawn_lanes(s, lanes)),
+        }
     }
 
     let stopped = run.control.stopped();
@@ -506,6 +503,22 @@ where
     Init: Fn() -> W,
     Body: Fn(&mut W, Batch<'_, S>) -> Result<R::Acc, E>,
 {
+    /// Lanes `1..lanes` as jobs of the scope; lane 0 on the scope's own thread.
+    fn spawn_lanes<'s>(&'s self, s: &rayon::Scope<'s>, lanes: usize)
+    where
+        S: Sync,
+        R: Sync,
+        R::Acc: Send,
+        E: Send,
+        Init: Sync,
+        Body: Sync,
+    {
+        for lane in 1..lanes {
+            s.spawn(move |_| self.lane(lane));
+        }
+        self.lane(0);
+    }
+
     /// One worker: claims batches until the input or the run ends.
     fn lane(&self, lane: usize) {
         let mut state: Option<W> = None;
