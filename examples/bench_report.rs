@@ -1,0 +1,1133 @@
+//! Writes `BENCHMARKS.md` from the figures of one benchmark run.
+//!
+//! `scripts/benchmarks` runs the criterion benches and the memory harness, then this:
+//!
+//! ```sh
+//! cargo run --release --example bench_report -- \
+//!     [--since UNIX_SECONDS] [--load "1.0 0.8 0.5"] \
+//!     [--memory FILE.tsv] [--memory-note TEXT] [--out BENCHMARKS.md]
+//! ```
+//!
+//! It reads what criterion left in `$CARGO_TARGET_DIR/criterion` (or `target/criterion`):
+//! each benchmark's `new/benchmark.json` (group, name, throughput) and
+//! `new/estimates.json` (the mean time per iteration and its 95% confidence interval).
+//! With `--since`, results older than that are ignored, so a benchmark that did not run
+//! shows as missing instead of as a stale figure. Every figure in the report comes from
+//! these files and the memory TSV; only the benchmark names and the targets are written
+//! here.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+const COMMAND: &str = "scripts/benchmarks";
+
+// ---------------------------------------------------------------------------------
+// The benchmark names, as the benches spell them.
+
+const CPU: &str = "cpu-bound loop";
+const CPU_RAYON: &str = "rayon par_iter().map().sum()";
+const CPU_VARIANTS: &[&str] = &[
+    "sequential",
+    CPU_RAYON,
+    "rayon with_min_len(256)",
+    "#[bounded] defaults",
+    "#[bounded] batch = 256",
+];
+const CPU_BOUNDED: &[&str] = &["#[bounded] defaults", "#[bounded] batch = 256"];
+
+const SUM: &str = "sum 10M";
+const SUM_RAYON: &str = "rayon par_iter().sum()";
+const SUM_FOLD: &str = "rayon fold/reduce";
+const SUM_BOUNDED: &str = "par_bounded! reduce(total: +)";
+const SUM_VARIANTS: &[&str] = &["sequential", SUM_RAYON, SUM_FOLD, SUM_BOUNDED];
+
+const FANOUT: &str = "fan-out";
+const FANOUT_SIZES: &[&str] = &["10000", "100000"];
+const FANOUT_PEERS: &[&str] = &[
+    "thread per item",
+    "crossbeam-channel pool",
+    "threadpool crate",
+    "rayon spawn per item",
+];
+const FANOUT_BOUNDED: &[&str] = &[
+    "par_bounded! limit = cpus",
+    "par_bounded! limit = cpus, batch = 1",
+];
+
+const SKEW: &str = "skewed work";
+const SKEW_LAYOUTS: &[(&str, &str)] = &[
+    ("spread", "every 100th item slow"),
+    ("clustered", "the last 100 items slow"),
+];
+const SKEW_SEQUENTIAL: &str = "sequential";
+const SKEW_RAYON: &str = "rayon par_iter()";
+const SKEW_VARIANTS: &[&str] = &[
+    SKEW_SEQUENTIAL,
+    SKEW_RAYON,
+    "par_bounded! schedule = static",
+    "par_bounded! schedule = dynamic",
+    "par_bounded! schedule = guided",
+    "par_bounded! schedule = steal",
+    "par_bounded! schedule = dynamic, batch = 16",
+];
+const SKEW_TARGETS: &[&str] = &[
+    "par_bounded! schedule = dynamic",
+    "par_bounded! schedule = steal",
+];
+
+const SWEEP: &str = "batching sweep";
+const SWEEP_FUNCTION: &str = "batch";
+const SWEEP_FIXED: &[&str] = &["1", "16", "256", "4096"];
+const SWEEP_AUTO: &str = "auto";
+
+// The targets.
+const GENERATED_VS_RAYON_MAX: f64 = 1.05;
+const SUM_THROUGHPUT_MIN: f64 = 0.9;
+const DISPATCH_NS_PER_ITEM_MAX: f64 = 1.0;
+const AUTO_VS_BEST_MAX: f64 = 1.10;
+const SKEW_VS_IDEAL_MAX: f64 = 1.10;
+/// Memory counts as flat when the largest input's peak is at most this much above the
+/// smallest's, over a hundredfold more items.
+const FLAT_GROWTH_MAX: f64 = 1.25;
+const MEMORY_FROM: u64 = 100_000;
+const MEMORY_TO: u64 = 10_000_000;
+/// A target's figure is flagged as noisy above this relative half-interval.
+const NOISY_SPREAD: f64 = 0.05;
+
+// ---------------------------------------------------------------------------------
+// Criterion's files.
+
+/// One benchmark's result.
+#[derive(Debug, Clone, Copy)]
+struct Estimate {
+    /// Mean time per iteration, in nanoseconds.
+    mean: f64,
+    /// 95% confidence interval of the mean.
+    lower: f64,
+    upper: f64,
+    /// Items per iteration, when the bench set a throughput in elements.
+    elements: Option<u64>,
+}
+
+impl Estimate {
+    fn ns_per_item(&self) -> Option<f64> {
+        self.elements.map(|n| self.mean / n as f64)
+    }
+    fn items_per_sec(&self) -> Option<f64> {
+        self.elements.map(|n| n as f64 / (self.mean * 1e-9))
+    }
+    /// Half the confidence interval, relative to the mean.
+    fn spread(&self) -> f64 {
+        (self.upper - self.lower) / 2.0 / self.mean
+    }
+}
+
+/// Results by (group, function, parameter); the parameter is empty for plain
+/// `bench_function`s.
+#[derive(Default)]
+struct Results(BTreeMap<(String, String, String), Estimate>);
+
+impl Results {
+    fn load(root: &Path, since: Option<SystemTime>) -> Results {
+        let mut results = Results::default();
+        let mut dirs = vec![root.to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    if path.file_name().is_some_and(|n| n == "new") {
+                        results.read_one(&path, since);
+                    } else {
+                        dirs.push(path);
+                    }
+                }
+            }
+        }
+        results
+    }
+
+    fn read_one(&mut self, new: &Path, since: Option<SystemTime>) {
+        let estimates = new.join("estimates.json");
+        if let Some(since) = since {
+            let fresh = std::fs::metadata(&estimates)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= since);
+            if !fresh {
+                return;
+            }
+        }
+        let read = |p: &Path| -> Option<Value> {
+            serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()
+        };
+        let (Some(bench), Some(est)) = (read(&new.join("benchmark.json")), read(&estimates)) else {
+            return;
+        };
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+        let key = (
+            text(&bench["group_id"]),
+            text(&bench["function_id"]),
+            text(&bench["value_str"]),
+        );
+        let mean = &est["mean"];
+        let (Some(point), Some(lower), Some(upper)) = (
+            mean["point_estimate"].as_f64(),
+            mean["confidence_interval"]["lower_bound"].as_f64(),
+            mean["confidence_interval"]["upper_bound"].as_f64(),
+        ) else {
+            return;
+        };
+        let elements = bench["throughput"]["Elements"].as_u64();
+        self.0.insert(
+            key,
+            Estimate {
+                mean: point,
+                lower,
+                upper,
+                elements,
+            },
+        );
+    }
+
+    fn get(&self, group: &str, function: &str, parameter: &str) -> Option<Estimate> {
+        self.0
+            .get(&(group.to_owned(), function.to_owned(), parameter.to_owned()))
+            .copied()
+    }
+
+    /// Benchmarks of `group` that the report does not know by name, so that a renamed
+    /// or added bench still shows.
+    fn others(&self, group: &str, known: &[(&str, &str)]) -> Vec<(String, String, Estimate)> {
+        self.0
+            .iter()
+            .filter(|((g, f, p), _)| g == group && !known.contains(&(f.as_str(), p.as_str())))
+            .map(|((_, f, p), e)| (f.clone(), p.clone(), *e))
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The memory harness's TSV.
+
+#[derive(Debug, Clone)]
+struct MemoryLine {
+    variant: String,
+    items: u64,
+    rss_kib: Option<u64>,
+    threads: String,
+    wall_ms: String,
+    note: String,
+}
+
+impl MemoryLine {
+    /// What the loop itself holds: the peak minus the input `Vec` when the note gives
+    /// its size (`input Vec N KiB`).
+    fn loop_kib(&self) -> Option<u64> {
+        let rss = self.rss_kib?;
+        let input = self
+            .note
+            .split_once("input Vec ")
+            .and_then(|(_, rest)| rest.split_once(" KiB"))
+            .and_then(|(n, _)| n.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        Some(rss.saturating_sub(input))
+    }
+}
+
+fn parse_memory(text: &str) -> Vec<MemoryLine> {
+    text.lines()
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split('\t').collect();
+            if cols.len() < 5 {
+                return None;
+            }
+            Some(MemoryLine {
+                variant: cols[0].to_owned(),
+                items: cols[1].parse().ok()?,
+                rss_kib: cols[2].parse().ok(),
+                threads: cols[3].to_owned(),
+                wall_ms: cols[4].to_owned(),
+                note: cols.get(5).copied().unwrap_or_default().to_owned(),
+            })
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------
+// Formatting.
+
+fn fmt_time(ns: f64) -> String {
+    let (value, unit) = if ns < 1e3 {
+        (ns, "ns")
+    } else if ns < 1e6 {
+        (ns / 1e3, "µs")
+    } else if ns < 1e9 {
+        (ns / 1e6, "ms")
+    } else {
+        (ns / 1e9, "s")
+    };
+    format!("{} {unit}", sig3(value))
+}
+
+fn fmt_rate(per_sec: f64) -> String {
+    let (value, unit) = if per_sec >= 1e9 {
+        (per_sec / 1e9, "G")
+    } else if per_sec >= 1e6 {
+        (per_sec / 1e6, "M")
+    } else if per_sec >= 1e3 {
+        (per_sec / 1e3, "K")
+    } else {
+        (per_sec, "")
+    };
+    format!("{} {unit}/s", sig3(value))
+}
+
+/// Three significant digits.
+fn sig3(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn fmt_ratio(r: f64) -> String {
+    format!("{r:.2}x")
+}
+
+/// `1234567` as `1,234,567`.
+fn fmt_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn fmt_mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+const MISSING: &str = "not measured";
+
+/// A markdown table.
+struct Table {
+    header: Vec<String>,
+    right: Vec<bool>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// Columns whose name starts with `>` are right-aligned.
+    fn new(columns: &[&str]) -> Table {
+        Table {
+            header: columns
+                .iter()
+                .map(|c| c.trim_start_matches('>').to_owned())
+                .collect(),
+            right: columns.iter().map(|c| c.starts_with('>')).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    fn render(&self) -> String {
+        let escape = |s: &str| s.replace('|', "\\|");
+        let mut out = String::new();
+        let line = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
+        out += &line(self.header.iter().map(|h| escape(h)).collect());
+        out += &line(
+            self.right
+                .iter()
+                .map(|&r| if r { "---:" } else { "---" }.to_owned())
+                .collect(),
+        );
+        for row in &self.rows {
+            out += &line(row.iter().map(|c| escape(c)).collect());
+        }
+        out
+    }
+}
+
+/// The usual columns of a timing row: time per iteration (± half the 95% interval),
+/// ns per item, items per second.
+fn timing_cells(e: Option<Estimate>) -> Vec<String> {
+    match e {
+        Some(e) => vec![
+            format!("{} ±{:.0}%", fmt_time(e.mean), e.spread() * 100.0),
+            e.ns_per_item().map_or("-".into(), sig3),
+            e.items_per_sec().map_or("-".into(), fmt_rate),
+        ],
+        None => vec![MISSING.into(), "-".into(), "-".into()],
+    }
+}
+
+fn ratio_cell(e: Option<Estimate>, reference: Option<f64>) -> String {
+    match (e, reference) {
+        (Some(e), Some(r)) => fmt_ratio(e.mean / r),
+        _ => "-".into(),
+    }
+}
+
+fn code(s: &str) -> String {
+    format!("`{s}`")
+}
+
+// ---------------------------------------------------------------------------------
+// Targets.
+
+struct Target {
+    what: String,
+    measured: String,
+    met: Option<bool>,
+}
+
+impl Target {
+    fn new(what: impl Into<String>, measured: impl Into<String>, met: Option<bool>) -> Self {
+        Target {
+            what: what.into(),
+            measured: measured.into(),
+            met,
+        }
+    }
+    fn missing(what: impl Into<String>) -> Self {
+        Target::new(what, MISSING, None)
+    }
+    /// Says so when one of the estimates behind the figure has a wide interval: on a
+    /// busy machine a parallel variant loses a core for some samples and its mean moves.
+    fn noise(mut self, estimates: &[Estimate]) -> Self {
+        let widest = estimates.iter().map(Estimate::spread).fold(0.0, f64::max);
+        if widest > NOISY_SPREAD {
+            let _ = write!(self.measured, " (noisy: ±{:.0}%)", widest * 100.0);
+        }
+        self
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The report.
+
+struct Context {
+    results: Results,
+    cores: usize,
+    memory: Option<Vec<MemoryLine>>,
+    memory_note: Option<String>,
+    targets: Vec<Target>,
+}
+
+impl Context {
+    fn cpu_section(&mut self, out: &mut String) {
+        let r = &self.results;
+        let peer = r.get(CPU, CPU_RAYON, "");
+        let _ = writeln!(
+            out,
+            "## cpu-bound loop\n\n\
+             100,000 items of about a microsecond of integer mixing each, summed \
+             (`benches/cpu.rs`). The `#[bounded]` functions are the sequential loop \
+             plus the attribute.\n"
+        );
+        let mut t = Table::new(&[
+            "variant",
+            ">time / iteration",
+            ">ns / item",
+            ">items / s",
+            ">time ÷ rayon",
+        ]);
+        for name in CPU_VARIANTS {
+            let e = r.get(CPU, name, "");
+            let mut cells = vec![code(name)];
+            cells.extend(timing_cells(e));
+            cells.push(ratio_cell(e, peer.map(|p| p.mean)));
+            t.row(cells);
+        }
+        push_others(&mut t, r, CPU, CPU_VARIANTS, peer);
+        let _ = writeln!(
+            out,
+            "{}\nThe ratio divides by `{CPU_RAYON}`; below 1 is faster.\n",
+            t.render()
+        );
+        for name in CPU_BOUNDED {
+            let what = format!(
+                "generated code ≤ {GENERATED_VS_RAYON_MAX:.2}x hand-written rayon \
+                 (cpu-bound loop, `{name}`)"
+            );
+            self.targets.push(match (r.get(CPU, name, ""), peer) {
+                (Some(e), Some(p)) => {
+                    let ratio = e.mean / p.mean;
+                    Target::new(
+                        what,
+                        format!("{} of `{CPU_RAYON}`", fmt_ratio(ratio)),
+                        Some(ratio <= GENERATED_VS_RAYON_MAX),
+                    )
+                    .noise(&[e, p])
+                }
+                _ => Target::missing(what),
+            });
+        }
+    }
+
+    fn sum_section(&mut self, out: &mut String) {
+        let r = &self.results;
+        let peer = r.get(SUM, SUM_RAYON, "");
+        let _ = writeln!(
+            out,
+            "## sum 10M\n\n\
+             Summing 10,000,000 `u64`s (`benches/cpu.rs`): one addition per item, so \
+             the figures are dispatch and memory bandwidth.\n"
+        );
+        let mut t = Table::new(&[
+            "variant",
+            ">time / iteration",
+            ">ns / item",
+            ">items / s",
+            ">time ÷ rayon",
+            ">throughput ÷ rayon",
+        ]);
+        for name in SUM_VARIANTS {
+            let e = r.get(SUM, name, "");
+            let mut cells = vec![code(name)];
+            cells.extend(timing_cells(e));
+            cells.push(ratio_cell(e, peer.map(|p| p.mean)));
+            cells.push(match (e, peer) {
+                (Some(e), Some(p)) => fmt_ratio(p.mean / e.mean),
+                _ => "-".into(),
+            });
+            t.row(cells);
+        }
+        let _ = writeln!(out, "{}\nRatios against `{SUM_RAYON}`.\n", t.render());
+        let bounded = r.get(SUM, SUM_BOUNDED, "");
+        let what =
+            format!("10M sum ≥ {SUM_THROUGHPUT_MIN:.1}x the throughput of hand-written rayon");
+        // The other hand-written rayon form, for scale: the two rayon forms do the same
+        // work, so how far apart they land is how much the machine moved between benches.
+        let fold = match (r.get(SUM, SUM_FOLD, ""), peer) {
+            (Some(f), Some(p)) => format!("; `{SUM_FOLD}` {}", fmt_ratio(p.mean / f.mean)),
+            _ => String::new(),
+        };
+        self.targets.push(match (bounded, peer) {
+            (Some(b), Some(p)) => {
+                let ratio = p.mean / b.mean;
+                Target::new(
+                    what,
+                    format!("{} of `{SUM_RAYON}`{fold}", fmt_ratio(ratio)),
+                    Some(ratio >= SUM_THROUGHPUT_MIN),
+                )
+                .noise(&[b, p])
+            }
+            _ => Target::missing(what),
+        });
+        let what = format!(
+            "batching amortises dispatch to < {DISPATCH_NS_PER_ITEM_MAX:.0} ns/item (10M sum)"
+        );
+        self.targets.push(match bounded {
+            Some(b) => {
+                let ns = b.ns_per_item().unwrap_or(f64::NAN);
+                Target::new(
+                    what,
+                    format!("{} ns/item", sig3(ns)),
+                    Some(ns < DISPATCH_NS_PER_ITEM_MAX),
+                )
+                .noise(&[b])
+            }
+            None => Target::missing(what),
+        });
+    }
+
+    fn fanout_section(&mut self, out: &mut String) {
+        let r = &self.results;
+        let _ = writeln!(
+            out,
+            "## fan-out\n\n\
+             Small independent tasks of one to two microseconds each, whose results go \
+             to a shared atomic counter (`benches/fanout.rs`). `thread per item` spawns \
+             a scoped thread per task and runs for 10,000 tasks only: at 100,000 it \
+             spends its time creating threads. The crossbeam-channel pool is `cpus` \
+             scoped workers behind a bounded channel; the `threadpool` crate's pool is \
+             long-lived, `execute` per task and `join`; rayon spawns one job per task \
+             in `rayon::scope`.\n"
+        );
+        let mut t = Table::new(&[
+            "variant",
+            ">tasks",
+            ">time / iteration",
+            ">ns / task",
+            ">tasks / s",
+            ">time ÷ best peer",
+        ]);
+        let mut bests = Vec::new();
+        for size in FANOUT_SIZES {
+            let best = FANOUT_PEERS
+                .iter()
+                .filter_map(|p| r.get(FANOUT, p, size).map(|e| (*p, e)))
+                .min_by(|a, b| a.1.mean.total_cmp(&b.1.mean));
+            if let Some((name, _)) = best {
+                bests.push(format!(
+                    "{} tasks: `{name}`",
+                    fmt_count(size.parse().unwrap_or(0))
+                ));
+            }
+            for name in FANOUT_PEERS.iter().chain(FANOUT_BOUNDED) {
+                let e = r.get(FANOUT, name, size);
+                if e.is_none() && *name == FANOUT_PEERS[0] && *size != FANOUT_SIZES[0] {
+                    continue; // thread per item: smallest size only
+                }
+                let mut cells = vec![code(name), fmt_count(size.parse().unwrap_or(0))];
+                cells.extend(timing_cells(e));
+                cells.push(ratio_cell(e, best.map(|b| b.1.mean)));
+                t.row(cells);
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{}\nThe best peer (fastest variant that is not `par_bounded!`) at {}.\n",
+            t.render(),
+            if bests.is_empty() {
+                MISSING.to_owned()
+            } else {
+                bests.join("; ")
+            }
+        );
+    }
+
+    fn skew_section(&mut self, out: &mut String) {
+        let r = &self.results;
+        let cores = self.cores;
+        let _ = writeln!(
+            out,
+            "## skewed work\n\n\
+             10,000 items of about a microsecond, of which 1% cost 100 times as much \
+             (`benches/skew.rs`). The schedules use the default `batch = auto`; the last \
+             variant of each layout picks a small batch by hand. The ideal is the \
+             sequential time of the same run divided by the {cores} cores: criterion \
+             cannot measure it, so it is derived. Background load on the machine slows \
+             a loop that uses every core more than the sequential one, so on a busy \
+             machine these ratios err on the high side.\n"
+        );
+        let mut t = Table::new(&[
+            "variant",
+            "slow items",
+            ">time / iteration",
+            ">ns / item",
+            ">items / s",
+            ">time ÷ ideal",
+        ]);
+        for (layout, what) in SKEW_LAYOUTS {
+            let sequential = r.get(SKEW, SKEW_SEQUENTIAL, layout);
+            let ideal = sequential.map(|s| s.mean / cores as f64);
+            t.row(vec![
+                format!("ideal (sequential ÷ {cores})"),
+                what.to_string(),
+                ideal.map_or(MISSING.into(), fmt_time),
+                "-".into(),
+                "-".into(),
+                ideal.map_or("-".into(), |_| fmt_ratio(1.0)),
+            ]);
+            for name in SKEW_VARIANTS {
+                let e = r.get(SKEW, name, layout);
+                let mut cells = vec![code(name), what.to_string()];
+                cells.extend(timing_cells(e));
+                cells.push(ratio_cell(e, ideal));
+                t.row(cells);
+            }
+            // rayon on the same input, measured in the same conditions: when it is far
+            // from the ideal too, the machine was busy or the layout defeats splitting.
+            let rayon = match (r.get(SKEW, SKEW_RAYON, layout), ideal) {
+                (Some(e), Some(i)) => format!("; `{SKEW_RAYON}` {}", fmt_ratio(e.mean / i)),
+                _ => String::new(),
+            };
+            for name in SKEW_TARGETS {
+                let schedule = name.trim_start_matches("par_bounded! ");
+                let target = format!(
+                    "skewed work ({what}) with `{schedule}` within {:.0}% of ideal",
+                    (SKEW_VS_IDEAL_MAX - 1.0) * 100.0
+                );
+                self.targets
+                    .push(match (r.get(SKEW, name, layout), sequential) {
+                        (Some(e), Some(s)) => {
+                            let ratio = e.mean / (s.mean / cores as f64);
+                            Target::new(
+                                target,
+                                format!("{} of ideal{rayon}", fmt_ratio(ratio)),
+                                Some(ratio <= SKEW_VS_IDEAL_MAX),
+                            )
+                            .noise(&[e, s])
+                        }
+                        _ => Target::missing(target),
+                    });
+            }
+        }
+        let _ = writeln!(out, "{}", t.render());
+    }
+
+    fn sweep_section(&mut self, out: &mut String) {
+        let r = &self.results;
+        let _ = writeln!(
+            out,
+            "## batching sweep\n\n\
+             One addition per item over 10,000,000 `u64`s with fixed batches and with \
+             `batch = auto` (`benches/batching.rs`): the cost of dispatching a batch, \
+             amortised over its items.\n"
+        );
+        let best = SWEEP_FIXED
+            .iter()
+            .filter_map(|b| r.get(SWEEP, SWEEP_FUNCTION, b).map(|e| (*b, e)))
+            .min_by(|a, b| a.1.mean.total_cmp(&b.1.mean));
+        let mut t = Table::new(&[
+            "batch",
+            ">time / iteration",
+            ">ns / item",
+            ">items / s",
+            ">time ÷ best fixed",
+        ]);
+        for b in SWEEP_FIXED.iter().chain([&SWEEP_AUTO]) {
+            let e = r.get(SWEEP, SWEEP_FUNCTION, b);
+            let mut cells = vec![code(&format!("batch = {b}"))];
+            cells.extend(timing_cells(e));
+            cells.push(ratio_cell(e, best.map(|b| b.1.mean)));
+            t.row(cells);
+        }
+        let _ = writeln!(
+            out,
+            "{}\nThe best fixed batch in this run: {}.\n",
+            t.render(),
+            best.map_or(MISSING.to_owned(), |(b, _)| format!("`batch = {b}`"))
+        );
+        let what = format!(
+            "`batch = auto` within {:.0}% of the best fixed batch",
+            (AUTO_VS_BEST_MAX - 1.0) * 100.0
+        );
+        self.targets
+            .push(match (r.get(SWEEP, SWEEP_FUNCTION, SWEEP_AUTO), best) {
+                (Some(a), Some((b, e))) => {
+                    let ratio = a.mean / e.mean;
+                    Target::new(
+                        what,
+                        format!("{} of `batch = {b}`", fmt_ratio(ratio)),
+                        Some(ratio <= AUTO_VS_BEST_MAX),
+                    )
+                    .noise(&[a, e])
+                }
+                _ => Target::missing(what),
+            });
+    }
+
+    fn memory_section(&mut self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "## memory\n\n\
+             Peak resident memory of one run per process (`examples/memory.rs`, \
+             `cargo run --release --example memory`): the bounded loop beside the naive \
+             baselines, over growing inputs.\n"
+        );
+        if let Some(note) = &self.memory_note {
+            let _ = writeln!(out, "**{note}**\n");
+        }
+        let lines = match &self.memory {
+            Some(lines) if !lines.is_empty() => lines.clone(),
+            _ => {
+                if self.memory_note.is_none() {
+                    let _ = writeln!(out, "**The memory table is missing from this run.**\n");
+                }
+                self.targets.push(Target::missing(format!(
+                    "flat memory for {}..{} items, growing naive baseline",
+                    fmt_count(MEMORY_FROM),
+                    fmt_count(MEMORY_TO)
+                )));
+                return;
+            }
+        };
+        let mut t = Table::new(&[
+            "variant",
+            ">items",
+            ">peak RSS",
+            ">peak threads",
+            ">wall (ms)",
+            "note",
+        ]);
+        for l in &lines {
+            t.row(vec![
+                code(&l.variant),
+                fmt_count(l.items),
+                l.rss_kib.map_or("-".into(), fmt_mib),
+                l.threads.clone(),
+                l.wall_ms.clone(),
+                l.note.clone(),
+            ]);
+        }
+        let _ = writeln!(
+            out,
+            "{}\nFor the targets, a variant's memory is its peak RSS minus its input `Vec` \
+             when the note gives one: what the loop itself holds.\n",
+            t.render()
+        );
+
+        let mut variants: Vec<&str> = Vec::new();
+        for l in &lines {
+            if !variants.contains(&l.variant.as_str()) {
+                variants.push(&l.variant);
+            }
+        }
+        // Each variant's growth from its smallest to its largest measured input: the
+        // bounded ones over MEMORY_FROM..=MEMORY_TO, the naive ones over all they ran.
+        let growth = |variant: &str, naive: bool| {
+            let measured: Vec<&MemoryLine> = lines
+                .iter()
+                .filter(|l| l.variant == variant && l.loop_kib().is_some())
+                .filter(|l| naive || (MEMORY_FROM..=MEMORY_TO).contains(&l.items))
+                .collect();
+            let first = measured.iter().min_by_key(|l| l.items).copied();
+            let last = measured.iter().max_by_key(|l| l.items).copied();
+            match (first, last) {
+                (Some(a), Some(b)) if a.items < b.items => {
+                    let (ka, kb) = (a.loop_kib().unwrap_or(0), b.loop_kib().unwrap_or(0));
+                    let ratio = kb as f64 / ka.max(1) as f64;
+                    let text = format!(
+                        "{} → {} items: {} → {} ({})",
+                        fmt_count(a.items),
+                        fmt_count(b.items),
+                        fmt_mib(ka),
+                        fmt_mib(kb),
+                        fmt_ratio(ratio)
+                    );
+                    (Some(ratio), text)
+                }
+                (Some(a), _) => (
+                    None,
+                    format!(
+                        "{} at {} items only",
+                        a.rss_kib.map_or("-".into(), fmt_mib),
+                        fmt_count(a.items)
+                    ),
+                ),
+                _ => (None, MISSING.to_owned()),
+            }
+        };
+        for variant in variants.iter().filter(|v| !v.starts_with("naive")) {
+            let what = format!(
+                "`{variant}`: memory flat from {} to {} items (≤ {FLAT_GROWTH_MAX:.2}x)",
+                fmt_count(MEMORY_FROM),
+                fmt_count(MEMORY_TO)
+            );
+            let (ratio, text) = growth(variant, false);
+            self.targets
+                .push(Target::new(what, text, ratio.map(|r| r <= FLAT_GROWTH_MAX)));
+        }
+        // The naive baselines together: met when every one measured at two sizes grows.
+        let naive: Vec<(&str, Option<f64>, String)> = variants
+            .iter()
+            .filter(|v| v.starts_with("naive"))
+            .map(|v| {
+                let (ratio, text) = growth(v, true);
+                (*v, ratio, text)
+            })
+            .collect();
+        let what = "naive baselines: memory grows with the input";
+        if naive.iter().all(|(_, r, _)| r.is_none()) {
+            self.targets.push(Target::missing(what));
+        } else {
+            let text = naive
+                .iter()
+                .map(|(v, _, t)| format!("`{v}` {t}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let met = naive
+                .iter()
+                .filter_map(|(_, r, _)| *r)
+                .all(|r| r > FLAT_GROWTH_MAX);
+            self.targets.push(Target::new(what, text, Some(met)));
+        }
+    }
+}
+
+/// Rows for benchmarks of `group` that the report does not list by name.
+fn push_others(t: &mut Table, r: &Results, group: &str, known: &[&str], peer: Option<Estimate>) {
+    let known: Vec<(&str, &str)> = known.iter().map(|k| (*k, "")).collect();
+    for (f, p, e) in r.others(group, &known) {
+        let name = if p.is_empty() { f } else { format!("{f}/{p}") };
+        let mut cells = vec![code(&name)];
+        cells.extend(timing_cells(Some(e)));
+        cells.push(ratio_cell(Some(e), peer.map(|p| p.mean)));
+        t.row(cells);
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The machine.
+
+fn command_output(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
+        .map(|(_, m)| m.trim().to_owned())
+}
+
+fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    Some(
+        text.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
+/// `YYYY-MM-DD HH:MM UTC` for a time since the epoch (civil-from-days).
+fn fmt_utc(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+fn fmt_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    format!("{} min {:02} s", s / 60, s % 60)
+}
+
+// ---------------------------------------------------------------------------------
+
+struct Args {
+    since: Option<u64>,
+    load: Option<String>,
+    load_after: Option<String>,
+    others_cpu: Option<f64>,
+    memory: Option<PathBuf>,
+    memory_note: Option<String>,
+    out: PathBuf,
+}
+
+const USAGE: &str = "\
+usage: cargo run --release --example bench_report -- [options]
+
+  --since SECONDS     ignore criterion results older than this Unix time
+  --load TEXT         load average before the benches, for the header
+  --load-after TEXT   load average after the benches
+  --others-cpu PCT    share of the machine's CPU time other processes took meanwhile
+  --memory FILE       TSV lines of `cargo run --release --example memory -- --tsv`
+  --memory-note TEXT  shown above the memory table (why it is missing or partial)
+  --out FILE          where to write (default: BENCHMARKS.md at the repository root)";
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        since: None,
+        load: None,
+        load_after: None,
+        others_cpu: None,
+        memory: None,
+        memory_note: None,
+        out: Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md"),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--since" => {
+                args.since = Some(
+                    value()?
+                        .parse()
+                        .map_err(|_| "--since takes Unix seconds".to_owned())?,
+                )
+            }
+            "--load" => args.load = Some(value()?),
+            "--load-after" => args.load_after = Some(value()?),
+            "--others-cpu" => {
+                args.others_cpu = Some(
+                    value()?
+                        .parse()
+                        .map_err(|_| "--others-cpu takes a percentage".to_owned())?,
+                )
+            }
+            "--memory" => args.memory = Some(value()?.into()),
+            "--memory-note" => args.memory_note = Some(value()?),
+            "--out" => args.out = value()?.into(),
+            "--help" | "-h" => return Err(String::new()),
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    Ok(args)
+}
+
+fn criterion_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("criterion"),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/criterion"),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("bench_report: {e}\n");
+            }
+            eprintln!("{USAGE}");
+            return if e.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+        }
+    };
+    let since = args.since.map(|s| UNIX_EPOCH + Duration::from_secs(s));
+    let dir = criterion_dir();
+    let results = Results::load(&dir, since);
+    if results.0.is_empty() {
+        eprintln!(
+            "bench_report: no criterion results in {}{}",
+            dir.display(),
+            if since.is_some() {
+                " from this run"
+            } else {
+                ""
+            }
+        );
+    }
+
+    let (memory, mut memory_note) = (
+        args.memory
+            .as_ref()
+            .map(|p| std::fs::read_to_string(p).map(|t| parse_memory(&t))),
+        args.memory_note.clone(),
+    );
+    let memory = match memory {
+        Some(Ok(lines)) => Some(lines),
+        Some(Err(e)) => {
+            memory_note.get_or_insert(format!("The memory table is missing: {e}."));
+            None
+        }
+        None => None,
+    };
+
+    let mut cx = Context {
+        results,
+        cores: bounded::available_cpus(),
+        memory,
+        memory_note,
+        targets: Vec::new(),
+    };
+    let mut body = String::new();
+    cx.cpu_section(&mut body);
+    cx.sum_section(&mut body);
+    cx.fanout_section(&mut body);
+    cx.skew_section(&mut body);
+    cx.sweep_section(&mut body);
+    cx.memory_section(&mut body);
+
+    let now = SystemTime::now();
+    let mut out = String::new();
+    let _ = writeln!(out, "# Benchmarks\n");
+    let _ = writeln!(
+        out,
+        "Generated by `{COMMAND}` on {}; every figure below comes from that run. \
+         Regenerate with:\n\n```sh\n{COMMAND}\n```\n",
+        fmt_utc(now)
+    );
+    let mut machine = Table::new(&["machine", ""]);
+    machine.row(vec![
+        "`nproc`".into(),
+        command_output("nproc", &[]).unwrap_or_else(|| "n/a".into()),
+    ]);
+    machine.row(vec![
+        "`bounded::available_cpus()`".into(),
+        cx.cores.to_string(),
+    ]);
+    machine.row(vec![
+        "CPU".into(),
+        cpu_model().unwrap_or_else(|| "n/a".into()),
+    ]);
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    machine.row(vec![
+        "rustc".into(),
+        command_output(&rustc, &["--version"]).unwrap_or_else(|| "n/a".into()),
+    ]);
+    if let Some(load) = &args.load {
+        machine.row(vec!["load average before the benches".into(), load.clone()]);
+    }
+    if let Some(load) = args.load_after.clone().or_else(load_average) {
+        machine.row(vec!["load average after the benches".into(), load]);
+    }
+    if let Some(pct) = args.others_cpu {
+        machine.row(vec![
+            "CPU time other processes took during the benches".into(),
+            format!("{pct:.0}% of all cores"),
+        ]);
+    }
+    if let Some(since) = since {
+        if let Ok(took) = now.duration_since(since) {
+            machine.row(vec!["run time".into(), fmt_duration(took)]);
+        }
+    }
+    let _ = writeln!(out, "{}", machine.render());
+    let _ = writeln!(
+        out,
+        "Times are criterion's mean per iteration, ± half its 95% confidence interval; \
+         ratios divide times (below 1 is faster) unless the column says throughput. \
+         Each group runs its variants side by side in one process. A target's figure \
+         marked *noisy* rests on an estimate whose interval is wider than ±{:.0}%.\n",
+        NOISY_SPREAD * 100.0
+    );
+
+    let _ = writeln!(out, "## Targets\n");
+    let mut t = Table::new(&["target", "measured", "status"]);
+    for target in &cx.targets {
+        t.row(vec![
+            target.what.clone(),
+            target.measured.clone(),
+            match target.met {
+                Some(true) => "met".into(),
+                Some(false) => "**MISSED**".into(),
+                None => "-".into(),
+            },
+        ]);
+    }
+    let _ = writeln!(out, "{}", t.render());
+    out += &body;
+
+    if let Err(e) = std::fs::write(&args.out, out.trim_end().to_owned() + "\n") {
+        eprintln!("bench_report: cannot write {}: {e}", args.out.display());
+        return ExitCode::FAILURE;
+    }
+    let missed = cx.targets.iter().filter(|t| t.met == Some(false)).count();
+    println!(
+        "wrote {} ({} targets, {missed} missed)",
+        args.out.display(),
+        cx.targets.len()
+    );
+    ExitCode::SUCCESS
+}
