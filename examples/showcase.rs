@@ -181,6 +181,49 @@ const SCENARIOS: &[Scenario] = &[
             .vs("queue"),
         ],
     },
+    Scenario {
+        name: "io-fanout",
+        about:
+            "1,000 simulated 10 ms blocking calls: a thread per call vs backend = pool, limit = 64",
+        items: 1_000,
+        variants: &[
+            own_threads(
+                "naive",
+                "a thread per call (scope)",
+                io_fanout::thread_per_call,
+            ),
+            own_threads(
+                "pool",
+                "#[bounded(backend = pool, limit = 64)]",
+                io_fanout::bounded_pool,
+            )
+            .vs("naive"),
+        ],
+    },
+    Scenario {
+        name: "async",
+        about:
+            "10,000 timer-driven 1 ms calls: a tokio task per call vs an async loop, limit = 100",
+        items: 10_000,
+        variants: &[
+            own_threads(
+                "spawn",
+                "tokio::spawn per call, unbounded",
+                async_fanout::spawn_per_call,
+            ),
+            own_threads(
+                "semaphore",
+                "JoinSet + Semaphore(100), by hand",
+                async_fanout::join_set,
+            ),
+            own_threads(
+                "bounded",
+                "async loop, #[bounded(limit = 100)]",
+                async_fanout::bounded,
+            )
+            .vs("semaphore"),
+        ],
+    },
 ];
 
 fn cpus() -> usize {
@@ -580,6 +623,138 @@ mod memory {
             total
         });
         run.with_note(super::support::batches_of("sized"))
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// io-fanout: blocking calls. A thread per call is Go's `go call()` with no bound; the
+// pool backend keeps at most `limit` calls in flight on threads it reuses.
+
+mod io_fanout {
+    use super::support::{Latencies, Live, Run};
+    use bounded::bounded;
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    /// A blocking call: 10 ms of waiting (a database query, an HTTP request).
+    fn call(i: usize) -> u64 {
+        thread::sleep(Duration::from_millis(10));
+        i as u64
+    }
+
+    pub fn thread_per_call(n: usize) -> Run {
+        let latencies = Latencies::new(n);
+        let run = Run::time(|| {
+            thread::scope(|s| {
+                let handles: Vec<_> = (0..n)
+                    .map(|i| {
+                        let latencies = &latencies;
+                        s.spawn(move || {
+                            let _live = Live::enter();
+                            let start = Instant::now();
+                            let r = call(i);
+                            latencies.record(i, start.elapsed());
+                            r
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).sum()
+            })
+        });
+        run.with_p99(latencies.p99())
+    }
+
+    #[bounded(backend = pool, limit = 64, batch = 1, reduce(total: +))]
+    fn call_all(n: usize, latencies: &Latencies) -> u64 {
+        let mut total = 0;
+        for i in 0..n {
+            let start = Instant::now();
+            total += call(i);
+            latencies.record(i, start.elapsed());
+        }
+        total
+    }
+
+    pub fn bounded_pool(n: usize) -> Run {
+        let latencies = Latencies::new(n);
+        let run = Run::time(|| call_all(n, &latencies));
+        run.with_p99(latencies.p99())
+            .with_note("at most 64 calls in flight")
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// async: timer-driven calls. A task per call is unbounded; the async loop keeps 100 in
+// flight on the caller's task.
+
+mod async_fanout {
+    use super::support::Run;
+    use bounded::bounded;
+    use std::time::Duration;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(super::cpus())
+            .enable_time()
+            .build()
+            .expect("a tokio runtime")
+    }
+
+    /// A non-blocking call: 1 ms on the runtime's timer.
+    async fn call(i: u64) -> u64 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        i
+    }
+
+    pub fn spawn_per_call(n: usize) -> Run {
+        let rt = runtime();
+        Run::time(|| {
+            rt.block_on(async {
+                let tasks: Vec<_> = (0..n as u64).map(|i| tokio::spawn(call(i))).collect();
+                let mut total = 0;
+                for t in tasks {
+                    total += t.await.expect("the task finished");
+                }
+                total
+            })
+        })
+    }
+
+    pub fn join_set(n: usize) -> Run {
+        let rt = runtime();
+        Run::time(|| {
+            rt.block_on(async {
+                let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(100));
+                let mut set = tokio::task::JoinSet::new();
+                for i in 0..n as u64 {
+                    let permit = permits.clone().acquire_owned().await.expect("open");
+                    set.spawn(async move {
+                        let r = call(i).await;
+                        drop(permit);
+                        r
+                    });
+                }
+                let mut total = 0;
+                while let Some(r) = set.join_next().await {
+                    total += r.expect("the task finished");
+                }
+                total
+            })
+        })
+    }
+
+    #[bounded(limit = 100, batch = 1, reduce(total: +))]
+    async fn call_all(n: u64) -> u64 {
+        let mut total = 0;
+        for i in 0..n {
+            total += call(i).await;
+        }
+        total
+    }
+
+    pub fn bounded(n: usize) -> Run {
+        let rt = runtime();
+        Run::time(|| rt.block_on(call_all(n as u64))).with_note("at most 100 calls in flight")
     }
 }
 
