@@ -80,6 +80,23 @@ const SKEW_TARGETS: &[&str] = &[
     "par_bounded! schedule = steal",
 ];
 
+const POOL: &str = "pool dispatch";
+/// (function, parameter) of each variant, in table order.
+const POOL_VARIANTS: &[(&str, &str)] = &[
+    ("unbatched", "bounded::Pool::execute"),
+    ("unbatched", "bounded::Pool::scope"),
+    ("unbatched", "crossbeam-channel pool"),
+    ("unbatched", "threadpool crate"),
+    ("unbatched", "par_bounded! backend = pool, batch = 1"),
+    ("batched", "par_bounded! backend = pool, batch = 1024"),
+    ("batched", "crossbeam-channel pool, 1024 per job"),
+];
+const POOL_UNBATCHED_NS_MAX: f64 = 150.0;
+const POOL_BATCHED_NS_MAX: f64 = 5.0;
+
+const ASYNC: &str = "async fan-out";
+const ASYNC_VARIANTS: &[&str] = &["par_bounded!", "for_each_concurrent", "JoinSet + Semaphore"];
+
 const SWEEP: &str = "batching sweep";
 const SWEEP_FUNCTION: &str = "batch";
 const SWEEP_FIXED: &[&str] = &["1", "16", "256", "4096"];
@@ -675,6 +692,83 @@ impl Context {
         let _ = writeln!(out, "{}", t.render());
     }
 
+    fn pool_section(&mut self, out: &mut String) {
+        let r = &self.results;
+        let _ = writeln!(
+            out,
+            "## pool dispatch\n\n\
+             100,000 trivial jobs on two workers, waiting for all of them \
+             (`benches/pool.rs`): what handing one item to a worker costs. The pool \
+             backend's loop, `bounded::Pool` used directly, a hand-written \
+             crossbeam-channel pool and the `threadpool` crate, in one run.\n"
+        );
+        let mut t = Table::new(&[
+            "dispatch",
+            "variant",
+            ">time / iteration",
+            ">ns / item",
+            ">items / s",
+        ]);
+        for (function, parameter) in POOL_VARIANTS {
+            let e = r.get(POOL, function, parameter);
+            let mut cells = vec![function.to_string(), code(parameter)];
+            cells.extend(timing_cells(e));
+            t.row(cells);
+        }
+        let _ = writeln!(out, "{}", t.render());
+        let targets: [(&str, &str, f64); 3] = [
+            (
+                "unbatched",
+                "par_bounded! backend = pool, batch = 1",
+                POOL_UNBATCHED_NS_MAX,
+            ),
+            ("unbatched", "bounded::Pool::execute", POOL_UNBATCHED_NS_MAX),
+            (
+                "batched",
+                "par_bounded! backend = pool, batch = 1024",
+                POOL_BATCHED_NS_MAX,
+            ),
+        ];
+        for (function, parameter, max) in targets {
+            let what = format!("{function} pool dispatch ≤ {max:.0} ns/item (`{parameter}`)");
+            self.targets.push(match r.get(POOL, function, parameter) {
+                Some(e) => {
+                    let ns = e.ns_per_item().unwrap_or(f64::NAN);
+                    Target::new(what, format!("{} ns/item", sig3(ns)), Some(ns <= max)).noise(&[e])
+                }
+                None => Target::missing(what),
+            });
+        }
+    }
+
+    fn async_section(&mut self, out: &mut String) {
+        let r = &self.results;
+        let _ = writeln!(
+            out,
+            "## async fan-out\n\n\
+             10,000 timer-driven items (a 500 µs tokio sleep each) with at most 100 in \
+             flight, on a two-thread tokio runtime (`benches/async.rs`): the async loop \
+             beside `futures::StreamExt::for_each_concurrent` and a `JoinSet` bounded by a \
+             `Semaphore`. The timer's millisecond granularity sets the floor for all three.\n"
+        );
+        let peer = r.get(ASYNC, "limit 100", "for_each_concurrent");
+        let mut t = Table::new(&[
+            "variant",
+            ">time / iteration",
+            ">ns / item",
+            ">items / s",
+            ">time ÷ for_each_concurrent",
+        ]);
+        for name in ASYNC_VARIANTS {
+            let e = r.get(ASYNC, "limit 100", name);
+            let mut cells = vec![code(name)];
+            cells.extend(timing_cells(e));
+            cells.push(ratio_cell(e, peer.map(|p| p.mean)));
+            t.row(cells);
+        }
+        let _ = writeln!(out, "{}", t.render());
+    }
+
     fn sweep_section(&mut self, out: &mut String) {
         let r = &self.results;
         let _ = writeln!(
@@ -1046,6 +1140,8 @@ fn main() -> ExitCode {
     cx.sum_section(&mut body);
     cx.fanout_section(&mut body);
     cx.skew_section(&mut body);
+    cx.pool_section(&mut body);
+    cx.async_section(&mut body);
     cx.sweep_section(&mut body);
     cx.memory_section(&mut body);
 
