@@ -516,6 +516,9 @@ impl<'a, 'r, S: Source, R: ReduceSet> AsyncLane<'a, 'r, S, R> {
 
     /// The partial reductions of the batch just run.
     pub fn keep(&self, acc: R::Acc) {
+        if std::mem::size_of::<R::Acc>() == 0 {
+            return;
+        }
         let mut local = lock(&self.local);
         let range = local.range.clone();
         match local.partials.last_mut() {

@@ -521,6 +521,9 @@ where
 
     /// One worker: claims batches until the input or the run ends.
     fn lane(&self, lane: usize) {
+        // A lane runs its batches back to back: counting it once as running gives the
+        // same peak as counting each batch.
+        let _running = self.config.site.enter();
         let mut state: Option<W> = None;
         let mut partials: Vec<Partial<R::Acc>> = Vec::new();
         let mut scratch = S::Scratch::default();
@@ -571,7 +574,7 @@ where
             };
             batches += 1;
             items += range.len() as u64;
-            self.run_batch(&mut state, &mut partials, range, batch);
+            self.run_batch(&mut state, &mut partials, range, batch, true);
         }
         self.config.site.count_batches(batches, items);
         self.keep_partials(&mut partials);
@@ -602,7 +605,7 @@ where
             start: range.start,
             control: &self.control,
         };
-        self.run_batch(&mut local.state, &mut local.partials, range, batch);
+        self.run_batch(&mut local.state, &mut local.partials, range, batch, false);
     }
 
     /// A worker is done: its counts and partials join the run's.
@@ -611,20 +614,27 @@ where
         self.keep_partials(&mut local.partials);
     }
 
+    /// Runs one batch; `counted` says the caller already counts this worker as running
+    /// (a rayon lane does once for all its batches, sparing two contended atomic
+    /// operations per batch).
     fn run_batch(
         &self,
         state: &mut Option<W>,
         partials: &mut Vec<Partial<R::Acc>>,
         range: Range<usize>,
         batch: Batch<'_, S>,
+        counted: bool,
     ) {
         let site = self.config.site;
-        let _running = site.enter();
+        let _running = (!counted).then(|| site.enter());
         let result = catch_unwind(AssertUnwindSafe(|| {
             let state = state.get_or_insert_with(self.init);
             (self.body)(state, batch)
         }));
         match result {
+            // Nothing to combine (no `reduce`): keep no partials, so memory does not grow
+            // with the number of batches.
+            Ok(Ok(acc)) if std::mem::size_of::<R::Acc>() == 0 => drop(acc),
             Ok(Ok(acc)) => match partials.last_mut() {
                 // Neighbours in input order combine at once, keeping the list short.
                 Some(last) if last.end == range.start => {

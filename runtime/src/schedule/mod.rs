@@ -33,8 +33,14 @@ pub(crate) struct Plan {
 
 #[derive(Debug)]
 enum Kind {
-    /// Next batch from a shared counter.
-    Dynamic { batch: usize, next: AtomicUsize },
+    /// Next batch from a shared counter. With `tail` (`batch = auto`), batches shrink
+    /// over the last stretch of the input, so slow items clustered at the end are shared
+    /// out instead of landing in one lane's last batch.
+    Dynamic {
+        batch: usize,
+        next: AtomicUsize,
+        tail: bool,
+    },
     /// Batch `k` belongs to lane `k % lanes`.
     Static { batch: usize },
     /// Shrinking batches from a shared position.
@@ -80,13 +86,14 @@ impl Plan {
             Schedule::Dynamic => Kind::Dynamic {
                 batch: batch.unwrap_or_else(|| auto_batch(len, lanes)),
                 next: AtomicUsize::new(0),
+                tail: batch.is_none(),
             },
             // OpenMP's `schedule(static)` without a chunk: one contiguous block per lane.
             Schedule::Static => Kind::Static {
                 batch: batch.unwrap_or(len.div_ceil(lanes).max(1)),
             },
             Schedule::Guided => Kind::Guided {
-                min: batch.unwrap_or_else(|| auto_batch(len, lanes * 4)),
+                min: batch.unwrap_or_else(|| auto_batch(len, lanes * AUTO_BATCHES_PER_LANE)),
                 pos: AtomicUsize::new(0),
             },
             Schedule::Steal => {
@@ -128,11 +135,32 @@ impl Plan {
     pub(crate) fn claim(&self, cursor: &mut LaneCursor) -> Option<Range<usize>> {
         let len = self.len;
         match &self.kind {
-            Kind::Dynamic { batch, next } => {
-                // `fetch_add` may overshoot `len` once per lane; the check below makes the
-                // overshoot harmless, and a `usize` cannot wrap for any real input.
-                let start = next.fetch_add(*batch, Ordering::Relaxed);
-                (start < len).then(|| start..(start + batch).min(len))
+            Kind::Dynamic { batch, next, tail } => {
+                let bulk_end = len.saturating_sub(batch.saturating_mul(self.lanes * 2));
+                if !*tail || next.load(Ordering::Relaxed) < bulk_end {
+                    // `fetch_add` may overshoot `len` once per lane; the check below makes
+                    // the overshoot harmless, and a `usize` cannot wrap for any real input.
+                    let start = next.fetch_add(*batch, Ordering::Relaxed);
+                    return (start < len).then(|| start..(start + batch).min(len));
+                }
+                // The last `2 × lanes` batches' worth: shrink towards one item, as guided
+                // does, so the end of the input is shared out evenly.
+                let mut start = next.load(Ordering::Relaxed);
+                loop {
+                    if start >= len {
+                        return None;
+                    }
+                    let size = ((len - start) / (2 * self.lanes)).clamp(1, *batch);
+                    match next.compare_exchange_weak(
+                        start,
+                        start + size,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => return Some(start..start + size),
+                        Err(now) => start = now,
+                    }
+                }
             }
             Kind::Static { batch } => {
                 let start = cursor.next_static.checked_mul(*batch)?;
