@@ -34,6 +34,9 @@ use crate::reduce::ReduceSet;
 use crate::schedule::{LaneCursor, Plan};
 use crate::source::{Shape, Source};
 
+/// A lane's partial results are compacted into the run's list once it holds this many.
+const COMPACT_AT: usize = 64;
+
 /// `batch = auto` for an iterator whose length is unknown.
 pub(crate) const AUTO_PULL_BATCH: usize = 64;
 
@@ -580,6 +583,30 @@ where
         self.keep_partials(&mut partials);
     }
 
+    /// Moves a lane's partials into the run's list and combines every run of neighbours
+    /// there. Lanes that take turns (pulled inputs, dynamic schedules) rarely produce
+    /// neighbours themselves; without this, partials would pile up one per batch.
+    /// After a compaction the list holds about one partial per gap in the input, which
+    /// is bounded by the batches in flight.
+    fn compact(&self, partials: &mut Vec<Partial<R::Acc>>) {
+        let mut outcome = self.outcome.lock().unwrap_or_else(|e| e.into_inner());
+        let all = &mut outcome.partials;
+        all.append(partials);
+        all.sort_unstable_by_key(|p| p.start);
+        let mut merged: Vec<Partial<R::Acc>> = Vec::with_capacity(all.len());
+        for p in all.drain(..) {
+            match merged.last_mut() {
+                Some(last) if last.end == p.start => {
+                    let prev = std::mem::replace(&mut last.acc, self.reducers.identity());
+                    last.acc = self.reducers.combine(prev, p.acc);
+                    last.end = p.end;
+                }
+                _ => merged.push(p),
+            }
+        }
+        *all = merged;
+    }
+
     fn keep_partials(&self, partials: &mut Vec<Partial<R::Acc>>) {
         if !partials.is_empty() {
             self.outcome
@@ -642,11 +669,16 @@ where
                     last.acc = self.reducers.combine(prev, acc);
                     last.end = range.end;
                 }
-                _ => partials.push(Partial {
-                    start: range.start,
-                    end: range.end,
-                    acc,
-                }),
+                _ => {
+                    partials.push(Partial {
+                        start: range.start,
+                        end: range.end,
+                        acc,
+                    });
+                    if partials.len() >= COMPACT_AT {
+                        self.compact(partials);
+                    }
+                }
             },
             Ok(Err(error)) => {
                 site.count_failed();
