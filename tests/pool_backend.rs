@@ -430,3 +430,45 @@ fn equal_keys_run_on_one_worker_in_input_order() {
     // Thirteen keys over four lanes: more than one lane did work.
     assert!(threads.len() > 1);
 }
+
+#[test]
+fn a_channel_fed_for_ever_is_held_to_queue_times_batch_items() {
+    // A producer that never stops; the loop ends when the body fails after a million
+    // items. What the loop holds is what it took from the receiver and has not run.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<u64>(0);
+    let producer = thread::spawn(move || {
+        let mut i = 0u64;
+        while tx.send(i).is_ok() {
+            i += 1;
+        }
+    });
+    let (taken, done, high) = (
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    );
+    let (limit, queue, batch) = (2usize, 4usize, 8usize);
+    let received = rx.into_iter().inspect(|_| {
+        let t = taken.fetch_add(1, SeqCst) + 1;
+        high.fetch_max(t - done.load(SeqCst), SeqCst);
+    });
+    let result: Result<(), u64> = (|| {
+        par_bounded!(backend = pool, limit = limit, queue = queue, batch = batch; for i in received {
+            if i >= 1_000_000 {
+                Err(i)?;
+            }
+            done.fetch_add(1, SeqCst);
+        });
+        Ok(())
+    })();
+    assert!(result.is_err());
+    assert!(done.load(SeqCst) >= 1_000_000 - (queue + limit + 1) * batch);
+    let bound = (queue + limit + 1) * batch;
+    assert!(
+        high.load(SeqCst) <= bound,
+        "{} > {bound}",
+        high.load(SeqCst)
+    );
+    // Dropping the receiver (with the loop) ends the producer.
+    producer.join().unwrap();
+}
