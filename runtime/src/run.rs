@@ -383,6 +383,7 @@ where
     let site = config.site;
     let mut state = None;
     let mut acc = reducers.identity();
+    let mut first_error = None;
     match shape {
         Shape::Indexed(0) => {}
         Shape::Indexed(len) => {
@@ -408,23 +409,36 @@ where
                 let cursor = unsafe { source.range(start..end) };
                 let _running = site.enter();
                 site.count_batches(1, (end - start) as u64);
-                let partial = body(
-                    state,
-                    Batch {
-                        cursor,
-                        start,
-                        control,
-                    },
-                )
-                .inspect_err(|_| site.count_failed());
+                let partial = catch_unwind(AssertUnwindSafe(|| {
+                    body(
+                        state,
+                        Batch {
+                            cursor,
+                            start,
+                            control,
+                        },
+                    )
+                }));
                 match partial {
-                    Ok(p) => acc = reducers.combine(acc, p),
-                    Err(e) => {
+                    Ok(Ok(p)) => acc = reducers.combine(acc, p),
+                    Ok(Err(e)) => {
+                        site.count_failed();
+                        first_error.get_or_insert(e);
+                        if !config.keep_going {
+                            if source.owns_items() && end < len {
+                                // SAFETY: `end..len` was never handed out.
+                                unsafe { source.discard(end..len) };
+                            }
+                            break;
+                        }
+                    }
+                    Err(payload) => {
+                        site.count_panicked();
                         if source.owns_items() && end < len {
                             // SAFETY: `end..len` was never handed out.
                             unsafe { source.discard(end..len) };
                         }
-                        return Err(e);
+                        resume_unwind(payload);
                     }
                 }
                 start = end;
@@ -440,20 +454,38 @@ where
                 let state = state.get_or_insert_with(&init);
                 let _running = site.enter();
                 site.count_batches(1, cursor.size_hint().0 as u64);
-                let partial = body(
-                    state,
-                    Batch {
-                        cursor,
-                        start,
-                        control,
-                    },
-                )
-                .inspect_err(|_| site.count_failed())?;
-                acc = reducers.combine(acc, partial);
+                let partial = catch_unwind(AssertUnwindSafe(|| {
+                    body(
+                        state,
+                        Batch {
+                            cursor,
+                            start,
+                            control,
+                        },
+                    )
+                }));
+                match partial {
+                    Ok(Ok(p)) => acc = reducers.combine(acc, p),
+                    Ok(Err(e)) => {
+                        site.count_failed();
+                        first_error.get_or_insert(e);
+                        if !config.keep_going {
+                            break;
+                        }
+                    }
+                    Err(payload) => {
+                        site.count_panicked();
+                        resume_unwind(payload);
+                    }
+                }
             }
         }
     }
-    Ok(acc)
+    // One lane runs in input order, so the first error seen is the earliest.
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(acc),
+    }
 }
 
 pub(crate) struct Partial<A> {
