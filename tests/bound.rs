@@ -366,3 +366,19 @@ fn named_loop_stats_count_runs_items_and_batches() {
     );
     assert_eq!((stats.runs, stats.items, stats.batches), (1, 30, 30));
 }
+
+#[test]
+fn a_sized_iterator_starts_no_more_lanes_than_it_has_batches() {
+    let mut total = 0u64;
+    // A huge limit over ten items: ten lanes at most, not a hundred thousand.
+    par_bounded!(limit = 100_000, batch = 1, reduce(total: +), name = "tiny-sized"; for x in (0..10u64).map(|x| x * 2) {
+        total += x;
+    });
+    assert_eq!(total, 90);
+    let stats = bounded::stats::loops()
+        .into_iter()
+        .find(|s| s.name == "tiny-sized")
+        .unwrap();
+    assert!(stats.peak_running <= 10, "{stats:?}");
+    assert_eq!(stats.items, 10);
+}

@@ -277,7 +277,14 @@ where
                 len.div_ceil(batch.unwrap_or_else(|| crate::schedule::auto_batch(len, limit))),
             ),
             Shape::Indexed(len) => limit.min(Plan::batches(len, config.schedule, limit, batch)),
-            Shape::Pulled { .. } => limit,
+            // An iterator that knows its length needs no more lanes than batches.
+            Shape::Pulled { hint: Some(len) } => {
+                let b = batch.unwrap_or_else(|| {
+                    crate::schedule::auto_batch(len, limit).min(MAX_AUTO_PULL_BATCH)
+                });
+                limit.min(len.div_ceil(b))
+            }
+            Shape::Pulled { hint: None } => limit,
         }
     };
     let stoppable = deadline.is_some() || config.cancel.is_some();
