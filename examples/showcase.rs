@@ -836,7 +836,7 @@ const HEADER: [&str; 9] = [
     "time vs ref",
     "note",
 ];
-const WIDTHS: [usize; 9] = [8, 38, 9, 8, 7, 9, 8, 17, 0];
+const WIDTHS: [usize; 9] = [9, 38, 9, 8, 7, 9, 8, 17, 0];
 
 fn print_row(cells: [&str; 9]) {
     let mut line = String::from("|");
