@@ -33,6 +33,7 @@ use crate::error::Cancelled;
 use crate::reduce::ReduceSet;
 use crate::schedule::{LaneCursor, Plan};
 use crate::source::{Shape, Source};
+use crate::stats::Site;
 
 /// A lane's partial results are compacted into the run's list once it holds this many.
 const COMPACT_AT: usize = 64;
@@ -411,25 +412,12 @@ where
                     }
                     break;
                 }
-                let state = state.get_or_insert_with(&init);
                 // SAFETY: consecutive, disjoint ranges within `0..len`.
                 let cursor = unsafe { source.range(start..end) };
-                let _running = site.enter();
-                site.count_batches(1, (end - start) as u64);
-                let partial = catch_unwind(AssertUnwindSafe(|| {
-                    body(
-                        state,
-                        Batch {
-                            cursor,
-                            start,
-                            control,
-                        },
-                    )
-                }));
+                let partial = serial_batch(site, &mut state, &init, &body, control, cursor, start);
                 match partial {
                     Ok(Ok(p)) => acc = reducers.combine(acc, p),
                     Ok(Err(e)) => {
-                        site.count_failed();
                         first_error.get_or_insert(e);
                         if !config.keep_going {
                             if source.owns_items() && end < len {
@@ -440,7 +428,6 @@ where
                         }
                     }
                     Err(payload) => {
-                        site.count_panicked();
                         if source.owns_items() && end < len {
                             // SAFETY: `end..len` was never handed out.
                             unsafe { source.discard(end..len) };
@@ -458,32 +445,16 @@ where
                 let Some((start, cursor)) = source.pull(max, &mut scratch) else {
                     break;
                 };
-                let state = state.get_or_insert_with(&init);
-                let _running = site.enter();
-                site.count_batches(1, cursor.size_hint().0 as u64);
-                let partial = catch_unwind(AssertUnwindSafe(|| {
-                    body(
-                        state,
-                        Batch {
-                            cursor,
-                            start,
-                            control,
-                        },
-                    )
-                }));
+                let partial = serial_batch(site, &mut state, &init, &body, control, cursor, start);
                 match partial {
                     Ok(Ok(p)) => acc = reducers.combine(acc, p),
                     Ok(Err(e)) => {
-                        site.count_failed();
                         first_error.get_or_insert(e);
                         if !config.keep_going {
                             break;
                         }
                     }
-                    Err(payload) => {
-                        site.count_panicked();
-                        resume_unwind(payload);
-                    }
+                    Err(payload) => resume_unwind(payload),
                 }
             }
         }
@@ -493,6 +464,40 @@ where
         Some(e) => Err(e),
         None => Ok(acc),
     }
+}
+
+/// One batch on the calling thread: makes the state if needed, counts the batch, and
+/// runs the body with its panic caught (and counted), so the caller can drop what is
+/// left of an owned input before re-raising it.
+fn serial_batch<'c, S, A, W, E, Init, Body>(
+    site: &Site,
+    state: &mut Option<W>,
+    init: &Init,
+    body: &Body,
+    control: &'c Control,
+    cursor: S::Cursor<'c>,
+    start: usize,
+) -> std::thread::Result<Result<A, E>>
+where
+    S: Source + 'c,
+    Init: Fn() -> W,
+    Body: Fn(&mut W, Batch<'_, S>) -> Result<A, E>,
+{
+    let state = state.get_or_insert_with(init);
+    let _running = site.enter();
+    site.count_batches(1, cursor.size_hint().0 as u64);
+    let batch = Batch {
+        cursor,
+        start,
+        control,
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| body(state, batch)));
+    match &result {
+        Ok(Err(_)) => site.count_failed(),
+        Err(_) => site.count_panicked(),
+        Ok(Ok(_)) => {}
+    }
+    result
 }
 
 pub(crate) struct Partial<A> {
