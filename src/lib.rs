@@ -58,7 +58,8 @@ pub mod reduce {
 /// assert!(this.peak_running <= 2);
 /// ```
 pub mod stats {
-    pub use bounded_runtime::stats::{gates, loops, GateStats, LoopStats, SiteLocation};
+    pub use bounded_runtime::limit::gate::{gates, GateStats};
+    pub use bounded_runtime::stats::{loops, LoopStats, SiteLocation};
 }
 
 /// The configuration types the attribute's options become.
@@ -84,14 +85,16 @@ pub mod prelude {
 /// What the generated code names. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use bounded_runtime::async_lanes::AsyncRun;
-    pub use bounded_runtime::coalesce::{assert_coalesce_key, assert_coalesce_result, Flights};
     pub use bounded_runtime::config::{Backend, BatchSize, Config, Limit, OnFull, Schedule};
-    pub use bounded_runtime::gate::{weight, Gate};
-    pub use bounded_runtime::permits::LoopPermits;
+    pub use bounded_runtime::input::Pulled;
+    pub use bounded_runtime::input::{Enumerated, Input, ViaIndexed, ViaPulled, ViaStream};
+    pub use bounded_runtime::limit::coalesce::{
+        assert_coalesce_key, assert_coalesce_result, Flights,
+    };
+    pub use bounded_runtime::limit::gate::{weight, Gate};
+    pub use bounded_runtime::limit::permits::LoopPermits;
     pub use bounded_runtime::reduce::{op, ReduceSet, Typed};
-    pub use bounded_runtime::source::Pulled;
-    pub use bounded_runtime::source::{Enumerated, Input, ViaIndexed, ViaPulled, ViaStream};
+    pub use bounded_runtime::AsyncRun;
     pub use bounded_runtime::stats::Site;
     pub use bounded_runtime::{hash_key, run, run_keyed, run_stoppable, Stop};
 }

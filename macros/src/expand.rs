@@ -158,7 +158,10 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     } else {
         quote!(#batch)
     };
-    let items = if (fallible || stoppable) && !keep_going {
+    // A fallible body iterates `checked()`: no item starts once the run stops, and an
+    // error is placed at its item. (Async batches are contiguous and place errors by
+    // batch; under `keep_going` they run every item.)
+    let items = if (fallible || stoppable) && !(keep_going && is_async) {
         quote!(#whole.checked())
     } else {
         quote!(#whole)
@@ -224,12 +227,23 @@ pub fn expand(l: &ParLoop) -> TokenStream {
                 ::core::result::Result::Ok(())
             })())
         };
+        let (tracker, keep_first) = if is_async {
+            (quote!(), quote!(#first_error.get_or_insert(e);))
+        } else {
+            // The batch's first error is placed at its own item, not at the batch.
+            let tracker = hidden("tracker");
+            (
+                quote!(let #tracker = #batch.tracker();),
+                quote!(#tracker.keep_first(&mut #first_error, e);),
+            )
+        };
         quote! {
             let mut #first_error = ::core::option::Option::None;
+            #tracker
             for #item in #items {
                 let #result: ::core::result::Result<(), _> = #one;
                 if let ::core::result::Result::Err(e) = #result {
-                    #first_error.get_or_insert(e);
+                    #keep_first
                 }
             }
             #after_items

@@ -1,4 +1,6 @@
-//! The attribute's words as types: `limit`, `batch`, `schedule`, `backend`.
+//! The attribute's words as types: `batch`, `schedule`, `backend`, and the whole
+//! [`Config`] of one loop. `limit` and `on_full` are words of [`crate::limit`], which
+//! the pool shares.
 //!
 //! The macro turns each option into one of these values; nothing here knows about
 //! syntax. Runtime values (`limit = n`) are checked when the loop starts, and a bad one
@@ -7,75 +9,9 @@
 use std::time::Duration;
 
 use crate::cancel::CancelToken;
+pub use crate::limit::{available_cpus, Limit, OnFull};
 use crate::pool::Pool;
 use crate::stats::Site;
-
-/// How many items (or batches) of one loop may run at once.
-///
-/// ```
-/// use bounded_runtime::Limit;
-/// use std::time::Duration;
-/// assert_eq!(Limit::fixed(8).resolve(), 8);
-/// // Little's law: 500 requests/s × 200 ms in flight = 100.
-/// assert_eq!(Limit::little(500.0, Duration::from_millis(200)).resolve(), 100);
-/// assert!(Limit::cpus(1).resolve() >= 1);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Limit {
-    /// Exactly this many (`limit = N`); zero is rejected when the loop starts.
-    Fixed(usize),
-    /// The available parallelism times a factor (`limit = cpus`, `limit = cpus * k`).
-    Cpus(usize),
-    /// Little's law: arrival rate (items/s) × latency (`limit = little(rate = R, latency = D)`).
-    Little {
-        /// Items per second the loop should sustain.
-        rate: f64,
-        /// Time one item takes.
-        latency: Duration,
-    },
-}
-
-impl Limit {
-    /// `limit = N`.
-    pub fn fixed(n: usize) -> Self {
-        Limit::Fixed(n)
-    }
-
-    /// `limit = cpus * factor`.
-    pub fn cpus(factor: usize) -> Self {
-        Limit::Cpus(factor)
-    }
-
-    /// `limit = little(rate = R, latency = D)`: the number of items in flight that
-    /// sustains `rate` items per second when each takes `latency`, rounded up.
-    pub fn little(rate: f64, latency: Duration) -> Self {
-        Limit::Little { rate, latency }
-    }
-
-    /// The bound as a number. Zero stays zero; [`Config`] rejects it with the loop's
-    /// location.
-    pub fn resolve(&self) -> usize {
-        match *self {
-            Limit::Fixed(n) => n,
-            Limit::Cpus(k) => available_cpus().saturating_mul(k),
-            Limit::Little { rate, latency } => {
-                let in_flight = rate * latency.as_secs_f64();
-                if in_flight.is_finite() && in_flight > 0.0 {
-                    // Round up, but forgive float noise such as 100.00000000000001.
-                    (in_flight - 1e-9).ceil().max(1.0) as usize
-                } else {
-                    0
-                }
-            }
-        }
-    }
-}
-
-/// The CPUs this process may use: honours affinity masks and cgroup quotas (a container
-/// limited to 2 CPUs on a 32-core host gets 2).
-pub fn available_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
 
 /// Items per dispatch unit (`batch = N | auto`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,21 +41,6 @@ pub enum Schedule {
     Guided,
     /// Each worker owns a contiguous run of batches and steals half of another's when done.
     Steal,
-}
-
-/// What submitting to a full queue does (`on_full = …`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnFull {
-    /// Wait for room (backpressure).
-    #[default]
-    Block,
-    /// Skip the work and count it as dropped.
-    Drop,
-    /// Refuse the work with [`Rejected`](crate::Rejected).
-    Reject,
-    /// Run the work on the submitting thread (no deadlock when a job submits to its own
-    /// pool).
-    CallerRuns,
 }
 
 /// The engine that runs the loop.

@@ -2,27 +2,27 @@
 //! `#[bounded]` and `par_bounded!` calls.
 //!
 //! It is organised by concept: [`config`] holds the attribute's words as types,
-//! [`source`] cuts inputs into batches, `schedule` distributes them, [`reduce`]
-//! combines partial results, [`run`](run()) drives the bounded lanes, [`pool`] is the
-//! channel worker pool for blocking work and [`stats`] counts what happened. Most users never name this crate: they depend on `bounded`.
+//! [`input`] cuts inputs into batches, `schedule` distributes them, [`reduce`]
+//! combines partial results, [`run`](mod@run) is the lane engine with one driver per
+//! backend, [`limit`] bounds what runs at once (permits, gates, `on_full`), [`pool`] is
+//! the channel worker pool for blocking work and [`stats`] counts what happened. Most
+//! users never name this crate: they depend on `bounded`.
 #![deny(missing_docs)]
 
-pub mod async_lanes;
 mod cancel;
-pub mod coalesce;
 pub mod config;
-mod dispatch;
 mod error;
-pub mod gate;
-pub mod permits;
+pub mod input;
+pub mod limit;
 pub mod pool;
 pub mod reduce;
-mod run;
+pub mod run;
 mod schedule;
-pub mod source;
 pub mod stats;
 
 pub use cancel::{CancelToken, Stop};
-pub use config::{available_cpus, Backend, BatchSize, Config, Limit, OnFull, Schedule};
+pub use config::{Backend, BatchSize, Config, Schedule};
 pub use error::{Cancelled, Overloaded, Rejected};
-pub use run::{hash_key, run, run_keyed, run_stoppable, Batch, Checked, Control};
+pub use limit::{available_cpus, Limit, OnFull};
+pub use run::async_lanes::AsyncRun;
+pub use run::{hash_key, run, run_keyed, run_stoppable, Batch, Checked, Control, Tracker};

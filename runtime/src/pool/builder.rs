@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::shared::Shared;
 use super::sync::Arc;
 use super::{Handle, Pool};
-use crate::config::{available_cpus, OnFull};
+use crate::limit::{available_cpus, OnFull};
 
 /// How many worker threads a pool may have: a fixed number or an elastic `min..=max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -33,15 +33,15 @@ pub(crate) mod sync;
 mod test;
 
 use std::fmt;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-pub use crate::dispatch::shared_io_pool;
 pub use builder::{BuildError, PoolBuilder, Workers};
 pub use scope::Scope;
 
 use self::shared::{Shared, Task};
 use self::sync::Arc;
-use crate::config::OnFull;
+use crate::limit::OnFull;
 use crate::error::Rejected;
 
 /// A pool of worker threads fed through a bounded queue.
@@ -315,4 +315,24 @@ impl<S: Send + 'static> Pool<S> {
     pub fn is_worker_thread(&self) -> bool {
         self.shared().is_current_worker()
     }
+}
+
+/// The pool `backend = pool` uses when no `pool = PATH` is given: started on first use,
+/// reused by every loop, threads started on demand and retired after 10 idle seconds.
+///
+/// ```
+/// let pool = bounded_runtime::pool::shared_io_pool();
+/// assert_eq!(pool.name(), "bounded-io");
+/// ```
+pub fn shared_io_pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        Pool::builder()
+            .name("bounded-io")
+            .workers(Workers { min: 0, max: 1024 })
+            .queue(1024)
+            .idle_timeout(Duration::from_secs(10))
+            .build()
+            .expect("the shared pool's configuration is valid")
+    })
 }

@@ -13,7 +13,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use super::shared::{Shared, Task};
 use super::sync::{Arc, AtomicUsize, Condvar, Mutex};
 use super::Outcome;
-use crate::config::OnFull;
+use crate::limit::OnFull;
 use crate::error::Rejected;
 use std::sync::atomic::Ordering::SeqCst;
 
@@ -96,6 +96,22 @@ impl<'env, S: Send + 'static> Scope<'env, S> {
         R: Outcome,
     {
         self.submit(move |_: &mut S| job(), OnFull::Reject)
+    }
+
+    /// Runs `job` if a worker or the queue can take it now, never on this thread;
+    /// false otherwise, without counting the refusal (a loop's lanes: one the pool does
+    /// not take is simply not started).
+    pub(crate) fn offer<F>(&self, job: F) -> bool
+    where
+        F: FnOnce() + Send + 'env,
+    {
+        let job: Box<dyn FnOnce(&mut S) -> bool + Send + 'env> = Box::new(move |_: &mut S| {
+            job();
+            false
+        });
+        // SAFETY: as in `submit`.
+        let task = unsafe { Task::scoped(job, ScopeRef::new(&self.state)) };
+        self.shared.offer(task)
     }
 
     fn submit<F, R>(&self, job: F, policy: OnFull) -> Result<(), Rejected>

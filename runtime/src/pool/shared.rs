@@ -12,7 +12,7 @@ use super::builder::Workers;
 use super::scope::ScopeRef;
 use super::sync::{thread, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard};
 use super::{PoolStats, Shutdown};
-use crate::config::OnFull;
+use crate::limit::{when_full, Full, OnFull, WhenFull};
 use crate::error::Rejected;
 use crate::stats::Histogram;
 
@@ -80,6 +80,9 @@ struct State<S> {
     blocked_workers: usize,
     /// Submitters waiting for room.
     waiting_submitters: usize,
+    /// Worker threads counted in `workers` whose handle is not in `threads` yet:
+    /// shutdown waits for them too, so it never returns before it can join them.
+    starting: usize,
     closed: bool,
     threads: Vec<(usize, thread::JoinHandle<()>)>,
 }
@@ -235,6 +238,7 @@ impl<S: Send + 'static> Shared<S> {
                 workers: 0,
                 blocked_workers: 0,
                 waiting_submitters: 0,
+                starting: 0,
                 closed: false,
                 threads: Vec::new(),
             }),
@@ -261,10 +265,13 @@ impl<S: Send + 'static> Shared<S> {
         let mut st = lock(&this.state);
         while st.workers < this.min {
             st.workers += 1;
+            st.starting += 1;
             this.note_workers(st.workers);
             drop(st);
             let spawned = Self::spawn(this, None);
             st = lock(&this.state);
+            st.starting -= 1;
+            this.exited.notify_all();
             match spawned {
                 Ok(entry) => st.threads.push(entry),
                 Err(_) => {
@@ -281,14 +288,31 @@ impl<S: Send + 'static> Shared<S> {
 
     /// Offers `task` to the pool under `policy`.
     pub(crate) fn submit(self: &Arc<Self>, task: Task<S>, policy: OnFull) -> Result<(), Rejected> {
+        self.place(task, policy, true)
+    }
+
+    /// Places `task` only if a worker or the queue can take it now, never on this
+    /// thread; a refusal is not counted (the job was never the pool's).
+    pub(crate) fn offer(self: &Arc<Self>, task: Task<S>) -> bool {
+        self.place(task, OnFull::Reject, false).is_ok()
+    }
+
+    fn place(self: &Arc<Self>, task: Task<S>, policy: OnFull, counted: bool) -> Result<(), Rejected> {
         self.counters.submit.submitted.fetch_add(1, Relaxed);
+        let refuse = |task: Task<S>| {
+            if counted {
+                self.counters.submit.rejected.fetch_add(1, Relaxed);
+            } else {
+                self.counters.submit.submitted.fetch_sub(1, Relaxed);
+            }
+            drop(task);
+            Err(Rejected)
+        };
         let mut st = lock(&self.state);
         loop {
             if st.closed {
                 drop(st);
-                self.counters.submit.rejected.fetch_add(1, Relaxed);
-                drop(task);
-                return Err(Rejected);
+                return refuse(task);
             }
             if st.idle > 0 {
                 // Hand the job to a waiting worker.
@@ -302,23 +326,27 @@ impl<S: Send + 'static> Shared<S> {
             }
             if st.workers < self.max + st.blocked_workers {
                 st.workers += 1;
+                st.starting += 1;
                 self.note_workers(st.workers);
                 drop(st);
-                match Self::spawn(self, Some(task)) {
+                let spawned = Self::spawn(self, Some(task));
+                st = lock(&self.state);
+                st.starting -= 1;
+                match spawned {
                     Ok(entry) => {
-                        lock(&self.state).threads.push(entry);
+                        st.threads.push(entry);
+                        drop(st);
+                        self.exited.notify_all();
                         return Ok(());
                     }
                     Err(task_back) => {
                         // The OS refused a thread: carry on with the workers there are.
                         let task_back = task_back.expect("the task was not taken");
-                        st = lock(&self.state);
                         st.workers -= 1;
+                        self.exited.notify_all();
                         if st.workers == 0 {
                             drop(st);
-                            self.counters.submit.rejected.fetch_add(1, Relaxed);
-                            drop(task_back);
-                            return Err(Rejected);
+                            return refuse(task_back);
                         }
                         st.queue.push_back(task_back);
                         self.queued.store(st.queue.len(), Relaxed);
@@ -331,31 +359,33 @@ impl<S: Send + 'static> Shared<S> {
                 self.queued.store(st.queue.len(), Relaxed);
                 return Ok(());
             }
-            match policy {
-                OnFull::Block if !self.is_current_worker() => {
+            // A worker blocking on its own pool's full queue could wait for itself: it
+            // runs the job instead.
+            let full = Full {
+                can_run_here: true,
+                waiting_could_deadlock: self.is_current_worker(),
+            };
+            match when_full(policy, full) {
+                WhenFull::Wait => {
                     st.waiting_submitters += 1;
                     st = self.room.wait(st).unwrap_or_else(|e| e.into_inner());
                     st.waiting_submitters -= 1;
                 }
-                // A worker blocking on its own pool's full queue could wait for itself:
-                // it runs the job instead.
-                OnFull::Block | OnFull::CallerRuns => {
+                WhenFull::RunHere => {
                     drop(st);
                     self.counters.submit.caller_ran.fetch_add(1, Relaxed);
                     self.run_task(task, &mut None, 0);
                     return Ok(());
                 }
-                OnFull::Drop => {
+                WhenFull::Shed => {
                     drop(st);
                     self.counters.submit.dropped.fetch_add(1, Relaxed);
                     drop(task);
                     return Ok(());
                 }
-                OnFull::Reject => {
+                WhenFull::Refuse => {
                     drop(st);
-                    self.counters.submit.rejected.fetch_add(1, Relaxed);
-                    drop(task);
-                    return Err(Rejected);
+                    return refuse(task);
                 }
             }
         }
@@ -525,14 +555,20 @@ impl<S: Send + 'static> Shared<S> {
         let replace = !st.queue.is_empty() && st.idle == 0 && !st.closed;
         if replace {
             st.workers += 1;
+            st.starting += 1;
             self.note_workers(st.workers);
         }
         drop(st);
         if replace {
-            match Self::spawn(self, None) {
-                Ok(entry) => lock(&self.state).threads.push(entry),
-                Err(_) => lock(&self.state).workers -= 1,
+            let spawned = Self::spawn(self, None);
+            let mut st = lock(&self.state);
+            st.starting -= 1;
+            match spawned {
+                Ok(entry) => st.threads.push(entry),
+                Err(_) => st.workers -= 1,
             }
+            drop(st);
+            self.exited.notify_all();
         }
         true
     }
@@ -556,7 +592,7 @@ impl<S: Send + 'static> Shared<S> {
         let me = usize::from(self.is_current_worker());
         let mut st = lock(&self.state);
         let mut aborted = false;
-        while st.workers > me {
+        while st.workers > me || st.starting > 0 {
             match deadline {
                 Some(deadline) if !aborted && Instant::now() >= deadline => {
                     aborted = true;

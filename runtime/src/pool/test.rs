@@ -1,5 +1,5 @@
 use super::*;
-use crate::config::OnFull;
+use crate::limit::OnFull;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -428,7 +428,8 @@ fn dropping_the_last_handle_drains_and_joins() {
         }
     }
     assert_eq!(done.load(SeqCst), 50);
-    assert_eq!(threads_named("t-dropped"), 0);
+    // Joined threads can stay listed in /proc for a moment after they exit.
+    assert!(eventually(|| threads_named("t-dropped") == 0));
 }
 
 #[test]

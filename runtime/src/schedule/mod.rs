@@ -3,7 +3,7 @@
 //! A [`Plan`] is shared by the workers of one loop run; each worker keeps a
 //! [`LaneCursor`] of its own. `claim` hands out index ranges that are disjoint and
 //! together cover `0..len` exactly once, whatever the interleaving — the property the
-//! [`crate::source::Source`] contract relies on, and what `test.rs` checks for every
+//! [`crate::input::Source`] contract relies on, and what `test.rs` checks for every
 //! schedule.
 
 use std::ops::Range;
@@ -41,8 +41,12 @@ enum Kind {
         next: AtomicUsize,
         tail: bool,
     },
-    /// Batch `k` belongs to lane `k % lanes`.
-    Static { batch: usize },
+    /// Batch `k` belongs to lane `k % lanes`; `next[lane]` is that lane's next batch
+    /// index (kept in the plan, not the lane, so what no lane claimed can be found).
+    Static {
+        batch: usize,
+        next: Box<[AtomicUsize]>,
+    },
     /// Shrinking batches from a shared position.
     Guided { min: usize, pos: AtomicUsize },
     /// Per-lane runs of batch indices `[lo, hi)`, packed as `hi << 32 | lo`.
@@ -52,20 +56,15 @@ enum Kind {
     },
 }
 
-/// A worker's own position in a [`Plan`].
+/// A worker's own position in a [`Plan`]: which lane it is.
 #[derive(Debug)]
 pub(crate) struct LaneCursor {
     lane: usize,
-    /// `Static`: the next batch index of this lane.
-    next_static: usize,
 }
 
 impl LaneCursor {
     pub(crate) fn new(lane: usize) -> Self {
-        LaneCursor {
-            lane,
-            next_static: lane,
-        }
+        LaneCursor { lane }
     }
 }
 
@@ -91,6 +90,7 @@ impl Plan {
             // OpenMP's `schedule(static)` without a chunk: one contiguous block per lane.
             Schedule::Static => Kind::Static {
                 batch: batch.unwrap_or(len.div_ceil(lanes).max(1)),
+                next: (0..lanes).map(AtomicUsize::new).collect(),
             },
             Schedule::Guided => Kind::Guided {
                 min: batch.unwrap_or_else(|| auto_batch(len, lanes * AUTO_BATCHES_PER_LANE)),
@@ -162,10 +162,14 @@ impl Plan {
                     }
                 }
             }
-            Kind::Static { batch } => {
-                let start = cursor.next_static.checked_mul(*batch)?;
-                cursor.next_static += self.lanes;
-                (start < len).then(|| start..(start + batch).min(len))
+            Kind::Static { batch, next } => {
+                let lane = &next[cursor.lane % self.lanes];
+                let k = lane.load(Ordering::Relaxed);
+                let start = k.checked_mul(*batch).filter(|&s| s < len)?;
+                // Only the lane itself advances its slot while it runs; `drain` runs
+                // after every lane has stopped.
+                lane.store(k + self.lanes, Ordering::Relaxed);
+                Some(start..(start + batch).min(len))
             }
             Kind::Guided { min, pos } => {
                 let mut start = pos.load(Ordering::Relaxed);
@@ -191,6 +195,17 @@ impl Plan {
                 let k = self.claim_stealing(slots, cursor.lane)?;
                 let start = k as usize * batch;
                 Some(start..(start + batch).min(len))
+            }
+        }
+    }
+
+    /// Every range no lane has claimed yet, once the lanes have stopped claiming (what
+    /// a stopped run must still drop).
+    pub(crate) fn drain(&self, mut f: impl FnMut(Range<usize>)) {
+        for lane in 0..self.lanes {
+            let mut cursor = LaneCursor::new(lane);
+            while let Some(range) = self.claim(&mut cursor) {
+                f(range);
             }
         }
     }

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use crate::error::Rejected;
-use crate::permits::Permits;
-pub use crate::permits::{Acquire, Permit};
+use super::permits::Permits;
+pub use super::permits::{Acquire, Permit};
 use crate::stats::SiteLocation;
 
 /// The shared state of one gated function; the macro emits one `static` per function.
@@ -146,7 +146,7 @@ pub struct GateStats {
 /// The counters of every gated function called so far in this process.
 ///
 /// ```
-/// for g in bounded_runtime::stats::gates() {
+/// for g in bounded_runtime::limit::gate::gates() {
 ///     assert!(g.peak_used <= g.limit);
 /// }
 /// ```

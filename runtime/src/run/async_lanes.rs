@@ -1,4 +1,5 @@
-//! Loops whose body awaits: lanes as futures, polled by the caller's own task.
+//! The async driver: loops whose body awaits, lanes as futures polled by the caller's
+//! own task.
 //!
 //! `min(limit, batches)` lane futures each claim a batch, run the body over it, and
 //! claim the next, so the number of bodies in flight stays at `limit` for as long as
@@ -9,26 +10,30 @@
 //! the loop (futures-rs #2387).
 //!
 //! Nothing here names an executor: the driver is a plain future with a waker per lane
-//! that queues the lane for polling and wakes the caller's task.
+//! that queues the lane for polling and wakes the caller's task. The run shares the
+//! engine's feed, control, outcome and sizing with the other drivers; its items live in
+//! the run and in the lane futures, so dropping the loop's future half-way drops every
+//! item it had not run.
 
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::ops::Range;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::Instant;
 
+use super::control::Control;
+use super::feed::{Feed, Opened, Sizing, Work};
+use super::outcome::{LanePartials, Outcome};
 use crate::cancel::Stop;
 use crate::config::{Config, OnFull};
+use crate::input::Source;
+use crate::limit::{when_full, Full, WhenFull};
 use crate::reduce::ReduceSet;
-use crate::run::{Control, Partial, AUTO_PULL_BATCH, MAX_AUTO_PULL_BATCH};
-use crate::schedule::{auto_batch, LaneCursor, Plan};
-use crate::source::{Shape, Source};
+use crate::schedule::LaneCursor;
 use crate::stats::Running;
-use crate::Schedule;
 
 /// Whether the loop asked for a queue between its input and its lanes.
 fn config_queues(config: &Config) -> bool {
@@ -43,20 +48,28 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// bodies that wake themselves at once cannot monopolise the thread.
 const ROUNDS_BEFORE_YIELD: usize = 4;
 
+/// Moves a claimed batch's items into a buffer the lane future owns across awaits.
+fn into_items<S: Source>(mut work: Work<'_, S>) -> (Range<usize>, Vec<S::Item>) {
+    let Opened { range, cursor, .. } = work.open();
+    (range, cursor.collect())
+}
+
 /// One async loop run: the generated code creates it, then awaits [`AsyncRun::drive`].
-pub struct AsyncRun<'r, S: Source, R: ReduceSet> {
+///
+/// The error type is fixed by the first call of [`AsyncRun::drive`]; it is a type
+/// parameter of the run so that its outcome can be shared by the lanes.
+pub struct AsyncRun<'r, S: Source, R: ReduceSet, E = ()> {
     config: Config,
-    source: S,
+    feed: Feed<S>,
     reducers: &'r R,
     control: Control,
-    plan: Option<Plan>,
-    pull_batch: usize,
     lanes: usize,
     /// The lane the driver is polling; a lane future learns its index from it.
     polling: AtomicUsize,
-    /// Each lane's current batch start, so an error is placed in input order.
+    /// Each lane's current batch start, so an error is placed in input order (async
+    /// batches are contiguous, so the batch's start orders its items).
     current: Box<[AtomicUsize]>,
-    partials: Mutex<Vec<Partial<R::Acc>>>,
+    outcome: Outcome<R::Acc, E>,
     /// `queue` / `on_full`: a queue of batches filled ahead of the lanes.
     pump: Option<Pump<S::Item>>,
 }
@@ -91,16 +104,17 @@ impl<T> Pump<T> {
 }
 
 /// One lane, as its future sees it.
-pub struct AsyncLane<'a, 'r, S: Source, R: ReduceSet> {
-    run: &'a AsyncRun<'r, S, R>,
+pub struct AsyncLane<'a, 'r, S: Source, R: ReduceSet, E> {
+    run: &'a AsyncRun<'r, S, R, E>,
     index: usize,
-    local: Mutex<LaneLocal<R::Acc>>,
+    local: Mutex<LaneLocal<S, R::Acc>>,
 }
 
-struct LaneLocal<A> {
+struct LaneLocal<S: Source, A> {
     cursor: LaneCursor,
+    scratch: S::Scratch,
     range: Range<usize>,
-    partials: Vec<Partial<A>>,
+    partials: LanePartials<A>,
     batches: u64,
     items: u64,
 }
@@ -166,35 +180,19 @@ impl<S: Source> Iterator for LaneChecked<'_, S> {
     }
 }
 
-impl<'r, S: Source, R: ReduceSet> AsyncRun<'r, S, R> {
+impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
     /// Prepares the run: checks `limit` and `batch`, plans the batches.
     pub fn new(config: Config, source: S, reducers: &'r R) -> Self {
         let limit = config.checked_limit();
         let batch = config.checked_batch();
         config.site.start_run();
-        let serial = !config.wants_parallel();
-        let shape = source.shape();
-        let lanes = if serial { 1 } else { limit };
-        let (lanes, plan, pull_batch) = match shape {
-            Shape::Indexed(len) => {
-                let b = batch.unwrap_or_else(|| auto_batch(len, lanes));
-                let lanes = lanes.min(len.div_ceil(b)).max(1);
-                (
-                    lanes,
-                    Some(Plan::new(Schedule::Dynamic, len, lanes, Some(b))),
-                    b,
-                )
-            }
-            Shape::Pulled { hint } => {
-                let b = match (batch, hint) {
-                    (Some(b), _) => b,
-                    (None, Some(len)) => auto_batch(len, lanes).min(MAX_AUTO_PULL_BATCH),
-                    (None, None) => AUTO_PULL_BATCH,
-                };
-                (lanes, None, b)
-            }
-        };
-        let control = Control::with_deadline(config.timeout.map(|t| Instant::now() + t));
+        let parallel = config.wants_parallel();
+        let stoppable = config.timeout.is_some() || config.cancel.is_some();
+        let sizing = Sizing::new(&config, source.shape(), limit, batch, parallel, stoppable);
+        // A stream or an unsized iterator may turn out empty: still one lane to find out.
+        let lanes = sizing.lanes.max(1);
+        let feed = Feed::new(source, &sizing);
+        let control = Control::new(&config);
         let pump = config_queues(&config).then(|| Pump {
             capacity: config.queue.unwrap_or(lanes.saturating_mul(2)),
             state: Mutex::new(PumpState {
@@ -206,15 +204,13 @@ impl<'r, S: Source, R: ReduceSet> AsyncRun<'r, S, R> {
         });
         AsyncRun {
             config,
-            source,
+            feed,
             reducers,
             control,
-            plan,
-            pull_batch,
             lanes,
             polling: AtomicUsize::new(0),
             current: (0..lanes).map(|_| AtomicUsize::new(usize::MAX)).collect(),
-            partials: Mutex::new(Vec::new()),
+            outcome: Outcome::new(),
             pump,
         }
     }
@@ -222,32 +218,17 @@ impl<'r, S: Source, R: ReduceSet> AsyncRun<'r, S, R> {
     /// Reads the input ahead of the lanes into the queue (`queue` / `on_full`).
     async fn pump(&self, pump: &Pump<S::Item>) {
         let mut cursor = LaneCursor::new(0);
+        let mut scratch = S::Scratch::default();
         loop {
-            if self.control.should_stop(&self.config) {
+            let Some(work) = poll_fn(|cx| self.feed.poll_claim(cx, &mut cursor, &mut scratch)).await
+            else {
+                break;
+            };
+            if self.control.refuses(work.start()) {
                 break;
             }
-            let (start, items) = match &self.plan {
-                Some(plan) => {
-                    let Some(range) = plan.claim(&mut cursor) else {
-                        break;
-                    };
-                    // SAFETY: claimed from the plan, so in bounds and handed out once.
-                    let items: Vec<S::Item> = unsafe { self.source.range(range.clone()) }.collect();
-                    (range.start, items)
-                }
-                None => {
-                    let mut scratch = S::Scratch::default();
-                    let Some(start) =
-                        poll_fn(|cx| self.source.poll_fill(cx, self.pull_batch, &mut scratch))
-                            .await
-                    else {
-                        break;
-                    };
-                    let items: Vec<S::Item> = self.source.drain(&mut scratch, start).collect();
-                    (start, items)
-                }
-            };
-            let mut batch = Some((start, items));
+            let (range, items) = into_items(work);
+            let mut batch = Some((range.start, items));
             let placed = poll_fn(|cx| {
                 let mut st = lock(&pump.state);
                 let room = st.batches.len() < pump.capacity
@@ -260,20 +241,24 @@ impl<'r, S: Source, R: ReduceSet> AsyncRun<'r, S, R> {
                     Pump::wake_lanes(&mut st);
                     return Poll::Ready(true);
                 }
-                match self.config.on_full {
-                    OnFull::Block => {
+                // A future has no thread to run a batch on: `caller_runs` is refused at
+                // compile time for async loops, and waits here.
+                let full = Full {
+                    can_run_here: false,
+                    waiting_could_deadlock: false,
+                };
+                match when_full(self.config.on_full, full) {
+                    WhenFull::Wait | WhenFull::RunHere => {
                         st.pump_waiting = Some(cx.waker().clone());
                         Poll::Pending
                     }
-                    OnFull::Drop => {
+                    WhenFull::Shed => {
                         let (_, items) = batch.take().expect("one batch per poll");
                         drop(st);
                         self.config.site.count_dropped(items.len() as u64);
                         Poll::Ready(true)
                     }
-                    // `caller_runs` is refused at compile time for async loops: there is
-                    // no caller thread to run a batch on.
-                    OnFull::Reject | OnFull::CallerRuns => {
+                    WhenFull::Refuse => {
                         drop(st);
                         self.control.stop_with(Stop::Rejected(crate::Rejected));
                         Poll::Ready(false)
@@ -289,15 +274,16 @@ impl<'r, S: Source, R: ReduceSet> AsyncRun<'r, S, R> {
     }
 
     /// The lane of the future being polled (called once, first thing, by each).
-    pub fn lane(&self) -> AsyncLane<'_, 'r, S, R> {
+    pub fn lane(&self) -> AsyncLane<'_, 'r, S, R, E> {
         let index = self.polling.load(Relaxed);
         AsyncLane {
             run: self,
             index,
             local: Mutex::new(LaneLocal {
                 cursor: LaneCursor::new(index),
+                scratch: S::Scratch::default(),
                 range: 0..0,
-                partials: Vec::new(),
+                partials: LanePartials::default(),
                 batches: 0,
                 items: 0,
             }),
@@ -307,12 +293,13 @@ impl<'r, S: Source, R: ReduceSet> AsyncRun<'r, S, R> {
     /// Runs `lane` futures (`f` makes one) to completion, at most `limit` at once;
     /// returns the combined reductions, the error of the earliest failing batch, or
     /// the run's own stop through `stops`. Re-raises a body's panic.
-    pub async fn drive<'a, E, F, Fut, Stops>(&'a self, f: F, stops: Stops) -> Result<R::Acc, E>
+    pub async fn drive<'a, F, Fut, Stops>(&'a self, f: F, stops: Stops) -> Result<R::Acc, E>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<(), E>> + 'a,
         Stops: FnOnce(Stop) -> E,
     {
+        let site = self.config.site;
         let mut lanes: Vec<Option<Pin<Box<Fut>>>> =
             (0..self.lanes).map(|_| Some(Box::pin(f()))).collect();
         let ready = Arc::new(Ready {
@@ -329,8 +316,6 @@ impl<'r, S: Source, R: ReduceSet> AsyncRun<'r, S, R> {
             })
             .collect();
         let mut live = self.lanes;
-        let mut error: Option<(usize, E)> = None;
-        let mut panic = None;
         let mut pump = self.pump.as_ref().map(|p| Box::pin(self.pump(p)));
         let pump_waker = Waker::from(Arc::new(ParentWaker(ready.clone())));
         poll_fn(|cx| {
@@ -343,8 +328,7 @@ impl<'r, S: Source, R: ReduceSet> AsyncRun<'r, S, R> {
                         Ok(Poll::Ready(())) => pump = None,
                         Err(payload) => {
                             // The input itself panicked: stop like a body panic.
-                            panic.get_or_insert(payload);
-                            self.control.stop();
+                            self.outcome.panicked(site, &self.control, payload);
                             lanes.iter_mut().for_each(|l| *l = None);
                             return Poll::Ready(());
                         }
@@ -363,31 +347,22 @@ impl<'r, S: Source, R: ReduceSet> AsyncRun<'r, S, R> {
                     let mut lcx = Context::from_waker(&wakers[i]);
                     let polled = catch_unwind(AssertUnwindSafe(|| lane.as_mut().poll(&mut lcx)));
                     let finished = !matches!(polled, Ok(Poll::Pending));
-                    let stop_all = match polled {
-                        Ok(Poll::Pending) => false,
-                        Ok(Poll::Ready(Ok(()))) => false,
+                    match polled {
+                        Ok(Poll::Pending) | Ok(Poll::Ready(Ok(()))) => {}
                         Ok(Poll::Ready(Err(e))) => {
-                            self.config.site.count_failed();
                             let at = self.current[i].load(Relaxed);
-                            if error.as_ref().is_none_or(|(first, _)| at < *first) {
-                                error = Some((at, e));
-                            }
-                            !self.config.keep_going
+                            self.outcome
+                                .failed(site, &self.control, self.config.keep_going, at, e);
                         }
-                        Err(payload) => {
-                            self.config.site.count_panicked();
-                            panic.get_or_insert(payload);
-                            true
-                        }
-                    };
+                        Err(payload) => self.outcome.panicked(site, &self.control, payload),
+                    }
                     if finished {
                         lanes[i] = None;
                         live -= 1;
                     }
-                    if stop_all {
-                        // Fail-fast: the other bodies in flight are dropped, which
-                        // cancels them.
-                        self.control.stop();
+                    if self.control.is_stopping() && self.control.stopped().is_none() {
+                        // Fail-fast (an error or a panic): the other bodies in flight
+                        // are dropped, which cancels them.
                         for other in lanes.iter_mut() {
                             if other.take().is_some() {
                                 live -= 1;
@@ -411,50 +386,17 @@ impl<'r, S: Source, R: ReduceSet> AsyncRun<'r, S, R> {
         })
         .await;
         drop(lanes);
-        self.discard_unclaimed();
-        if let Some(payload) = panic {
-            resume_unwind(payload);
-        }
-        if let Some((_, e)) = error {
-            return Err(e);
-        }
-        if let Some(stop) = self.control.stopped() {
-            return Err(stops(stop));
-        }
-        let mut partials = std::mem::take(&mut *lock(&self.partials));
-        partials.sort_unstable_by_key(|p| p.start);
-        Ok(partials
-            .into_iter()
-            .fold(self.reducers.identity(), |acc, p| {
-                self.reducers.combine(acc, p.acc)
-            }))
-    }
-
-    /// After a stop, owned items of batches no lane claimed are dropped here.
-    fn discard_unclaimed(&self) {
-        if let Some(plan) = &self.plan {
-            if self.source.owns_items() {
-                let mut cursor = LaneCursor::new(0);
-                while let Some(range) = plan.claim(&mut cursor) {
-                    // SAFETY: claimed from the plan, so in bounds and never handed out.
-                    unsafe { self.source.discard(range) };
-                }
-            }
-        }
+        drop(pump);
+        self.outcome.finish(self.reducers, &self.control, stops)
     }
 }
 
-impl<'a, 'r, S: Source, R: ReduceSet> AsyncLane<'a, 'r, S, R> {
+impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
     /// The next batch for this lane, or `None` when the input or the run has ended.
     pub async fn next(&self) -> Option<LaneBatch<'a, S>> {
         let run = self.run;
-        let mut local = lock(&self.local);
-        if run.control.should_stop(&run.config) {
-            return None;
-        }
-        let (range, items) = match (&run.pump, &run.plan) {
-            (Some(pump), _) => {
-                drop(local);
+        let (range, items) = match &run.pump {
+            Some(pump) => {
                 let (start, items) = poll_fn(|cx| {
                     let mut st = lock(&pump.state);
                     if let Some(batch) = st.batches.pop_front() {
@@ -474,29 +416,28 @@ impl<'a, 'r, S: Source, R: ReduceSet> AsyncLane<'a, 'r, S, R> {
                     Poll::Pending
                 })
                 .await?;
-                local = lock(&self.local);
                 (start..start + items.len(), items)
             }
-            _ => match &run.plan {
-                Some(plan) => {
-                    let range = plan.claim(&mut local.cursor)?;
-                    // SAFETY: claimed from the plan, so in bounds and handed out once.
-                    let items: Vec<S::Item> = unsafe { run.source.range(range.clone()) }.collect();
-                    (range, items)
+            None => {
+                let work = poll_fn(|cx| {
+                    let local = &mut *lock(&self.local);
+                    run.feed
+                        .poll_claim(cx, &mut local.cursor, &mut local.scratch)
+                })
+                .await?;
+                if run.control.refuses(work.start()) {
+                    return None;
                 }
-                None => {
-                    let mut scratch = S::Scratch::default();
-                    drop(local);
-                    let start =
-                        poll_fn(|cx| run.source.poll_fill(cx, run.pull_batch, &mut scratch))
-                            .await?;
-                    local = lock(&self.local);
-                    let items: Vec<S::Item> = run.source.drain(&mut scratch, start).collect();
-                    (start..start + items.len(), items)
-                }
-            },
+                into_items(work)
+            }
         };
+        // Claimed first, checked second: a run whose every item started is not
+        // reported as cancelled because a lane looked for more after the deadline.
+        if run.control.refuses(range.start) {
+            return None;
+        }
         run.current[self.index].store(range.start, Relaxed);
+        let mut local = lock(&self.local);
         local.batches += 1;
         local.items += range.len() as u64;
         local.range = range.clone();
@@ -516,36 +457,24 @@ impl<'a, 'r, S: Source, R: ReduceSet> AsyncLane<'a, 'r, S, R> {
 
     /// The partial reductions of the batch just run.
     pub fn keep(&self, acc: R::Acc) {
-        if std::mem::size_of::<R::Acc>() == 0 {
-            return;
-        }
         let mut local = lock(&self.local);
         let range = local.range.clone();
-        match local.partials.last_mut() {
-            Some(last) if last.end == range.start => {
-                let prev = std::mem::replace(&mut last.acc, self.run.reducers.identity());
-                last.acc = self.run.reducers.combine(prev, acc);
-                last.end = range.end;
-            }
-            _ => local.partials.push(Partial {
-                start: range.start,
-                end: range.end,
-                acc,
-            }),
-        }
+        self.run
+            .outcome
+            .keep(&mut local.partials, range, acc, self.run.reducers);
     }
 }
 
-impl<S: Source, R: ReduceSet> Drop for AsyncLane<'_, '_, S, R> {
+impl<S: Source, R: ReduceSet, E> Drop for AsyncLane<'_, '_, S, R, E> {
     fn drop(&mut self) {
         let local = self.local.get_mut().unwrap_or_else(|e| e.into_inner());
         self.run
             .config
             .site
             .count_batches(local.batches, local.items);
-        if !local.partials.is_empty() {
-            lock(&self.run.partials).append(&mut local.partials);
-        }
+        self.run
+            .outcome
+            .absorb(&mut local.partials, self.run.reducers, false);
     }
 }
 

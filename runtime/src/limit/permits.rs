@@ -97,7 +97,7 @@ impl Permits {
     /// Waits for `weight` of `limit` permits.
     ///
     /// ```
-    /// use bounded_runtime::permits::Permits;
+    /// use bounded_runtime::limit::permits::Permits;
     /// let permits = Permits::new();
     /// let a = permits.acquire(4, 3);
     /// assert!(permits.try_acquire(4, 2).is_none()); // 3 + 2 > 4

@@ -1,0 +1,133 @@
+//! Bounds on how much runs at once: the words `limit` and `on_full` (shared by the
+//! loop configuration and the pool), what a full queue does, permits for `weight` and
+//! `#[gate]`, and `coalesce`.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub mod coalesce;
+pub mod gate;
+pub mod permits;
+
+/// How many items (or batches) of one loop may run at once.
+///
+/// ```
+/// use bounded_runtime::Limit;
+/// use std::time::Duration;
+/// assert_eq!(Limit::fixed(8).resolve(), 8);
+/// // Little's law: 500 requests/s × 200 ms in flight = 100.
+/// assert_eq!(Limit::little(500.0, Duration::from_millis(200)).resolve(), 100);
+/// assert!(Limit::cpus(1).resolve() >= 1);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    /// Exactly this many (`limit = N`); zero is rejected when the loop starts.
+    Fixed(usize),
+    /// The available parallelism times a factor (`limit = cpus`, `limit = cpus * k`).
+    Cpus(usize),
+    /// Little's law: arrival rate (items/s) × latency (`limit = little(rate = R, latency = D)`).
+    Little {
+        /// Items per second the loop should sustain.
+        rate: f64,
+        /// Time one item takes.
+        latency: Duration,
+    },
+}
+
+impl Limit {
+    /// `limit = N`.
+    pub fn fixed(n: usize) -> Self {
+        Limit::Fixed(n)
+    }
+
+    /// `limit = cpus * factor`.
+    pub fn cpus(factor: usize) -> Self {
+        Limit::Cpus(factor)
+    }
+
+    /// `limit = little(rate = R, latency = D)`: the number of items in flight that
+    /// sustains `rate` items per second when each takes `latency`, rounded up.
+    pub fn little(rate: f64, latency: Duration) -> Self {
+        Limit::Little { rate, latency }
+    }
+
+    /// The bound as a number. Zero stays zero; [`Config`] rejects it with the loop's
+    /// location.
+    pub fn resolve(&self) -> usize {
+        match *self {
+            Limit::Fixed(n) => n,
+            Limit::Cpus(k) => available_cpus().saturating_mul(k),
+            Limit::Little { rate, latency } => {
+                let in_flight = rate * latency.as_secs_f64();
+                if in_flight.is_finite() && in_flight > 0.0 {
+                    // Round up, but forgive float noise such as 100.00000000000001.
+                    (in_flight - 1e-9).ceil().max(1.0) as usize
+                } else {
+                    0
+                }
+            }
+        }
+    }
+}
+
+/// The CPUs this process may use: honours affinity masks and cgroup quotas (a container
+/// limited to 2 CPUs on a 32-core host gets 2). Read once per process and cached, so a
+/// small loop does not pay for reading the cgroup files on every start.
+///
+/// ```
+/// assert!(bounded_runtime::available_cpus() >= 1);
+/// ```
+pub fn available_cpus() -> usize {
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// What submitting to a full queue does (`on_full = …`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnFull {
+    /// Wait for room (backpressure).
+    #[default]
+    Block,
+    /// Skip the work and count it as dropped.
+    Drop,
+    /// Refuse the work with [`Rejected`](crate::Rejected).
+    Reject,
+    /// Run the work on the submitting thread (no deadlock when a job submits to its own
+    /// pool).
+    CallerRuns,
+}
+
+/// What the submitter of work that found its queue full should do: the `on_full`
+/// decision, written once for the pool's queue, the pool backend's dispatcher and the
+/// async pump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WhenFull {
+    /// Wait for room.
+    Wait,
+    /// Drop the work and count it.
+    Shed,
+    /// Fail with `Rejected`.
+    Refuse,
+    /// Run the work on the submitting thread.
+    RunHere,
+}
+
+/// What the submitter can do about a full queue.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Full {
+    /// It may run the work itself now (a thread, with a free slot of the bound).
+    pub(crate) can_run_here: bool,
+    /// Waiting could wait for itself (a pool worker blocking on its own pool's queue).
+    pub(crate) waiting_could_deadlock: bool,
+}
+
+/// The `on_full` decision.
+pub(crate) fn when_full(policy: OnFull, full: Full) -> WhenFull {
+    match policy {
+        OnFull::Drop => WhenFull::Shed,
+        OnFull::Reject => WhenFull::Refuse,
+        OnFull::CallerRuns if full.can_run_here => WhenFull::RunHere,
+        OnFull::Block if full.waiting_could_deadlock && full.can_run_here => WhenFull::RunHere,
+        OnFull::CallerRuns | OnFull::Block => WhenFull::Wait,
+    }
+}

@@ -1,0 +1,192 @@
+//! The lane core every synchronous driver shares: one run's feed, control and outcome,
+//! and what a lane does with a batch — run the body under `catch_unwind`, keep its
+//! partials, place its error by item, or stop the run on a panic.
+//!
+//! Drivers (serial, rayon, pool) only decide where lanes run and how work reaches
+//! them; the async driver shares the same feed, control, outcome and sizing.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use super::batch::{Batch, Tracker};
+use super::control::Control;
+use super::feed::{Feed, Opened, Sizing, Work};
+use super::outcome::{LanePartials, Outcome};
+use crate::cancel::Stop;
+use crate::config::Config;
+use crate::input::Source;
+use crate::reduce::ReduceSet;
+use crate::schedule::LaneCursor;
+
+/// The loop itself as the engine sees it: its per-lane state and its body over one
+/// batch. One bound for internal functions instead of a `where` clause per function.
+pub(crate) trait Body<S: Source, A>: Sync {
+    /// `with(...)` state, one per lane.
+    type State;
+    /// The body's error type.
+    type Error: Send;
+    /// Makes one lane's state.
+    fn init(&self) -> Self::State;
+    /// Runs the body over one batch, returning its partial reductions.
+    fn run(&self, state: &mut Self::State, batch: Batch<'_, S>) -> Result<A, Self::Error>;
+}
+
+/// The generated code's two closures as a [`Body`].
+pub(crate) struct Closures<Init, F> {
+    pub(crate) init: Init,
+    pub(crate) body: F,
+}
+
+impl<S, A, W, E, Init, F> Body<S, A> for Closures<Init, F>
+where
+    S: Source,
+    E: Send,
+    Init: Fn() -> W + Sync,
+    F: Fn(&mut W, Batch<'_, S>) -> Result<A, E> + Sync,
+{
+    type State = W;
+    type Error = E;
+
+    #[inline]
+    fn init(&self) -> W {
+        (self.init)()
+    }
+
+    #[inline]
+    fn run(&self, state: &mut W, batch: Batch<'_, S>) -> Result<A, E> {
+        (self.body)(state, batch)
+    }
+}
+
+/// One synchronous run.
+pub(crate) struct Engine<'r, S: Source, R: ReduceSet, B: Body<S, R::Acc>> {
+    pub(crate) config: &'r Config,
+    pub(crate) feed: Feed<S>,
+    pub(crate) sizing: Sizing,
+    pub(crate) reducers: &'r R,
+    pub(crate) body: &'r B,
+    pub(crate) control: Control,
+    pub(crate) outcome: Outcome<R::Acc, B::Error>,
+}
+
+/// What one lane keeps to itself.
+pub(crate) struct Lane<W, A> {
+    state: Option<W>,
+    partials: LanePartials<A>,
+    tracker: Tracker,
+    batches: u64,
+    items: u64,
+}
+
+impl<W, A> Default for Lane<W, A> {
+    fn default() -> Self {
+        Lane {
+            state: None,
+            partials: LanePartials::default(),
+            tracker: Tracker::default(),
+            batches: 0,
+            items: 0,
+        }
+    }
+}
+
+impl<'r, S, R, B> Engine<'r, S, R, B>
+where
+    S: Source,
+    R: ReduceSet,
+    B: Body<S, R::Acc>,
+{
+    pub(crate) fn new(config: &'r Config, feed: Feed<S>, sizing: Sizing, reducers: &'r R, body: &'r B) -> Self {
+        Engine {
+            control: Control::new(config),
+            config,
+            feed,
+            sizing,
+            reducers,
+            body,
+            outcome: Outcome::new(),
+        }
+    }
+
+    /// A lane that claims its own work until the input or the run ends (serial and
+    /// rayon lanes).
+    pub(crate) fn claiming_lane(&self, lane: usize) {
+        // A lane runs its batches back to back: counting it once as running gives the
+        // same peak as counting each batch, without two contended atomics per batch.
+        let _running = self.config.site.enter();
+        let mut local = Lane::default();
+        let mut cursor = LaneCursor::new(lane);
+        let mut spare = S::Scratch::default();
+        while let Some(work) = self.feed.claim(&mut cursor, &mut spare) {
+            let work = self.run_work(&mut local, work);
+            match work {
+                Some(work) => work.recycle(&mut spare),
+                None => break,
+            }
+        }
+        self.finish_lane(local);
+    }
+
+    /// Runs one claimed batch, unless the run refuses it (stopping, past its deadline,
+    /// after a `break`): then the work is dropped, with its items, and `None` says the
+    /// lane should stop. Gives the work back (emptied) for its buffer.
+    pub(crate) fn run_work<'w>(
+        &self,
+        lane: &mut Lane<B::State, R::Acc>,
+        mut work: Work<'w, S>,
+    ) -> Option<Work<'w, S>> {
+        if self.control.refuses(work.start()) {
+            return None;
+        }
+        let Opened {
+            range,
+            cursor,
+            positions,
+        } = work.open();
+        lane.batches += 1;
+        lane.items += range.len() as u64;
+        lane.tracker.reset(range.start);
+        let batch = Batch {
+            cursor,
+            start: range.start,
+            positions,
+            control: &self.control,
+            tracker: &lane.tracker,
+        };
+        let state = &mut lane.state;
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let state = state.get_or_insert_with(|| self.body.init());
+            self.body.run(state, batch)
+        }));
+        let site = self.config.site;
+        match result {
+            Ok(Ok(acc)) => self.outcome.keep(&mut lane.partials, range, acc, self.reducers),
+            Ok(Err(error)) => {
+                let at = lane.tracker.error_position();
+                self.outcome
+                    .failed(site, &self.control, self.config.keep_going, at, error)
+            }
+            Err(payload) => self.outcome.panicked(site, &self.control, payload),
+        }
+        Some(work)
+    }
+
+    /// A lane is done: its counts and partials join the run's.
+    pub(crate) fn finish_lane(&self, mut lane: Lane<B::State, R::Acc>) {
+        self.config.site.count_batches(lane.batches, lane.items);
+        self.outcome.absorb(&mut lane.partials, self.reducers, false);
+    }
+
+    /// The loop's result, after every lane has finished. Unclaimed items are dropped
+    /// first (with the feed), then a panic is re-raised, or the first error returned.
+    pub(crate) fn finish<Stops: FnOnce(Stop) -> B::Error>(self, stops: Stops) -> Result<R::Acc, B::Error> {
+        let Engine {
+            feed,
+            reducers,
+            control,
+            outcome,
+            ..
+        } = self;
+        drop(feed);
+        outcome.finish(reducers, &control, stops)
+    }
+}

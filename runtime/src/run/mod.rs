@@ -1,0 +1,159 @@
+//! Running one loop: one lane engine, one driver per backend.
+//!
+//! The engine (`engine.rs`, with `feed.rs`, `control.rs`, `outcome.rs`, `batch.rs`)
+//! owns what a loop *is*: claiming work, running a batch under `catch_unwind`, keeping
+//! partials, placing errors by item, dropping what will not run, the outcome rule and
+//! sizing. The drivers decide only where lanes run and how work reaches them:
+//!
+//! - `serial.rs`: one lane on the calling thread (`backend = serial`, `if = false`,
+//!   `BOUNDED_SERIAL=1`, one lane's worth of input);
+//! - `rayon.rs`: lanes as jobs of a `rayon::scope`;
+//! - `pool.rs`: a dispatcher on the calling thread feeding lanes on a [`Pool`] through
+//!   a bounded queue (`queue`, `on_full`), and its keyed form;
+//! - `async_lanes.rs`: lanes as futures polled by the caller's task.
+//!
+//! The design notes are in `README.md` next to this file.
+//!
+//! [`Pool`]: crate::pool::Pool
+
+pub mod async_lanes;
+mod batch;
+mod control;
+mod engine;
+mod feed;
+mod outcome;
+mod pool;
+mod rayon;
+mod serial;
+
+pub use batch::{Batch, Checked, Tracker};
+pub use control::Control;
+
+use crate::cancel::Stop;
+use crate::config::{Backend, Config};
+use crate::input::Source;
+use crate::reduce::ReduceSet;
+use engine::{Closures, Engine};
+use feed::{Feed, Sizing};
+
+/// Runs a loop: the generated code's single entry point.
+///
+/// `init` creates one lane's state (`with(...)`), once per lane and only if the lane
+/// runs a batch; `body` runs one batch and returns its partial reductions; `reducers`
+/// combines partials in input order. Returns the combined reductions or the error of
+/// the earliest failing item; re-raises a body's panic.
+pub fn run<S, R, W, E, Init, Body>(
+    config: Config,
+    source: S,
+    reducers: &R,
+    init: Init,
+    body: Body,
+) -> Result<R::Acc, E>
+where
+    S: Source,
+    R: ReduceSet + Sync,
+    R::Acc: Send,
+    E: Send,
+    Init: Fn() -> W + Sync,
+    Body: Fn(&mut W, Batch<'_, S>) -> Result<R::Acc, E> + Sync,
+{
+    run_stoppable(config, source, reducers, init, body, Stop::unexpected)
+}
+
+/// [`run`] for a loop that can stop on its own (`on_full = reject`, `timeout`,
+/// `cancel`): `stops` turns the reason into the loop's error type.
+pub fn run_stoppable<S, R, W, E, Init, Body, Stops>(
+    config: Config,
+    source: S,
+    reducers: &R,
+    init: Init,
+    body: Body,
+    stops: Stops,
+) -> Result<R::Acc, E>
+where
+    S: Source,
+    R: ReduceSet + Sync,
+    R::Acc: Send,
+    E: Send,
+    Init: Fn() -> W + Sync,
+    Body: Fn(&mut W, Batch<'_, S>) -> Result<R::Acc, E> + Sync,
+    Stops: FnOnce(Stop) -> E,
+{
+    drive(config, source, reducers, &Closures { init, body }, stops, None::<&fn(&S::Item) -> u64>)
+}
+
+/// [`run_stoppable`] for `key = EXPR` (pool backend): `key` hashes an item's key, and
+/// items with equal hashes run on the same lane, in input order.
+pub fn run_keyed<S, R, W, E, Init, Body, Stops, Key>(
+    config: Config,
+    source: S,
+    reducers: &R,
+    init: Init,
+    body: Body,
+    stops: Stops,
+    key: Key,
+) -> Result<R::Acc, E>
+where
+    S: Source,
+    R: ReduceSet + Sync,
+    R::Acc: Send,
+    E: Send,
+    Init: Fn() -> W + Sync,
+    Body: Fn(&mut W, Batch<'_, S>) -> Result<R::Acc, E> + Sync,
+    Stops: FnOnce(Stop) -> E,
+    Key: Fn(&S::Item) -> u64,
+{
+    drive(config, source, reducers, &Closures { init, body }, stops, Some(&key))
+}
+
+/// Hashes a loop item's key (`key = EXPR`) for lane selection.
+pub fn hash_key<K: std::hash::Hash + ?Sized>(key: &K) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(key)
+}
+
+/// Sizes the run, picks the driver, and applies the outcome rule.
+fn drive<S, R, B, Stops, Key>(
+    config: Config,
+    source: S,
+    reducers: &R,
+    body: &B,
+    stops: Stops,
+    key: Option<&Key>,
+) -> Result<R::Acc, B::Error>
+where
+    S: Source,
+    R: ReduceSet + Sync,
+    R::Acc: Send,
+    B: engine::Body<S, R::Acc>,
+    Stops: FnOnce(Stop) -> B::Error,
+    Key: Fn(&S::Item) -> u64,
+{
+    let limit = config.checked_limit();
+    let batch = config.checked_batch();
+    config.site.start_run();
+    let shape = source.shape();
+    let stoppable = config.timeout.is_some() || config.cancel.is_some();
+    let on_pool = config.backend == Backend::Pool;
+    let mut parallel = config.wants_parallel();
+    let mut sizing = Sizing::new(&config, shape, limit, batch, parallel, stoppable);
+    // One lane's worth of input runs on the calling thread (the pool backend still
+    // dispatches, so that `queue` and `on_full` keep their meaning).
+    if parallel && (sizing.lanes == 0 || (sizing.lanes == 1 && !on_pool)) {
+        parallel = false;
+        sizing = Sizing::new(&config, shape, limit, batch, false, stoppable);
+    }
+    let feed = Feed::new(source, &sizing);
+    let engine = Engine::new(&config, feed, sizing, reducers, body);
+    if !parallel {
+        serial::drive(&engine);
+    } else if on_pool {
+        match key {
+            Some(key) => pool::drive_keyed(&engine, limit, key),
+            None => pool::drive(&engine, limit),
+        }
+    } else {
+        rayon::drive(&engine);
+    }
+    engine.finish(stops)
+}
