@@ -34,7 +34,7 @@ pub const KEYS: &[&str] = &[
     "crate",
 ];
 
-/// Keys of SPEC §5 that belong to backends this version does not have yet, with the
+/// Option keys that belong to backends this version does not have yet, with the
 /// reason given in their error.
 pub const PLANNED: &[(&str, &str)] = &[(
     "progress",
