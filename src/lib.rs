@@ -40,7 +40,7 @@ pub use bounded_runtime::{available_cpus, CancelToken, Cancelled, Overloaded, Re
 
 /// Reductions: the operators of `reduce(VAR: OP)` and the traits that extend them.
 pub mod reduce {
-    pub use bounded_runtime::reduce::{op, Append, Extremes, Merge, One, Reducer};
+    pub use bounded_runtime::reduce::{op, Append, ExtendFrom, Extremes, Merge, One, Reducer};
 }
 
 /// Per-loop counters.

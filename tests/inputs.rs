@@ -360,7 +360,7 @@ fn maps_sets_and_other_collections() {
     assert_eq!((keys, values, pairs), (key_sum, 3 * key_sum, 4 * key_sum));
 
     let mut owned = HashMap::new();
-    par_bounded!(limit = 4, batch = 16, reduce(owned: merge); for (k, v) in map.clone() {
+    par_bounded!(limit = 4, batch = 16, reduce(owned: extend); for (k, v) in map.clone() {
         owned.insert(v, k);
     });
     assert_eq!(owned.len(), 3000);

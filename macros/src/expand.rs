@@ -10,7 +10,7 @@ use syn::{Expr, Ident, Path};
 
 use crate::model::{Context, LoopBody, ParLoop};
 use crate::options::{BatchOpt, Duration, LimitOpt, ReduceOp};
-use crate::scan::ContinueToReturn;
+use crate::scan::{wrap_last_assignments, ContinueToReturn};
 
 /// Names the generated code declares; `mixed_site` keeps them invisible to the user's
 /// body (and the user's names invisible to them).
@@ -118,6 +118,12 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     for r in &reductions {
         let var = &r.var;
         let op = match &r.op {
+            // A batch's copy is an `Option`: whether one of its items assigned `var`.
+            ReduceOp::Last => {
+                typed.push(quote!(#p::Typed::last(&#var)));
+                vars.push(var.clone());
+                continue;
+            }
             ReduceOp::Fold(path) => quote!(#p::op::Fold(#path)),
             other => {
                 let name = format_ident!("{}", other.runtime_name());
@@ -127,6 +133,13 @@ pub fn expand(l: &ParLoop) -> TokenStream {
         typed.push(quote!(#p::Typed::like(#op, &#var)));
         vars.push(var.clone());
     }
+    let mut body = l.body.clone();
+    let last: Vec<_> = reductions
+        .iter()
+        .filter(|r| matches!(r.op, ReduceOp::Last))
+        .map(|r| r.var.clone())
+        .collect();
+    wrap_last_assignments(&mut body, &l.pat, last);
 
     // --- per-worker state.
     let with = l.options.with.clone().unwrap_or_default();
@@ -179,7 +192,7 @@ pub fn expand(l: &ParLoop) -> TokenStream {
         }
         None => quote!(),
     };
-    let per_item = match &l.body {
+    let per_item = match &body {
         LoopBody::Block(block) if l.options.weight.is_some() => quote!({ #take_weight #block }),
         LoopBody::Block(block) => quote!(#block),
         LoopBody::Collect(e) => quote!({ #take_weight #collected.push(#e); }),

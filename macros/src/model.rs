@@ -34,6 +34,7 @@ pub struct ParLoop {
 }
 
 /// The two forms of `par_bounded!` (a `#[bounded]` loop is always a block).
+#[derive(Clone)]
 pub enum LoopBody {
     /// `for x in xs { … }`: value `()`.
     Block(Block),
@@ -58,10 +59,10 @@ pub enum Context {
     Macro,
 }
 
-/// The body facts the rules of SPEC §5 are checked against. Constructs inside a
-/// closure, an async block or a nested item belong to that inner scope and are not
-/// recorded (assignments are: a closure in the body still cannot write an outer
-/// variable).
+/// The body facts the body rules are checked against. Constructs inside a closure, an
+/// async block or a nested item belong to that inner scope and are not recorded
+/// (assignments, calls and reads of outer names are: a closure in the body still works
+/// on the body's copy of a reduced variable).
 #[derive(Default)]
 pub struct Facts {
     /// `?` applied in the body itself.
@@ -78,6 +79,10 @@ pub struct Facts {
     pub continues: usize,
     /// Assignments whose place is rooted in a name the body does not declare.
     pub outer_assignments: Vec<Assignment>,
+    /// Method calls on such a name itself (`m.insert(k, v)`, `m.entry(k)`).
+    pub outer_calls: Vec<Call>,
+    /// Every other read of such a name (`if x > 0`, `f(&x)`, `x` in a macro's arguments).
+    pub outer_reads: Vec<(Ident, Span)>,
 }
 
 /// `x = …`, `x += …`, `x.field = …`, `*x = …` on a name from outside the body.
@@ -90,4 +95,41 @@ pub struct Assignment {
     pub op: Option<&'static str>,
     /// Whether the place is the variable itself (not a field, index or deref of it).
     pub whole: bool,
+    /// For a plain `x = e` on the whole variable: what `e` does with `x`.
+    pub rhs: Option<Rhs>,
+}
+
+/// What the right-hand side of a plain `x = e` does with `x`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Rhs {
+    /// `e` does not read `x`: the assignment replaces the value.
+    Replaces,
+    /// `e` is one step of a reduction of `x`, spelled as its operator: `x + e` and
+    /// `x.wrapping_add(e)` are `+`, `x.max(e)` is `max`, `f(x, e)` is `f`.
+    Step(String),
+    /// `e` reads `x` in some other way.
+    Reads,
+}
+
+/// `m.method(…)` on a name from outside the body.
+pub struct Call {
+    /// The variable the method is called on.
+    pub root: Ident,
+    pub method: Ident,
+    /// The number of arguments (`insert(k, v)` on a map, `insert(x)` on a set).
+    pub args: usize,
+    /// The whole statement or assignment the call is part of.
+    pub span: Span,
+    pub used: CallUse,
+}
+
+/// What the statement around a call does with the place the call leads to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum CallUse {
+    /// A plain `=` writes it: `*m.entry(k).or_insert(0) = v`.
+    Overwritten,
+    /// `m.entry(k).or_insert(v);` on its own: the value stays if the key was there.
+    KeepsFirst,
+    /// Anything else: a read, an update that reads the old value, another call.
+    Other,
 }

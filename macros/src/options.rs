@@ -34,7 +34,7 @@ pub const KEYS: &[&str] = &[
     "crate",
 ];
 
-/// Keys of SPEC §5 that belong to backends this version does not have yet, with the
+/// Option keys that belong to backends this version does not have yet, with the
 /// reason given in their error.
 pub const PLANNED: &[(&str, &str)] = &[(
     "progress",
@@ -124,6 +124,8 @@ pub enum ReduceOp {
     Max,
     Append,
     Merge,
+    Extend,
+    Last,
     Fold(Path),
 }
 
@@ -142,8 +144,35 @@ impl ReduceOp {
             ReduceOp::Max => "Max",
             ReduceOp::Append => "Append",
             ReduceOp::Merge => "Merge",
+            ReduceOp::Extend => "Extend",
+            ReduceOp::Last => "Last",
             ReduceOp::Fold(_) => "Fold",
         }
+    }
+
+    /// The operator as the attribute spells it (`+`, `max`, a path's last segment).
+    pub fn spelling(&self) -> String {
+        match self {
+            ReduceOp::Sum => "+",
+            ReduceOp::Product => "*",
+            ReduceOp::BitAnd => "&",
+            ReduceOp::BitOr => "|",
+            ReduceOp::BitXor => "^",
+            ReduceOp::And => "&&",
+            ReduceOp::Or => "||",
+            ReduceOp::Min => "min",
+            ReduceOp::Max => "max",
+            ReduceOp::Append => "append",
+            ReduceOp::Merge => "merge",
+            ReduceOp::Extend => "extend",
+            ReduceOp::Last => "last",
+            ReduceOp::Fold(p) => {
+                let segments: Vec<String> =
+                    p.segments.iter().map(|s| s.ident.to_string()).collect();
+                return segments.join("::");
+            }
+        }
+        .to_owned()
     }
 }
 
@@ -481,7 +510,7 @@ impl Parse for Reduction {
         if !input.peek(Token![:]) || input.peek(Token![::]) {
             return Err(syn::Error::new(
                 var.span(),
-                format!("`reduce` needs an operator for `{var}`\nhelp: write `reduce({var}: +)`; the operators are + * & | ^ && || min max append merge, or a path to `fn(T, T) -> T`"),
+                format!("`reduce` needs an operator for `{var}`\nhelp: write `reduce({var}: +)`; the operators are + * & | ^ && || min max append merge extend last, or a path to `fn(T, T) -> T`"),
             ));
         }
         input.parse::<Token![:]>()?;
@@ -509,13 +538,15 @@ impl Parse for Reduction {
             ReduceOp::BitXor
         } else {
             let path: Path = input.parse().map_err(|e| {
-                syn::Error::new(e.span(), "expected a reduction operator: + * & | ^ && || min max append merge, or a path to `fn(T, T) -> T`")
+                syn::Error::new(e.span(), "expected a reduction operator: + * & | ^ && || min max append merge extend last, or a path to `fn(T, T) -> T`")
             })?;
             match path.get_ident().map(|i| i.to_string()).as_deref() {
                 Some("min") => ReduceOp::Min,
                 Some("max") => ReduceOp::Max,
                 Some("append") => ReduceOp::Append,
                 Some("merge") => ReduceOp::Merge,
+                Some("extend") => ReduceOp::Extend,
+                Some("last") => ReduceOp::Last,
                 _ => ReduceOp::Fold(path),
             }
         };

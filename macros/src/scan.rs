@@ -10,7 +10,7 @@ use syn::visit::{self, Visit};
 use syn::visit_mut::{self, VisitMut};
 use syn::{Attribute, Expr, ExprForLoop, Lifetime, Pat};
 
-use crate::model::{Assignment, Facts};
+use crate::model::{Assignment, Call, CallUse, Facts, Rhs};
 use crate::options::Options;
 
 /// What a loop's own attributes asked for.
@@ -142,6 +142,7 @@ pub fn body_facts(
         loop_depth: 0,
         closure_depth: 0,
         collect_binders: true,
+        suppressed: Vec::new(),
     };
     body(&mut v);
     v.collect_binders = false;
@@ -173,6 +174,8 @@ pub struct FactsVisitor {
     /// Closures and async blocks around the current point.
     closure_depth: usize,
     collect_binders: bool,
+    /// Names whose reads are part of the assignment being visited (`x` in `x = x + 1`).
+    suppressed: Vec<String>,
 }
 
 impl FactsVisitor {
@@ -180,7 +183,13 @@ impl FactsVisitor {
         self.closure_depth == 0
     }
 
-    fn record_assignment(&mut self, place: &Expr, span: Span, op: Option<&'static str>) {
+    fn record_assignment(
+        &mut self,
+        place: &Expr,
+        span: Span,
+        op: Option<&'static str>,
+        right: Option<&Expr>,
+    ) {
         if self.collect_binders {
             return;
         }
@@ -214,17 +223,185 @@ impl FactsVisitor {
                 span,
                 op,
                 whole,
+                rhs: None,
             });
             return;
         }
         if !self.locals.contains(&root.to_string()) {
+            let rhs = match right {
+                Some(right) if whole => Some(rhs_of(right, root)),
+                _ => None,
+            };
             self.facts.outer_assignments.push(Assignment {
                 root: root.clone(),
                 span,
                 op,
                 whole,
+                rhs,
             });
         }
+    }
+
+    /// The outer name `e` is, if it is one (`x`, `(x)`).
+    fn outer_name<'e>(&self, e: &'e Expr) -> Option<&'e syn::Ident> {
+        let ident = path_ident(e)?;
+        (!self.locals.contains(&ident.to_string())).then_some(ident)
+    }
+
+    fn record_call(&mut self, m: &syn::ExprMethodCall, span: Span, used: CallUse) -> bool {
+        let Some(root) = self.outer_name(&m.receiver) else {
+            return false;
+        };
+        if !self.collect_binders {
+            self.facts.outer_calls.push(Call {
+                root: root.clone(),
+                method: m.method.clone(),
+                args: m.args.len(),
+                span,
+                used,
+            });
+        }
+        true
+    }
+
+    /// Visits the place of an assignment: its root is written, not read; a call on the
+    /// root leads to the place (`*m.entry(k).or_insert(0) = v`).
+    fn visit_place(&mut self, e: &Expr, span: Span, used: CallUse) {
+        match e {
+            Expr::Field(f) => self.visit_place(&f.base, span, used),
+            Expr::Index(i) => {
+                self.visit_place(&i.expr, span, used);
+                self.visit_expr(&i.index);
+            }
+            Expr::Paren(p) => self.visit_place(&p.expr, span, used),
+            Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => {
+                self.visit_place(&u.expr, span, used)
+            }
+            Expr::MethodCall(m) => {
+                if !self.record_call(m, span, used) {
+                    self.visit_place(&m.receiver, span, used);
+                }
+                for a in &m.args {
+                    self.visit_expr(a);
+                }
+            }
+            Expr::Path(p) if p.path.get_ident().is_some() => {}
+            _ => self.visit_expr(e),
+        }
+    }
+}
+
+/// `x` in `x` or `(x)`.
+fn path_ident(e: &Expr) -> Option<&syn::Ident> {
+    match e {
+        Expr::Path(p) if p.qself.is_none() => p.path.get_ident(),
+        Expr::Paren(p) => path_ident(&p.expr),
+        Expr::Group(g) => path_ident(&g.expr),
+        _ => None,
+    }
+}
+
+/// Whether `e` mentions the name `x` (also among a macro's argument tokens).
+fn mentions(e: &Expr, x: &syn::Ident) -> bool {
+    struct Finds<'a>(&'a syn::Ident, bool);
+    impl Visit<'_> for Finds<'_> {
+        fn visit_expr_path(&mut self, p: &syn::ExprPath) {
+            self.1 |= p.path.get_ident() == Some(self.0);
+        }
+        fn visit_macro(&mut self, m: &syn::Macro) {
+            self.1 |= macro_idents(m.tokens.clone()).iter().any(|i| i == self.0);
+        }
+        fn visit_item(&mut self, _: &syn::Item) {}
+    }
+    let mut f = Finds(x, false);
+    f.visit_expr(e);
+    f.1
+}
+
+/// The identifiers among a macro's argument tokens that can be variables (not after a
+/// `.`, which makes them fields or methods).
+fn macro_idents(tokens: proc_macro2::TokenStream) -> Vec<syn::Ident> {
+    use proc_macro2::TokenTree;
+    let mut found = Vec::new();
+    let mut after_dot = false;
+    for tt in tokens {
+        match &tt {
+            TokenTree::Ident(i) if !after_dot => found.push(i.clone()),
+            TokenTree::Group(g) => found.extend(macro_idents(g.stream())),
+            _ => {}
+        }
+        after_dot = matches!(&tt, TokenTree::Punct(p) if p.as_char() == '.');
+    }
+    found
+}
+
+/// What `e` in `x = e` does with `x`: nothing (a replacement), one step of a
+/// reduction (`x + a + b`, `x.max(e)`, `f(x, e)`), or something else.
+fn rhs_of(e: &Expr, x: &syn::Ident) -> Rhs {
+    if !mentions(e, x) {
+        return Rhs::Replaces;
+    }
+    step_of(e, x).map_or(Rhs::Reads, Rhs::Step)
+}
+
+fn step_of(e: &Expr, x: &syn::Ident) -> Option<String> {
+    use syn::BinOp::*;
+    let is_x = |e: &Expr| path_ident(e) == Some(x);
+    let spelled = |s: &str| Some(s.to_owned());
+    match e {
+        Expr::Paren(p) => step_of(&p.expr, x),
+        Expr::Group(g) => step_of(&g.expr, x),
+        Expr::Binary(b) => {
+            let op = match b.op {
+                Add(_) | Sub(_) => "+",
+                Mul(_) => "*",
+                BitAnd(_) => "&",
+                BitOr(_) => "|",
+                BitXor(_) => "^",
+                And(_) => "&&",
+                Or(_) => "||",
+                _ => return None,
+            };
+            // `x OP e`, `x OP a OP b` (left-nested), or `e OP x` for the commutative ones.
+            let left_is_step = is_x(&b.left) || step_of(&b.left, x).as_deref() == Some(op);
+            if left_is_step && !mentions(&b.right, x) {
+                return spelled(op);
+            }
+            let commutes = !matches!(b.op, Sub(_));
+            (commutes && is_x(&b.right) && !mentions(&b.left, x)).then(|| op.to_owned())
+        }
+        Expr::MethodCall(m) if m.args.len() == 1 => {
+            let op = match m.method.to_string().as_str() {
+                "max" => "max",
+                "min" => "min",
+                "wrapping_add" | "wrapping_sub" => "+",
+                "wrapping_mul" => "*",
+                _ => return None,
+            };
+            let arg = &m.args[0];
+            let x_first = is_x(&m.receiver) && !mentions(arg, x);
+            let x_second = matches!(op, "max" | "min") && is_x(arg) && !mentions(&m.receiver, x);
+            (x_first || x_second).then(|| op.to_owned())
+        }
+        Expr::Call(c) if c.args.len() == 2 => {
+            let Expr::Path(f) = &*c.func else { return None };
+            let (a, b) = (&c.args[0], &c.args[1]);
+            let one_is_x = (is_x(a) && !mentions(b, x)) || (is_x(b) && !mentions(a, x));
+            if !one_is_x {
+                return None;
+            }
+            let segments: Vec<String> = f
+                .path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
+            Some(match segments.last().map(String::as_str) {
+                Some(m @ ("max" | "min")) => m.to_owned(),
+                _ => segments.join("::"),
+            })
+        }
+        _ => None,
     }
 }
 
@@ -275,6 +452,14 @@ impl<'ast> Visit<'ast> for FactsVisitor {
         // arguments is counted too, which only makes the body fallible).
         if self.in_body_scope() && !self.collect_binders {
             macro_tokens(m.tokens.clone(), &mut self.facts);
+        }
+        if !self.collect_binders {
+            for i in macro_idents(m.tokens.clone()) {
+                let name = i.to_string();
+                if !self.locals.contains(&name) && !self.suppressed.contains(&name) {
+                    self.facts.outer_reads.push((i.clone(), i.span()));
+                }
+            }
         }
         visit::visit_macro(self, m);
     }
@@ -334,15 +519,68 @@ impl<'ast> Visit<'ast> for FactsVisitor {
     }
 
     fn visit_expr_assign(&mut self, e: &'ast syn::ExprAssign) {
-        self.record_assignment(&e.left, e.span(), None);
-        visit::visit_expr_assign(self, e);
+        self.record_assignment(&e.left, e.span(), None, Some(&e.right));
+        self.visit_place(&e.left, e.span(), CallUse::Overwritten);
+        // The reads of `x` in `x = x + 1` are the assignment's own (recorded in its `rhs`).
+        let whole = self.outer_name(&e.left).map(|x| x.to_string());
+        let pushed = whole.is_some();
+        self.suppressed.extend(whole);
+        self.visit_expr(&e.right);
+        if pushed {
+            self.suppressed.pop();
+        }
     }
 
     fn visit_expr_binary(&mut self, e: &'ast syn::ExprBinary) {
         if let Some(op) = compound_op(&e.op) {
-            self.record_assignment(&e.left, e.span(), Some(op));
+            self.record_assignment(&e.left, e.span(), Some(op), None);
+            self.visit_place(&e.left, e.span(), CallUse::Other);
+            self.visit_expr(&e.right);
+            return;
         }
         visit::visit_expr_binary(self, e);
+    }
+
+    fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+        if self.record_call(m, m.span(), CallUse::Other) {
+            for a in &m.args {
+                self.visit_expr(a);
+            }
+            return;
+        }
+        visit::visit_expr_method_call(self, m);
+    }
+
+    fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
+        if let (false, Some(ident)) = (self.collect_binders, p.path.get_ident()) {
+            let name = ident.to_string();
+            if p.qself.is_none() && !self.locals.contains(&name) && !self.suppressed.contains(&name)
+            {
+                self.facts.outer_reads.push((ident.clone(), ident.span()));
+            }
+        }
+        visit::visit_expr_path(self, p);
+    }
+
+    fn visit_stmt(&mut self, s: &'ast syn::Stmt) {
+        // `m.entry(k).or_insert(v);` on its own keeps the value of the first item.
+        if let syn::Stmt::Expr(Expr::MethodCall(or), Some(_)) = s {
+            let keeps_first = matches!(
+                or.method.to_string().as_str(),
+                "or_insert" | "or_insert_with" | "or_insert_with_key"
+            );
+            if let (true, Expr::MethodCall(entry)) = (keeps_first, &*or.receiver) {
+                if entry.method == "entry"
+                    && self.record_call(entry, or.span(), CallUse::KeepsFirst)
+                {
+                    for a in entry.args.iter().chain(&or.args) {
+                        self.visit_expr(a);
+                    }
+                    return;
+                }
+            }
+        }
+        visit::visit_stmt(self, s);
     }
 
     fn visit_expr_for_loop(&mut self, e: &'ast syn::ExprForLoop) {
@@ -442,6 +680,48 @@ impl VisitMut for ContinueToReturn {
             }
             Expr::Closure(_) | Expr::Async(_) => {}
             _ => visit_mut::visit_expr_mut(self, e),
+        }
+    }
+
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+}
+
+/// Wraps the value of each plain assignment to a `last` variable, `x = e` becoming
+/// `x = Some(e)`: the batch's copy is an `Option` that says whether an item assigned
+/// it. A name the body binds itself is the body's own and is left alone.
+pub fn wrap_last_assignments(body: &mut crate::model::LoopBody, pat: &Pat, vars: Vec<syn::Ident>) {
+    let mut bound = HashSet::new();
+    let mut binder = Binders { names: &mut bound };
+    binder.visit_pat(pat);
+    match &*body {
+        crate::model::LoopBody::Block(b) => binder.visit_block(b),
+        crate::model::LoopBody::Collect(e) => binder.visit_expr(e),
+    }
+    let vars: Vec<_> = vars
+        .into_iter()
+        .filter(|v| !bound.contains(&v.to_string()))
+        .collect();
+    if vars.is_empty() {
+        return;
+    }
+    let mut wrap = WrapLast { vars };
+    match body {
+        crate::model::LoopBody::Block(b) => wrap.visit_block_mut(b),
+        crate::model::LoopBody::Collect(e) => wrap.visit_expr_mut(e),
+    }
+}
+
+struct WrapLast {
+    vars: Vec<syn::Ident>,
+}
+
+impl VisitMut for WrapLast {
+    fn visit_expr_assign_mut(&mut self, a: &mut syn::ExprAssign) {
+        visit_mut::visit_expr_assign_mut(self, a);
+        if path_ident(&a.left).is_some_and(|x| self.vars.contains(x)) {
+            let right = &a.right;
+            *a.right =
+                syn::parse_quote_spanned!(right.span()=> ::core::option::Option::Some(#right));
         }
     }
 

@@ -163,6 +163,38 @@ fn word_counts(lines: &[String]) -> HashMap<String, usize> {
 );
 
 snapshot!(
+    reduce_extend,
+    r#"
+#[bounded(limit = 2, batch = 1, reduce(last_seen: extend))]
+fn last_seen(events: &[(u32, u64)]) -> HashMap<u32, u64> {
+    let mut last_seen = HashMap::new();
+    for (user, ts) in events {
+        last_seen.insert(*user, *ts);
+    }
+    last_seen
+}
+"#
+);
+
+snapshot!(
+    reduce_last,
+    r#"
+#[bounded(limit = 4, reduce(newest: last, total: +))]
+fn newest_error(lines: &[Line]) -> (String, usize) {
+    let mut newest = String::new();
+    let mut total = 0;
+    for line in lines {
+        if line.is_error() {
+            newest = line.text.clone();
+        }
+        total += 1;
+    }
+    (newest, total)
+}
+"#
+);
+
+snapshot!(
     reduce_append,
     r#"
 #[bounded(limit = 4, reduce(evens: append, largest: max, all_small: &&))]

@@ -1,15 +1,16 @@
-//! The body rules and option checks of SPEC §5. Every error is at the user's span,
-//! says what is wrong and what to write instead, and all of a loop's errors are
-//! reported together.
+//! The body rules and option checks of the reference chapter. Every error is at the
+//! user's span, says what is wrong and what to write instead, and all of a loop's errors
+//! are reported together.
 
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::{Expr, Lit};
 
-use crate::model::{Context, ParLoop};
+use crate::model::{Assignment, Call, CallUse, Context, ParLoop, Rhs};
 use crate::options::{BatchOpt, LimitOpt, ReduceOp, PLANNED};
 
-const REDUCE_OPS: &str = "+ * & | ^ && || min max append merge, or a path to `fn(T, T) -> T`";
+const REDUCE_OPS: &str =
+    "+ * & | ^ && || min max append merge extend last, or a path to `fn(T, T) -> T`";
 
 /// Most reductions one loop may name (one more tuple slot is the collect form's).
 const MAX_REDUCTIONS: usize = 11;
@@ -229,7 +230,7 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
         if matches!(l.body, crate::model::LoopBody::Collect(_)) {
             errors.push(err(
                 k.span(),
-                "`key` regroups items by key, so the collect form could not keep input order\nhelp: collect into a keyed map with `reduce(map: merge)`, or drop `key`",
+                "`key` regroups items by key, so the collect form could not keep input order\nhelp: collect into a map keyed by the item with `reduce(map: extend)`, or drop `key`",
             ));
         }
         for r in o.reduce.iter().flatten() {
@@ -272,12 +273,6 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
         ));
     }
 
-    let reduced: Vec<String> = o
-        .reduce
-        .iter()
-        .flatten()
-        .map(|r| r.var.to_string())
-        .collect();
     let with_names: Vec<String> = o
         .with
         .iter()
@@ -286,31 +281,45 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
         .collect();
     for a in &l.facts.outer_assignments {
         let name = a.root.to_string();
-        if a.whole && reduced.contains(&name) {
+        if let Some(r) = o.reduce.iter().flatten().find(|r| r.var == a.root) {
+            check_reduced_assignment(a, &r.op, errors);
             continue;
         }
         if with_names.contains(&name) {
             continue;
         }
         if name == "self" || !a.whole {
-            if !reduced.contains(&name) {
-                errors.push(err(
-                    a.span,
-                    format!("a parallel body cannot write into `{name}`, which every item shares\nhelp: reduce a whole local instead: `let mut part = …;` before the loop, `reduce(part: OP)` on it, and write `part` back after the loop; the operators are {REDUCE_OPS}"),
-                ));
-            }
+            errors.push(err(
+                a.span,
+                format!("a parallel body cannot write into `{name}`, which every item shares\nhelp: reduce a whole local instead: `let mut part = …;` before the loop, `reduce(part: OP)` on it, and write `part` back after the loop; the operators are {REDUCE_OPS}"),
+            ));
             continue;
         }
-        let suggestion = match a.op {
-            Some(op @ ("+" | "*" | "&" | "|" | "^")) => format!("add `reduce({name}: {op})` to the options"),
-            Some("-") => format!("`-=` is not associative: add `reduce({name}: +)` and add the negated values, or reduce a separate sum and subtract it after the loop"),
-            Some(op) => format!("`{op}=` is not an associative reduction; collect the values with `reduce(values: append)` and fold them after the loop"),
-            None => format!("name it in a reduction, e.g. `reduce({name}: max)` when the body writes `{name} = {name}.max(…)`; the operators are {REDUCE_OPS}"),
+        let suggestion = match (a.op, &a.rhs) {
+            (Some(op @ ("+" | "*" | "&" | "|" | "^")), _) => format!("add `reduce({name}: {op})` to the options"),
+            (Some("-"), _) => format!("`-=` is not associative: add `reduce({name}: +)` and add the negated values, or reduce a separate sum and subtract it after the loop"),
+            (Some(op), _) => format!("`{op}=` is not an associative reduction; collect the values with `reduce(values: append)` and fold them after the loop"),
+            (None, Some(Rhs::Replaces)) => format!("add `reduce({name}: last)` to the options: `{name}` ends with the value assigned by the last item, in input order, that assigns it"),
+            (None, Some(Rhs::Step(op))) => format!("add `reduce({name}: {op})` to the options"),
+            (None, _) => format!("name it in a reduction, e.g. `reduce({name}: max)` when the body writes `{name} = {name}.max(…)`; the operators are {REDUCE_OPS}"),
         };
         errors.push(err(
             a.span,
             format!("the parallel body assigns to `{name}`, which every item shares, without a reduction\nhelp: {suggestion}"),
         ));
+    }
+    for r in o.reduce.iter().flatten() {
+        for c in l.facts.outer_calls.iter().filter(|c| c.root == r.var) {
+            check_reduced_call(c, &r.op, errors);
+        }
+        if matches!(r.op, ReduceOp::Last) {
+            for (_, span) in l.facts.outer_reads.iter().filter(|(x, _)| *x == r.var) {
+                errors.push(err(
+                    *span,
+                    format!("the body reads `{x}`, but under `last` a batch's copy of `{x}` has no value until one of its items assigns it, so a read cannot see what the item before it in input order assigned\nhelp: read a copy made before the loop (`let {x}_before = {x};`), or reduce `{x}` with the operator of its update", x = r.var),
+                ));
+            }
+        }
     }
 
     if let Context::Function {
@@ -369,5 +378,152 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
                 ));
             }
         }
+    }
+}
+
+/// Operators spelled as the attribute spells them, which a step can name.
+const BUILTIN_STEPS: [&str; 9] = ["+", "*", "&", "|", "^", "&&", "||", "min", "max"];
+
+/// Whether `op` reduces a `spelled` step to the sequential answer (`x += e` and
+/// `x = x + e` are `+` steps, `x = x.max(e)` a `max` step).
+fn fits(op: &ReduceOp, spelled: &str) -> bool {
+    match op {
+        ReduceOp::Sum => spelled == "+",
+        ReduceOp::Product => spelled == "*",
+        ReduceOp::BitAnd | ReduceOp::And => matches!(spelled, "&" | "&&"),
+        ReduceOp::BitOr | ReduceOp::Or => matches!(spelled, "|" | "||"),
+        ReduceOp::BitXor => spelled == "^",
+        ReduceOp::Min => spelled == "min",
+        ReduceOp::Max => spelled == "max",
+        // Numbers merge by adding; strings append (`s += "…"`).
+        ReduceOp::Merge | ReduceOp::Append => spelled == "+",
+        ReduceOp::Extend | ReduceOp::Last => false,
+        ReduceOp::Fold(_) => true,
+    }
+}
+
+/// An assignment to a reduced variable: a replacement needs `last`, a step needs its
+/// own operator, and under `last` nothing may read the variable.
+fn check_reduced_assignment(a: &Assignment, op: &ReduceOp, errors: &mut Vec<syn::Error>) {
+    let x = &a.root;
+    let shown = match a.op {
+        Some(c) => format!("`{x} {c}= …`"),
+        None => format!("`{x} = …`"),
+    };
+    // The operator the statement spells, if it spells one.
+    let spelled = match (a.op, &a.rhs) {
+        (Some("-"), _) => Some("+".to_owned()),
+        (Some(c), _) => BUILTIN_STEPS.contains(&c).then(|| c.to_owned()),
+        (None, Some(Rhs::Step(s))) => Some(s.clone()),
+        _ => None,
+    };
+    if let ReduceOp::Last = op {
+        if !a.whole {
+            errors.push(err(
+                a.span,
+                format!("this assignment writes into `{x}`, but under `last` a batch's copy of `{x}` has no value until one of its items assigns the whole of it\nhelp: assign the whole variable, `{x} = …`, or reduce `{x}` with another operator"),
+            ));
+            return;
+        }
+        if a.op.is_none() && a.rhs == Some(Rhs::Replaces) {
+            return;
+        }
+        let help = match &spelled {
+            Some(s) => format!("{shown} is a `{s}` step: write `reduce({x}: {s})`"),
+            None => format!("assign without reading `{x}`, or reduce it with the operator of the update (`{x} = {x}.max(e)` is `max`)"),
+        };
+        errors.push(err(
+            a.span,
+            format!("{shown} reads `{x}`, but under `last` a batch's copy of `{x}` has no value until one of its items assigns it, so it cannot see what the item before it in input order assigned\nhelp: {help}"),
+        ));
+        return;
+    }
+    if !a.whole {
+        return;
+    }
+    if a.op.is_none() && a.rhs == Some(Rhs::Replaces) {
+        let op = op.spelling();
+        errors.push(err(
+            a.span,
+            format!("{shown} replaces `{x}` without reading it, but `reduce({x}: {op})` combines every batch's copy of `{x}` with `{op}`, so the loop would not end with the value of the last assignment\nhelp: write `reduce({x}: last)`: `{x}` ends with the value assigned by the last item, in input order, that assigns it"),
+        ));
+        return;
+    }
+    if let Some(s) = spelled.filter(|s| BUILTIN_STEPS.contains(&s.as_str())) {
+        if !fits(op, &s) {
+            errors.push(err(
+                a.span,
+                format!("{shown} is a `{s}` step, but `{x}` is reduced with `{}`, which would not give the sequential answer\nhelp: write `reduce({x}: {s})`", op.spelling()),
+            ));
+        }
+    }
+}
+
+/// Calls that remove entries: no batch can remove what other batches added.
+const REMOVALS: [&str; 15] = [
+    "remove",
+    "remove_entry",
+    "retain",
+    "clear",
+    "pop",
+    "pop_front",
+    "pop_back",
+    "pop_first",
+    "pop_last",
+    "truncate",
+    "drain",
+    "swap_remove",
+    "take",
+    "split_off",
+    "extract_if",
+];
+
+/// A method call on a reduced collection: what each collection operator can reduce.
+fn check_reduced_call(c: &Call, op: &ReduceOp, errors: &mut Vec<syn::Error>) {
+    let (m, method) = (&c.root, c.method.to_string());
+    let collection = matches!(op, ReduceOp::Merge | ReduceOp::Extend | ReduceOp::Append);
+    if let ReduceOp::Last = op {
+        errors.push(err(
+            c.span,
+            format!("`{m}.{method}(…)` works on `{m}`, but under `last` a batch's copy of `{m}` has no value until one of its items assigns it\nhelp: under `last` the body only assigns `{m} = …`; a collection that items add to reduces with `append`, `merge` or `extend`"),
+        ));
+        return;
+    }
+    if collection && REMOVALS.contains(&method.as_str()) {
+        errors.push(err(
+            c.span,
+            format!("`{m}.{method}(…)` removes entries, but a batch's copy of `{m}` holds only what its own items added: what earlier items added is in other batches, out of its reach\nhelp: collect what to remove (`reduce(removed: append)`) and remove it from `{m}` after the loop, or mark the loop `#[serial]`"),
+        ));
+        return;
+    }
+    match (op, method.as_str(), c.used) {
+        (ReduceOp::Merge | ReduceOp::Extend, "entry", CallUse::KeepsFirst) => {
+            let combined = if let ReduceOp::Merge = op {
+                "merges the values of equal keys"
+            } else {
+                "lets later entries replace earlier ones"
+            };
+            errors.push(err(
+                c.span,
+                format!("`{m}.entry(…).or_insert(…)` on its own keeps the value of the first item that reaches a key, but each batch keeps its own first value and `{}` {combined}\nhelp: no reduction keeps the earliest entry: collect `(key, value)` pairs with `reduce(pairs: append)` (they keep input order) and keep the first of each key after the loop, or mark the loop `#[serial]`", op.spelling()),
+            ));
+        }
+        (ReduceOp::Merge, "insert", _) if c.args == 2 => errors.push(err(
+            c.span,
+            format!("`{m}.insert(…)` replaces the value of an equal key, but `merge` merges the values of equal keys (numbers add), so the loop would not end with the last inserted value\nhelp: write `reduce({m}: extend)`: later items' entries replace earlier ones, in input order, as `insert` does in the sequential loop"),
+        )),
+        (ReduceOp::Merge, _, CallUse::Overwritten) => errors.push(err(
+            c.span,
+            format!("this assignment through `{m}.{method}(…)` replaces the value of a key, but `merge` merges the values of equal keys (numbers add)\nhelp: write `{m}.insert(key, value)` and `reduce({m}: extend)`: later items' entries replace earlier ones, in input order"),
+        )),
+        (ReduceOp::Extend, "entry" | "get_mut", CallUse::Other) => errors.push(err(
+            c.span,
+            format!("`{m}.{method}(…)` reads the value an earlier item left under the key, but under `extend` each batch starts from an empty `{m}` and its entries replace the earlier ones\nhelp: write `reduce({m}: merge)`: the values of equal keys merge (numbers add), so `*{m}.entry(key).or_insert(0) += 1` counts"),
+        )),
+        (ReduceOp::Append, "insert", _) if c.args == 2 => errors.push(err(
+            c.span,
+            format!("`{m}.insert(…)` puts a value at a position of this batch's own part of `{m}`, but `append` concatenates the batches' parts in input order, so the position is not the sequential loop's\nhelp: `push` the value (the result keeps input order) and reorder the result after the loop, or mark the loop `#[serial]`"),
+        )),
+        _ => {}
     }
 }

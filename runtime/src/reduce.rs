@@ -6,8 +6,12 @@
 //! is folded into the outer variable with the same operator.
 //!
 //! Each operator of the attribute is a unit struct in [`op`]; [`Reducer`] says which
-//! types it reduces. Users extend `merge` by implementing [`Merge`], `min`/`max` by
-//! implementing [`Extremes`], `*` by implementing [`One`].
+//! types it reduces. Users extend `merge` by implementing [`Merge`], `extend` by
+//! implementing [`ExtendFrom`], `min`/`max` by implementing [`Extremes`], `*` by
+//! implementing [`One`].
+//!
+//! `last` is the one operator whose batch copy is not of the variable's type: a batch
+//! that assigns nothing must say so, so its copy is an `Option` ([`op::Last`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, LinkedList, VecDeque};
 use std::hash::{BuildHasher, Hash};
@@ -64,6 +68,14 @@ pub mod op {
     /// `merge`: identity empty; see [`Merge`](super::Merge).
     #[derive(Debug, Clone, Copy, Default)]
     pub struct Merge;
+    /// `extend`: identity empty; later entries replace earlier ones, see
+    /// [`ExtendFrom`](super::ExtendFrom).
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Extend;
+    /// `last`: reduces `Option<T>`, identity `None` (no item assigned); the later
+    /// assignment wins.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Last;
     /// A path to `fn(T, T) -> T`: identity `T::default()`.
     #[derive(Debug, Clone, Copy, Default)]
     pub struct Fold<F>(pub F);
@@ -400,6 +412,99 @@ impl<T: Merge> Reducer<T> for op::Merge {
     }
 }
 
+/// Collections that `extend` combines: the entries of the later part replace those of
+/// the earlier one, as `insert` does in the sequential loop (a map keeps the earlier key
+/// and takes the later value; a set keeps the element it already has).
+///
+/// Implement it for your own types to use them with `reduce(VAR: extend)`:
+///
+/// ```
+/// use bounded_runtime::reduce::ExtendFrom;
+/// #[derive(Default, Debug, PartialEq)]
+/// struct Latest { slots: [Option<u32>; 3] }
+/// impl ExtendFrom for Latest {
+///     fn extend_from(&mut self, later: Self) {
+///         for (a, b) in self.slots.iter_mut().zip(later.slots) {
+///             if b.is_some() { *a = b; }
+///         }
+///     }
+/// }
+/// let mut l = Latest { slots: [Some(1), None, Some(3)] };
+/// l.extend_from(Latest { slots: [Some(7), Some(8), None] });
+/// assert_eq!(l.slots, [Some(7), Some(8), Some(3)]);
+/// ```
+pub trait ExtendFrom: Default {
+    /// Adds the entries of `later` to `self`, replacing those with equal keys.
+    fn extend_from(&mut self, later: Self);
+}
+
+impl<K: Eq + Hash, V, S: BuildHasher + Default> ExtendFrom for HashMap<K, V, S> {
+    fn extend_from(&mut self, later: Self) {
+        if self.is_empty() {
+            *self = later;
+        } else {
+            self.extend(later);
+        }
+    }
+}
+
+impl<K: Ord, V> ExtendFrom for BTreeMap<K, V> {
+    fn extend_from(&mut self, later: Self) {
+        if self.is_empty() {
+            *self = later;
+        } else {
+            self.extend(later);
+        }
+    }
+}
+
+impl<T: Eq + Hash, S: BuildHasher + Default> ExtendFrom for HashSet<T, S> {
+    fn extend_from(&mut self, later: Self) {
+        if self.is_empty() {
+            *self = later;
+        } else {
+            self.extend(later);
+        }
+    }
+}
+
+impl<T: Ord> ExtendFrom for BTreeSet<T> {
+    fn extend_from(&mut self, later: Self) {
+        if self.is_empty() {
+            *self = later;
+        } else {
+            self.extend(later);
+        }
+    }
+}
+
+impl<T: ExtendFrom> Reducer<T> for op::Extend {
+    fn identity(&self) -> T {
+        T::default()
+    }
+    fn combine(&self, mut a: T, b: T) -> T {
+        a.extend_from(b);
+        a
+    }
+}
+
+/// `last`: the later batch's assignment, if it made one.
+///
+/// ```
+/// use bounded_runtime::reduce::{op, Reducer};
+/// assert_eq!(Reducer::<Option<u8>>::identity(&op::Last), None);
+/// assert_eq!(op::Last.combine(Some(1), Some(2)), Some(2));
+/// assert_eq!(op::Last.combine(Some(1), None), Some(1));
+/// ```
+impl<T> Reducer<Option<T>> for op::Last {
+    fn identity(&self) -> Option<T> {
+        None
+    }
+    fn combine(&self, a: Option<T>, b: Option<T>) -> Option<T> {
+        b.or(a)
+    }
+}
+
 impl<T: Default, F: Fn(T, T) -> T> Reducer<T> for op::Fold<F> {
     fn identity(&self) -> T {
         T::default()
@@ -410,13 +515,14 @@ impl<T: Default, F: Fn(T, T) -> T> Reducer<T> for op::Fold<F> {
 }
 
 /// An operator bound to the type of the variable it reduces, so the macro never has to
-/// name the type: `Typed::like(op::Sum, &total)`.
-pub struct Typed<R, T> {
+/// name the type: `Typed::like(op::Sum, &total)`. `T` is the type of a batch's copy and
+/// `O` the type of the outer variable: the same, except for `last` ([`Typed::last`]).
+pub struct Typed<R, T, O = T> {
     op: R,
-    _type: PhantomData<fn() -> T>,
+    _type: PhantomData<fn() -> (T, O)>,
 }
 
-impl<R: Clone, T> Clone for Typed<R, T> {
+impl<R: Clone, T, O> Clone for Typed<R, T, O> {
     fn clone(&self) -> Self {
         Typed {
             op: self.op.clone(),
@@ -425,11 +531,23 @@ impl<R: Clone, T> Clone for Typed<R, T> {
     }
 }
 
-impl<R: Copy, T> Copy for Typed<R, T> {}
+impl<R: Copy, T, O> Copy for Typed<R, T, O> {}
 
-impl<R, T> std::fmt::Debug for Typed<R, T> {
+impl<R, T, O> std::fmt::Debug for Typed<R, T, O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(std::any::type_name::<R>())
+    }
+}
+
+impl<R: Reducer<T>, T, O> Typed<R, T, O> {
+    /// The identity.
+    pub fn identity(&self) -> T {
+        self.op.identity()
+    }
+
+    /// Combines two partials, `a` first in input order.
+    pub fn combine(&self, a: T, b: T) -> T {
+        self.op.combine(a, b)
     }
 }
 
@@ -450,20 +568,39 @@ impl<R: Reducer<T>, T> Typed<R, T> {
         }
     }
 
-    /// The identity.
-    pub fn identity(&self) -> T {
-        self.op.identity()
-    }
-
-    /// Combines two partials, `a` first in input order.
-    pub fn combine(&self, a: T, b: T) -> T {
-        self.op.combine(a, b)
-    }
-
     /// Folds a loop's result into the outer variable: `*outer = outer OP result`.
     pub fn fold_into(&self, outer: &mut T, result: T) {
         let before = std::mem::replace(outer, self.op.identity());
         *outer = self.op.combine(before, result);
+    }
+}
+
+impl<T> Typed<op::Last, Option<T>, T> {
+    /// `last` for the variable `_var` (read for its type only): a batch's copy is
+    /// `Some(value)` once one of its items assigned the variable.
+    ///
+    /// ```
+    /// use bounded_runtime::reduce::Typed;
+    /// let mut seen = 1u32;
+    /// let last = Typed::last(&seen);
+    /// let result = last.combine(last.combine(Some(4), None), last.identity());
+    /// last.fold_into(&mut seen, result);
+    /// assert_eq!(seen, 4);
+    /// last.fold_into(&mut seen, None);
+    /// assert_eq!(seen, 4); // no item assigned: untouched
+    /// ```
+    pub fn last(_var: &T) -> Self {
+        Typed {
+            op: op::Last,
+            _type: PhantomData,
+        }
+    }
+
+    /// Writes the last assignment, if any item made one, into the outer variable.
+    pub fn fold_into(&self, outer: &mut T, result: Option<T>) {
+        if let Some(value) = result {
+            *outer = value;
+        }
     }
 }
 
@@ -478,8 +615,8 @@ pub trait ReduceSet {
 }
 
 macro_rules! reduce_tuples {
-    ($( ($($r:ident $t:ident $i:tt),*) )*) => {$(
-        impl<$($r: Reducer<$t>, $t,)*> ReduceSet for ($(Typed<$r, $t>,)*) {
+    ($( ($($r:ident $t:ident $o:ident $i:tt),*) )*) => {$(
+        impl<$($r: Reducer<$t>, $t, $o,)*> ReduceSet for ($(Typed<$r, $t, $o>,)*) {
             type Acc = ($($t,)*);
             #[allow(clippy::unused_unit)]
             fn identity(&self) -> Self::Acc {
@@ -495,19 +632,91 @@ macro_rules! reduce_tuples {
 
 reduce_tuples! {
     ()
-    (R0 T0 0)
-    (R0 T0 0, R1 T1 1)
-    (R0 T0 0, R1 T1 1, R2 T2 2)
-    (R0 T0 0, R1 T1 1, R2 T2 2, R3 T3 3)
-    (R0 T0 0, R1 T1 1, R2 T2 2, R3 T3 3, R4 T4 4)
-    (R0 T0 0, R1 T1 1, R2 T2 2, R3 T3 3, R4 T4 4, R5 T5 5)
-    (R0 T0 0, R1 T1 1, R2 T2 2, R3 T3 3, R4 T4 4, R5 T5 5, R6 T6 6)
-    (R0 T0 0, R1 T1 1, R2 T2 2, R3 T3 3, R4 T4 4, R5 T5 5, R6 T6 6, R7 T7 7)
-    (R0 T0 0, R1 T1 1, R2 T2 2, R3 T3 3, R4 T4 4, R5 T5 5, R6 T6 6, R7 T7 7, R8 T8 8)
-    (R0 T0 0, R1 T1 1, R2 T2 2, R3 T3 3, R4 T4 4, R5 T5 5, R6 T6 6, R7 T7 7, R8 T8 8, R9 T9 9)
-    (R0 T0 0, R1 T1 1, R2 T2 2, R3 T3 3, R4 T4 4, R5 T5 5, R6 T6 6, R7 T7 7, R8 T8 8, R9 T9 9, R10 T10 10)
-    (R0 T0 0, R1 T1 1, R2 T2 2, R3 T3 3, R4 T4 4, R5 T5 5, R6 T6 6, R7 T7 7, R8 T8 8, R9 T9 9, R10 T10 10, R11 T11 11)
+    (R0 T0 O0 0)
+    (R0 T0 O0 0, R1 T1 O1 1)
+    (R0 T0 O0 0, R1 T1 O1 1, R2 T2 O2 2)
+    (R0 T0 O0 0, R1 T1 O1 1, R2 T2 O2 2, R3 T3 O3 3)
+    (R0 T0 O0 0, R1 T1 O1 1, R2 T2 O2 2, R3 T3 O3 3, R4 T4 O4 4)
+    (R0 T0 O0 0, R1 T1 O1 1, R2 T2 O2 2, R3 T3 O3 3, R4 T4 O4 4, R5 T5 O5 5)
+    (R0 T0 O0 0, R1 T1 O1 1, R2 T2 O2 2, R3 T3 O3 3, R4 T4 O4 4, R5 T5 O5 5, R6 T6 O6 6)
+    (R0 T0 O0 0, R1 T1 O1 1, R2 T2 O2 2, R3 T3 O3 3, R4 T4 O4 4, R5 T5 O5 5, R6 T6 O6 6, R7 T7 O7 7)
+    (R0 T0 O0 0, R1 T1 O1 1, R2 T2 O2 2, R3 T3 O3 3, R4 T4 O4 4, R5 T5 O5 5, R6 T6 O6 6, R7 T7 O7 7, R8 T8 O8 8)
+    (R0 T0 O0 0, R1 T1 O1 1, R2 T2 O2 2, R3 T3 O3 3, R4 T4 O4 4, R5 T5 O5 5, R6 T6 O6 6, R7 T7 O7 7, R8 T8 O8 8, R9 T9 O9 9)
+    (R0 T0 O0 0, R1 T1 O1 1, R2 T2 O2 2, R3 T3 O3 3, R4 T4 O4 4, R5 T5 O5 5, R6 T6 O6 6, R7 T7 O7 7, R8 T8 O8 8, R9 T9 O9 9, R10 T10 O10 10)
+    (R0 T0 O0 0, R1 T1 O1 1, R2 T2 O2 2, R3 T3 O3 3, R4 T4 O4 4, R5 T5 O5 5, R6 T6 O6 6, R7 T7 O7 7, R8 T8 O8 8, R9 T9 O9 9, R10 T10 O10 10, R11 T11 O11 11)
 }
 
 /// The most reductions one loop may name (the macro checks it).
 pub const MAX_REDUCTIONS: usize = 11;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Combining in input order is what `insert` does sequentially: the later value wins,
+    /// the map keeps the key it already had, a set the element it already had.
+    #[test]
+    fn extend_replaces_earlier_entries_like_insert() {
+        #[derive(Debug, Clone)]
+        struct Key(&'static str, u8);
+        impl PartialEq for Key {
+            fn eq(&self, other: &Self) -> bool {
+                self.1 == other.1
+            }
+        }
+        impl Eq for Key {}
+        impl Hash for Key {
+            fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+                self.1.hash(h)
+            }
+        }
+        let mut sequential = HashMap::new();
+        sequential.insert(Key("first", 1), 100);
+        sequential.insert(Key("second", 1), 300);
+        let (a, b) = (
+            HashMap::from([(Key("first", 1), 100), (Key("first", 2), 150)]),
+            HashMap::from([(Key("second", 1), 300)]),
+        );
+        let combined: HashMap<Key, i32> = op::Extend.combine(a, b);
+        let (k, v) = combined.iter().find(|(k, _)| k.1 == 1).unwrap();
+        assert_eq!((k.0, *v), (sequential.keys().next().unwrap().0, 300));
+        assert_eq!(combined.len(), 2);
+
+        let sets: HashSet<Key> = op::Extend.combine(
+            HashSet::from([Key("first", 1)]),
+            HashSet::from([Key("second", 1)]),
+        );
+        assert_eq!(sets.iter().next().unwrap().0, "first");
+
+        let trees: BTreeMap<u8, &str> = op::Extend.combine(
+            BTreeMap::from([(1, "a"), (2, "b")]),
+            BTreeMap::from([(2, "c")]),
+        );
+        assert_eq!(trees, BTreeMap::from([(1, "a"), (2, "c")]));
+        let empty: BTreeSet<u8> = Reducer::<BTreeSet<u8>>::identity(&op::Extend);
+        assert_eq!(
+            op::Extend.combine(empty, BTreeSet::from([3])),
+            BTreeSet::from([3])
+        );
+    }
+
+    #[test]
+    fn last_keeps_the_latest_assignment_and_leaves_the_outer_alone_without_one() {
+        let mut x = String::from("before");
+        let last = Typed::last(&x);
+        let parts = [
+            None,
+            Some("a".to_string()),
+            None,
+            Some("b".to_string()),
+            None,
+        ];
+        let result = parts
+            .into_iter()
+            .fold(last.identity(), |acc, p| last.combine(acc, p));
+        last.fold_into(&mut x, result);
+        assert_eq!(x, "b");
+        last.fold_into(&mut x, last.identity());
+        assert_eq!(x, "b");
+    }
+}
