@@ -94,7 +94,7 @@ pub mod __private {
     pub use bounded_runtime::limit::gate::{weight, Gate};
     pub use bounded_runtime::limit::permits::LoopPermits;
     pub use bounded_runtime::reduce::{op, ReduceSet, Typed};
-    pub use bounded_runtime::AsyncRun;
+    pub use bounded_runtime::{AsyncRun, Exit};
     pub use bounded_runtime::stats::Site;
     pub use bounded_runtime::{hash_key, run, run_keyed, run_stoppable, Stop};
 }

@@ -230,16 +230,20 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
         if matches!(l.body, crate::model::LoopBody::Collect(_)) {
             errors.push(err(
                 k.span(),
-                "`key` regroups items by key, so the collect form could not keep input order\nhelp: collect into a map keyed by the item with `reduce(map: extend)`, or drop `key`",
+                "`key` regroups items by key, so the collect form could not keep input order\nhelp: drop `key`: without it the collect form keeps input order",
             ));
         }
         for r in o.reduce.iter().flatten() {
-            if matches!(r.op, ReduceOp::Append) {
-                errors.push(err(
-                    r.op_span,
-                    format!("`append` keeps input order, which `key` gives up across keys\nhelp: reduce `{}` with `merge` into a map keyed by the same key, or drop `key`", r.var),
-                ));
-            }
+            let what = match r.op {
+                ReduceOp::Append => "`append` keeps input order",
+                ReduceOp::Extend => "`extend` lets later items' entries replace earlier ones in input order",
+                ReduceOp::Last => "`last` keeps the value of the last item in input order",
+                _ => continue,
+            };
+            errors.push(err(
+                r.op_span,
+                format!("{what}, which `key` gives up across keys\nhelp: reduce `{}` with `merge` into a map keyed by the same key, or drop `key`", r.var),
+            ));
         }
     }
     if let Some(w) = &o.weight {

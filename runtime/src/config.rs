@@ -74,6 +74,7 @@ pub struct Config {
     pub(crate) timeout: Option<Duration>,
     pub(crate) cancel: Option<CancelToken>,
     pub(crate) rayon_pool: Option<&'static rayon::ThreadPool>,
+    pub(crate) early_exit: bool,
 }
 
 impl Config {
@@ -93,6 +94,7 @@ impl Config {
             timeout: None,
             cancel: None,
             rayon_pool: None,
+            early_exit: false,
         }
     }
 
@@ -171,35 +173,71 @@ impl Config {
         self
     }
 
+    /// The body can `break` or `return`: an error then cuts the run at its item instead
+    /// of stopping it, so the items before it still run and an earlier `break` still
+    /// wins, as it would sequentially.
+    pub fn early_exit(mut self, early_exit: bool) -> Self {
+        self.early_exit = early_exit;
+        self
+    }
+
     /// The loop's name in stats and messages.
     pub fn name(&self) -> &'static str {
         self.site.name()
     }
 
-    /// The bound, checked: zero panics with the option's name and the loop's location.
+    /// The bound, checked: zero panics with the option's name, its value and the
+    /// loop's location (also the panic's location, through `#[track_caller]`).
+    #[track_caller]
     pub(crate) fn checked_limit(&self) -> usize {
-        let n = self.limit.resolve();
-        if n == 0 {
-            panic!(
-                "bounded: `limit` must be at least 1, but {:?} evaluated to 0 in loop `{}` at {}",
-                self.limit,
-                self.site.name(),
-                self.site.location(),
-            );
+        match self.limit_or_message() {
+            Ok(n) => n,
+            Err(message) => panic!("{message}"),
         }
-        n
     }
 
-    /// The fixed batch size, checked: zero panics with the option's name and location.
-    pub(crate) fn checked_batch(&self) -> Option<usize> {
+    fn limit_or_message(&self) -> Result<usize, String> {
+        let n = self.limit.resolve();
+        if n > 0 {
+            return Ok(n);
+        }
+        let what = match self.limit {
+            Limit::Fixed(_) => "`limit = …` evaluated to 0".to_string(),
+            Limit::Cpus(_) => "`limit = cpus * k` evaluated to 0 (k is 0)".to_string(),
+            Limit::Little { rate, latency } => format!(
+                "`limit = little(rate = {rate}, latency = {latency:?})` gives no item in flight"
+            ),
+        };
+        Err(format!(
+            "bounded: `limit` must be at least 1, but {what} in loop `{}` at {}",
+            self.site.name(),
+            self.site.location(),
+        ))
+    }
+
+    fn batch_or_message(&self) -> Result<Option<usize>, String> {
         match self.batch {
-            BatchSize::Auto => None,
-            BatchSize::Fixed(0) => panic!(
-                "bounded: `batch` must be at least 1, but it evaluated to 0 in loop `{}` at {}",
+            BatchSize::Auto => Ok(None),
+            BatchSize::Fixed(0) => Err(format!(
+                "bounded: `batch` must be at least 1, but `batch = …` evaluated to 0 in loop `{}` at {}",
                 self.site.name(),
                 self.site.location(),
-            ),
-            BatchSize::Fixed(n) => Some(n),
+            )),
+            BatchSize::Fixed(n) => Ok(Some(n)),
+        }
+    }
+
+    /// `limit` and `batch`, checked before the loop takes anything from its input. A bad
+    /// value drops the input's items (none has run) and panics with the option's name,
+    /// its value and the loop's location, at the user's call site.
+    #[track_caller]
+    pub(crate) fn checked<S: crate::input::Source>(&self, source: &S) -> (usize, Option<usize>) {
+        match self.limit_or_message().and_then(|l| Ok((l, self.batch_or_message()?))) {
+            Ok(checked) => checked,
+            Err(message) => {
+                crate::input::discard_all(source);
+                panic!("{message}")
+            }
         }
     }
 

@@ -206,6 +206,17 @@ where
     }
 }
 
+/// Drops every item of an input no lane has touched (a loop whose options were
+/// refused at run time).
+pub(crate) fn discard_all<S: Source>(source: &S) {
+    if let Shape::Indexed(len) = source.shape() {
+        if source.owns_items() {
+            // SAFETY: nothing was handed out yet: the whole input is ours, once.
+            unsafe { source.discard(0..len) };
+        }
+    }
+}
+
 fn unreachable_pull() -> ! {
     unreachable!("bounded: an indexed source is never pulled")
 }

@@ -223,6 +223,7 @@ pub struct LoopPermits {
 
 impl LoopPermits {
     /// Permits for a loop of `config`'s limit.
+    #[track_caller]
     pub fn new(config: &crate::Config) -> Self {
         LoopPermits {
             limit: config.checked_limit(),

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 
+use super::batch::Tracker;
 use super::control::Control;
 use super::feed::{Feed, Opened, Sizing, Work};
 use super::outcome::{LanePartials, Outcome};
@@ -66,9 +67,9 @@ pub struct AsyncRun<'r, S: Source, R: ReduceSet, E = ()> {
     lanes: usize,
     /// The lane the driver is polling; a lane future learns its index from it.
     polling: AtomicUsize,
-    /// Each lane's current batch start, so an error is placed in input order (async
-    /// batches are contiguous, so the batch's start orders its items).
-    current: Box<[AtomicUsize]>,
+    /// Each lane's tracker: the item it runs, so an error or a `break` is placed at its
+    /// item in input order.
+    trackers: Box<[Tracker]>,
     outcome: Outcome<R::Acc, E>,
     /// `queue` / `on_full`: a queue of batches filled ahead of the lanes.
     pump: Option<Pump<S::Item>>,
@@ -126,6 +127,7 @@ pub struct LaneBatch<'a, S: Source> {
     start: usize,
     items: Vec<S::Item>,
     control: &'a Control,
+    tracker: &'a Tracker,
     _running: Running<'static>,
 }
 
@@ -135,11 +137,18 @@ impl<'a, S: Source> LaneBatch<'a, S> {
         self.start
     }
 
+    /// The lane's tracker, for a body that can `break` or `return`.
+    pub fn tracker(&self) -> &'a Tracker {
+        self.tracker
+    }
+
     /// The batch's items, in input order.
     pub fn items(&mut self) -> LaneItems<'a, S> {
         LaneItems {
             items: std::mem::take(&mut self.items).into_iter(),
             control: self.control,
+            tracker: self.tracker,
+            next: self.start,
         }
     }
 }
@@ -148,6 +157,9 @@ impl<'a, S: Source> LaneBatch<'a, S> {
 pub struct LaneItems<'a, S: Source> {
     items: std::vec::IntoIter<S::Item>,
     control: &'a Control,
+    tracker: &'a Tracker,
+    /// The input position of the next item.
+    next: usize,
 }
 
 impl<'a, S: Source> LaneItems<'a, S> {
@@ -173,18 +185,23 @@ pub struct LaneChecked<'a, S: Source>(LaneItems<'a, S>);
 impl<S: Source> Iterator for LaneChecked<'_, S> {
     type Item = S::Item;
     fn next(&mut self) -> Option<S::Item> {
-        if self.0.control.is_stopping() {
+        let it = &mut self.0;
+        // Stopping, or an earlier item broke out of the loop: no new item starts.
+        if it.control.is_stopping() || it.next > it.control.cut() {
             return None;
         }
-        self.0.items.next()
+        let item = it.items.next()?;
+        it.tracker.set(it.next);
+        it.next += 1;
+        Some(item)
     }
 }
 
 impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
     /// Prepares the run: checks `limit` and `batch`, plans the batches.
+    #[track_caller]
     pub fn new(config: Config, source: S, reducers: &'r R) -> Self {
-        let limit = config.checked_limit();
-        let batch = config.checked_batch();
+        let (limit, batch) = config.checked(&source);
         config.site.start_run();
         let parallel = config.wants_parallel();
         let stoppable = config.timeout.is_some() || config.cancel.is_some();
@@ -209,7 +226,7 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
             control,
             lanes,
             polling: AtomicUsize::new(0),
-            current: (0..lanes).map(|_| AtomicUsize::new(usize::MAX)).collect(),
+            trackers: (0..lanes).map(|_| Tracker::default()).collect(),
             outcome: Outcome::new(),
             pump,
         }
@@ -350,9 +367,8 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
                     match polled {
                         Ok(Poll::Pending) | Ok(Poll::Ready(Ok(()))) => {}
                         Ok(Poll::Ready(Err(e))) => {
-                            let at = self.current[i].load(Relaxed);
-                            self.outcome
-                                .failed(site, &self.control, self.config.keep_going, at, e);
+                            let at = self.trackers[i].error_position();
+                            self.outcome.failed(&self.config, &self.control, at, e);
                         }
                         Err(payload) => self.outcome.panicked(site, &self.control, payload),
                     }
@@ -436,7 +452,8 @@ impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
         if run.control.refuses(range.start) {
             return None;
         }
-        run.current[self.index].store(range.start, Relaxed);
+        let tracker = &run.trackers[self.index];
+        tracker.reset(range.start);
         let mut local = lock(&self.local);
         local.batches += 1;
         local.items += range.len() as u64;
@@ -445,6 +462,7 @@ impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
             start: range.start,
             items,
             control: &run.control,
+            tracker,
             _running: run.config.site.enter(),
         })
     }
@@ -452,13 +470,22 @@ impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
     /// The error this lane is about to return came from the batch at `start` (under
     /// `keep_going`, a lane runs on after a failing batch).
     pub fn failed_at(&self, start: usize) {
-        self.run.current[self.index].store(start, Relaxed);
+        let tracker = &self.run.trackers[self.index];
+        tracker.reset(start);
     }
 
-    /// The partial reductions of the batch just run.
+    /// The partial reductions of the batch just run. After a `break`, they cover the
+    /// items up to it, and the run is cut there.
     pub fn keep(&self, acc: R::Acc) {
         let mut local = lock(&self.local);
         let range = local.range.clone();
+        let range = match self.run.trackers[self.index].broke_at() {
+            Some(at) => {
+                self.run.control.cut_at(at);
+                range.start..at + 1
+            }
+            None => range,
+        };
         self.run
             .outcome
             .keep(&mut local.partials, range, acc, self.run.reducers);

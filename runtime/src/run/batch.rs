@@ -9,10 +9,15 @@ use crate::input::Source;
 /// (kept by [`Checked`]), and of the first item that failed under `keep_going`. The lane
 /// owns it; the engine reads it when a batch ends in an error, so the error is placed by
 /// the failing *item*, not by its batch (keyed batches are not contiguous).
+///
+/// It also carries early exits: `break` (and `return`) mark the item they leave at, and
+/// the engine then cuts the run there — items before it run to completion, items after
+/// it do not start.
 #[derive(Debug)]
 pub struct Tracker {
     at: AtomicUsize,
     failed: AtomicUsize,
+    broke: AtomicUsize,
 }
 
 impl Default for Tracker {
@@ -20,6 +25,7 @@ impl Default for Tracker {
         Tracker {
             at: AtomicUsize::new(usize::MAX),
             failed: AtomicUsize::new(usize::MAX),
+            broke: AtomicUsize::new(usize::MAX),
         }
     }
 }
@@ -28,6 +34,39 @@ impl Tracker {
     pub(crate) fn reset(&self, start: usize) {
         self.at.store(start, Relaxed);
         self.failed.store(usize::MAX, Relaxed);
+        self.broke.store(usize::MAX, Relaxed);
+    }
+
+    pub(crate) fn set(&self, position: usize) {
+        self.at.store(position, Relaxed);
+    }
+
+    /// The input position of the item the body is running.
+    #[inline]
+    pub fn position(&self) -> usize {
+        self.at.load(Relaxed)
+    }
+
+    /// `break` (or `return`) at the item running now: the loop ends there, as if it ran
+    /// sequentially.
+    #[inline]
+    pub fn broke(&self) {
+        self.broke.store(self.at.load(Relaxed), Relaxed);
+    }
+
+    /// Whether the body has broken out of the loop in this batch (`keep_going` bodies,
+    /// whose items run in closures of their own, ask after each item).
+    #[inline]
+    pub fn has_broken(&self) -> bool {
+        self.broke.load(Relaxed) != usize::MAX
+    }
+
+    /// Where the batch broke out of the loop, if it did.
+    pub(crate) fn broke_at(&self) -> Option<usize> {
+        match self.broke.load(Relaxed) {
+            usize::MAX => None,
+            p => Some(p),
+        }
     }
 
     /// The position of the item whose error the batch returned.
@@ -70,9 +109,10 @@ impl<'a, S: Source + 'a> Batch<'a, S> {
         self.tracker
     }
 
-    /// The same items, but ending early once the run is stopping: a fallible body
-    /// iterates this so that no new item starts after another lane's error, and so that
-    /// an error is placed at its item.
+    /// The same items, but ending early once the run is stopping or an earlier item
+    /// broke out of the loop: a fallible body (or one that can `break`) iterates this
+    /// so that no new item starts after another lane's error, and so that an error or a
+    /// `break` is placed at its item.
     #[inline]
     pub fn checked(self) -> Checked<'a, S> {
         Checked {
@@ -111,13 +151,17 @@ impl<'a, S: Source + 'a> Iterator for Checked<'a, S> {
         if b.control.is_stopping() {
             return None;
         }
-        let item = b.cursor.next()?;
         let k = self.taken;
-        self.taken += 1;
         let position = match b.positions {
             None => b.start + k,
-            Some(p) => p[k],
+            Some(p) => *p.get(k)?,
         };
+        // After a `break` in input order, later items do not start.
+        if position > b.control.cut() {
+            return None;
+        }
+        let item = b.cursor.next()?;
+        self.taken += 1;
         b.tracker.at.store(position, Relaxed);
         Some(item)
     }

@@ -79,7 +79,6 @@ impl Control {
     }
 
     /// An item at `position` broke out of the loop: nothing after it starts.
-    #[allow(dead_code)]
     pub(crate) fn cut_at(&self, position: usize) {
         self.cut.fetch_min(position, Relaxed);
     }

@@ -158,12 +158,20 @@ where
             self.body.run(state, batch)
         }));
         let site = self.config.site;
+        // A `break` cuts the run at its item; the batch's partial covers the items up to
+        // it, so it never joins a neighbour past the cut.
+        let range = match lane.tracker.broke_at() {
+            Some(at) => {
+                self.control.cut_at(at);
+                range.start..at + 1
+            }
+            None => range,
+        };
         match result {
             Ok(Ok(acc)) => self.outcome.keep(&mut lane.partials, range, acc, self.reducers),
             Ok(Err(error)) => {
                 let at = lane.tracker.error_position();
-                self.outcome
-                    .failed(site, &self.control, self.config.keep_going, at, error)
+                self.outcome.failed(self.config, &self.control, at, error)
             }
             Err(payload) => self.outcome.panicked(site, &self.control, payload),
         }

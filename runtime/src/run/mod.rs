@@ -20,6 +20,7 @@ pub mod async_lanes;
 mod batch;
 mod control;
 mod engine;
+mod exit;
 mod feed;
 mod outcome;
 mod pool;
@@ -28,6 +29,7 @@ mod serial;
 
 pub use batch::{Batch, Checked, Tracker};
 pub use control::Control;
+pub use exit::Exit;
 
 use crate::cancel::Stop;
 use crate::config::{Backend, Config};
@@ -42,6 +44,7 @@ use feed::{Feed, Sizing};
 /// runs a batch; `body` runs one batch and returns its partial reductions; `reducers`
 /// combines partials in input order. Returns the combined reductions or the error of
 /// the earliest failing item; re-raises a body's panic.
+#[track_caller]
 pub fn run<S, R, W, E, Init, Body>(
     config: Config,
     source: S,
@@ -62,6 +65,7 @@ where
 
 /// [`run`] for a loop that can stop on its own (`on_full = reject`, `timeout`,
 /// `cancel`): `stops` turns the reason into the loop's error type.
+#[track_caller]
 pub fn run_stoppable<S, R, W, E, Init, Body, Stops>(
     config: Config,
     source: S,
@@ -84,6 +88,7 @@ where
 
 /// [`run_stoppable`] for `key = EXPR` (pool backend): `key` hashes an item's key, and
 /// items with equal hashes run on the same lane, in input order.
+#[track_caller]
 pub fn run_keyed<S, R, W, E, Init, Body, Stops, Key>(
     config: Config,
     source: S,
@@ -113,6 +118,7 @@ pub fn hash_key<K: std::hash::Hash + ?Sized>(key: &K) -> u64 {
 }
 
 /// Sizes the run, picks the driver, and applies the outcome rule.
+#[track_caller]
 fn drive<S, R, B, Stops, Key>(
     config: Config,
     source: S,
@@ -129,8 +135,7 @@ where
     Stops: FnOnce(Stop) -> B::Error,
     Key: Fn(&S::Item) -> u64,
 {
-    let limit = config.checked_limit();
-    let batch = config.checked_batch();
+    let (limit, batch) = config.checked(&source);
     config.site.start_run();
     let shape = source.shape();
     let stoppable = config.timeout.is_some() || config.cancel.is_some();

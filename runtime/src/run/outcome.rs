@@ -11,6 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use super::control::Control;
 use crate::cancel::Stop;
 use crate::reduce::ReduceSet;
+use crate::config::Config;
 use crate::stats::Site;
 
 /// A lane's partials are moved into the run's list once it holds this many.
@@ -72,18 +73,17 @@ impl<A, E> Outcome<A, E> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A batch ended in `error` at input position `at`. Fail-fast stops the run.
-    pub(crate) fn failed(
-        &self,
-        site: &Site,
-        control: &Control,
-        keep_going: bool,
-        at: usize,
-        error: E,
-    ) {
-        site.count_failed();
-        if !keep_going {
-            control.stop();
+    /// A batch ended in `error` at input position `at`. Fail-fast stops the run; in a
+    /// loop that can `break`, it cuts the run at the error instead, so the items before
+    /// it still run (an earlier `break` or error would come first sequentially).
+    pub(crate) fn failed(&self, config: &Config, control: &Control, at: usize, error: E) {
+        config.site.count_failed();
+        if !config.keep_going {
+            if config.early_exit {
+                control.cut_at(at);
+            } else {
+                control.stop();
+            }
         }
         let mut inner = self.lock();
         if inner.error.as_ref().is_none_or(|(first, _)| at < *first) {
