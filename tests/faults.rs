@@ -736,3 +736,837 @@ fn misuse_a_pool_used_after_shutdown_refuses_jobs_and_loops_run_on_the_caller() 
     assert_eq!(stats.submitted, stats.accounted(), "{stats:?}");
     assert_eq!(threads_named("mclosed"), 0, "{stats:?}");
 }
+
+// ---------------------------------------------------------------------------------
+// Cross-backend stress: random loops compared with the sequential loop.
+// ---------------------------------------------------------------------------------
+
+mod stress {
+    use super::{Fail, Ledger, Probe, Yields};
+    use crate::kit::{self, payload_text, settle_threads, threads_named, try_watchdog, Boom, Rng};
+    use bounded::pool::{shared_io_pool, Shutdown};
+    use bounded::{par_bounded, CancelToken, Pool};
+    use std::any::Any;
+    use std::panic::{catch_unwind, panic_any, AssertUnwindSafe};
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::LazyLock;
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    /// How long one case may run before it counts as hung.
+    const CASE_LIMIT: Duration = Duration::from_secs(20);
+
+    /// Items of one case, at most; an endless input stops long before.
+    const LEDGER_CAPACITY: usize = 1 << 15;
+
+    static LEDGER: LazyLock<&'static Ledger> = LazyLock::new(|| Ledger::leak(LEDGER_CAPACITY));
+
+    /// The named pool: elastic, short idle timeout, so its threads go away between runs.
+    static NAMED: LazyLock<Pool> = LazyLock::new(|| {
+        Pool::builder()
+            .name("fz-named")
+            .workers(0..=8)
+            .queue(16)
+            .idle_timeout(Duration::from_millis(100))
+            .build()
+            .unwrap()
+    });
+
+    static CLOSED: LazyLock<Pool> = LazyLock::new(|| {
+        let pool = Pool::builder()
+            .name("fz-closed")
+            .workers(2)
+            .build()
+            .unwrap();
+        pool.shutdown(Shutdown::Drain);
+        pool
+    });
+
+    static TOKIO: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("fz-tokio")
+            .build()
+            .unwrap()
+    });
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Backend {
+        Serial,
+        Rayon(Sched),
+        /// `backend = pool` on the shared pool, the named pool or a pool of the case's own.
+        Pool(Which),
+        /// `key = t.id % keys` on a pool.
+        Keyed(Which),
+        Async(Exec),
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Sched {
+        Dynamic,
+        Static,
+        Guided,
+        Steal,
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Which {
+        Shared,
+        Named,
+        Fresh,
+        /// A pool that was shut down: the loop runs on the caller.
+        Closed,
+        /// The shared pool with the loop's `on_full = caller_runs` and no queue.
+        CallerRuns,
+        /// The shared pool with the loop's `on_full = reject`.
+        Reject,
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Exec {
+        BlockOn,
+        Tokio,
+        /// Polled by hand a few times, then dropped half-way.
+        Abandon,
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Input {
+        /// `Vec<Tracked>` moved into the loop.
+        Owned,
+        /// `&Vec<Tracked>`.
+        Slice,
+        /// `xs.iter().filter(..)`: pulled, borrowed, length unknown.
+        Filter,
+        /// `(0..n).map(make)`: pulled, owned, length known.
+        Mapped,
+        /// `(0..).map(make)`: endless, stopped by an error, a panic or the token.
+        Endless,
+    }
+
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    enum Plan {
+        Clean,
+        Errors(Vec<usize>),
+        Panics(Vec<usize>),
+        /// The body that completes the k-th item cancels the token.
+        CancelAfter(usize),
+        Timeout(Duration),
+    }
+
+    /// One random loop; `index` and `seed` are read through `Debug` in messages.
+    #[derive(Clone, Debug)]
+    #[allow(dead_code)]
+    struct Case {
+        index: usize,
+        seed: u64,
+        backend: Backend,
+        input: Input,
+        n: usize,
+        limit: usize,
+        batch: usize,
+        queue: usize,
+        keys: usize,
+        keep_going: bool,
+        plan: Plan,
+    }
+
+    const BACKENDS: [Backend; 18] = [
+        Backend::Pool(Which::Closed),
+        Backend::Pool(Which::CallerRuns),
+        Backend::Pool(Which::Reject),
+        Backend::Keyed(Which::Closed),
+        Backend::Async(Exec::Abandon),
+        Backend::Serial,
+        Backend::Rayon(Sched::Dynamic),
+        Backend::Rayon(Sched::Static),
+        Backend::Rayon(Sched::Guided),
+        Backend::Rayon(Sched::Steal),
+        Backend::Pool(Which::Shared),
+        Backend::Pool(Which::Named),
+        Backend::Pool(Which::Fresh),
+        Backend::Keyed(Which::Shared),
+        Backend::Keyed(Which::Named),
+        Backend::Keyed(Which::Fresh),
+        Backend::Async(Exec::BlockOn),
+        Backend::Async(Exec::Tokio),
+    ];
+
+    const INPUTS: [Input; 5] = [
+        Input::Owned,
+        Input::Slice,
+        Input::Filter,
+        Input::Mapped,
+        Input::Endless,
+    ];
+
+    impl Case {
+        /// Case `index` of the run seeded `seed`: backends and inputs in turn, the rest
+        /// drawn from the case's own seed.
+        fn draw(run_seed: u64, index: usize) -> Case {
+            let seed =
+                Rng(run_seed ^ (index as u64).wrapping_mul(0x2545_f491_4f6c_dd1d)).next_u64();
+            let mut rng = Rng(seed);
+            let backend = BACKENDS[index % BACKENDS.len()];
+            let mut input = INPUTS[(index / BACKENDS.len()) % INPUTS.len()];
+            // Schedules other than dynamic only split indexed inputs.
+            if matches!(backend, Backend::Rayon(s) if s != Sched::Dynamic)
+                && !matches!(input, Input::Owned | Input::Slice)
+            {
+                input = if rng.chance(50) {
+                    Input::Owned
+                } else {
+                    Input::Slice
+                };
+            }
+            let n = match rng.below(10) {
+                0 => rng.below(3),
+                1..=6 => rng.range(3, 120),
+                _ => rng.range(120, 700),
+            };
+            let keep_going = rng.chance(35)
+                && !matches!(
+                    backend,
+                    Backend::Async(Exec::Abandon)
+                        | Backend::Pool(Which::CallerRuns)
+                        | Backend::Pool(Which::Reject)
+                );
+            let plan = if input == Input::Endless {
+                // An endless input needs something that stops it.
+                match rng.below(if keep_going { 2 } else { 3 }) {
+                    0 => Plan::CancelAfter(rng.range(1, 600)),
+                    1 => Plan::Panics(vec![rng.below(600)]),
+                    _ => Plan::Errors(vec![rng.below(600)]),
+                }
+            } else {
+                let some = |rng: &mut Rng, k: usize| -> Vec<usize> {
+                    let mut v: Vec<usize> = (0..k).map(|_| rng.below(n.max(1) + 2)).collect();
+                    v.sort_unstable();
+                    v.dedup();
+                    v
+                };
+                match rng.below(100) {
+                    0..=34 => Plan::Clean,
+                    35..=59 => {
+                        let k = rng.range(1, 3);
+                        Plan::Errors(some(&mut rng, k))
+                    }
+                    60..=69 => {
+                        let k = rng.range(1, 2);
+                        Plan::Panics(some(&mut rng, k))
+                    }
+                    70..=86 => Plan::CancelAfter(rng.range(1, n + 5)),
+                    _ => Plan::Timeout(Duration::from_micros(rng.pick(&[0u64, 200, 1000, 3000]))),
+                }
+            };
+            Case {
+                index,
+                seed,
+                backend,
+                input,
+                n,
+                limit: rng.range(1, 6),
+                batch: rng.pick(&[1usize, 1, 2, 3, 5, 8, 16, 64]),
+                queue: rng.range(0, 8),
+                keys: rng.range(1, 5),
+                keep_going,
+                plan,
+            }
+        }
+
+        /// The ids the input yields, in order (`None`: endless).
+        fn input_ids(&self) -> Option<Vec<usize>> {
+            match self.input {
+                Input::Owned | Input::Slice | Input::Mapped => Some((0..self.n).collect()),
+                Input::Filter => Some((0..self.n).filter(|i| keep(*i)).collect()),
+                Input::Endless => None,
+            }
+        }
+
+        fn keyed(&self) -> bool {
+            matches!(self.backend, Backend::Keyed(_))
+        }
+    }
+
+    /// What the filter keeps.
+    fn keep(id: usize) -> bool {
+        id % 3 != 1
+    }
+
+    /// An item's contribution to the sum.
+    fn value(id: usize) -> u64 {
+        (id as u64).wrapping_mul(2_654_435_761) % 1000
+    }
+
+    /// What the body shares: the plan, the token, the probe, and the items done.
+    struct Ctx {
+        plan: Plan,
+        token: CancelToken,
+        probe: Probe,
+        done: AtomicUsize,
+        limit: usize,
+        batch: usize,
+        queue: usize,
+        keys: usize,
+        timeout: Duration,
+        slow: bool,
+    }
+
+    impl Ctx {
+        /// The part of the body after the probe is entered: panics, cancels, fails or
+        /// returns the item's value as the plan says.
+        fn item(&self, id: usize) -> Result<u64, Fail> {
+            if self.slow || id % 16 == 0 {
+                thread::sleep(Duration::from_micros(if self.slow { 100 } else { 20 }));
+            }
+            if let Plan::Panics(at) = &self.plan {
+                if at.contains(&id) {
+                    panic_any(Boom(id));
+                }
+            }
+            let done = self.done.fetch_add(1, SeqCst) + 1;
+            if self.plan == Plan::CancelAfter(done) {
+                self.token.cancel();
+            }
+            if let Plan::Errors(at) = &self.plan {
+                if at.contains(&id) {
+                    return Err(Fail::Item(id));
+                }
+            }
+            Ok(value(id))
+        }
+    }
+
+    fn step(ctx: &Ctx, id: usize) -> Result<u64, Fail> {
+        let _in = ctx.probe.enter();
+        if id % 8 == 0 {
+            thread::yield_now();
+        }
+        ctx.item(id)
+    }
+
+    async fn astep(ctx: &Ctx, id: usize) -> Result<u64, Fail> {
+        let _in = ctx.probe.enter();
+        Yields((id % 3) as u32).await;
+        ctx.item(id)
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct Answer {
+        sum: u64,
+        count: u64,
+        /// In the order the reduction gives (input order); none for keyed loops.
+        ids: Option<Vec<usize>>,
+    }
+
+    enum Got {
+        Done(Result<Answer, Fail>),
+        Panicked(Box<dyn Any + Send>),
+    }
+
+    impl std::fmt::Debug for Got {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                Got::Done(Ok(a)) => write!(f, "Ok(sum {}, count {})", a.sum, a.count),
+                Got::Done(Err(e)) => write!(f, "Err({e:?})"),
+                Got::Panicked(p) => write!(f, "panic({})", payload_text(&**p)),
+            }
+        }
+    }
+
+    macro_rules! sync_loop {
+        ($ctx:ident, $input:expr, [$($opt:tt)*]) => {{
+            let ctx: &Ctx = $ctx;
+            let (limit, batch, token, timeout) = (ctx.limit, ctx.batch, &ctx.token, ctx.timeout);
+            (|| -> Result<Answer, Fail> {
+                let mut sum = 0u64;
+                let mut count = 0u64;
+                let mut ids: Vec<usize> = Vec::new();
+                par_bounded!($($opt)* limit = limit, batch = batch, cancel = token, timeout = timeout,
+                    reduce(sum: +, count: +, ids: append); for t in $input {
+                    sum += step(ctx, t.id)?;
+                    count += 1;
+                    ids.push(t.id);
+                    let _keep = t;
+                });
+                Ok(Answer { sum, count, ids: Some(ids) })
+            })()
+        }};
+    }
+
+    macro_rules! keyed_loop {
+        ($ctx:ident, $input:expr, [$($opt:tt)*]) => {{
+            let ctx: &Ctx = $ctx;
+            let (limit, batch, token, timeout) = (ctx.limit, ctx.batch, &ctx.token, ctx.timeout);
+            let (queue, keys) = (ctx.queue, ctx.keys);
+            (|| -> Result<Answer, Fail> {
+                let mut sum = 0u64;
+                let mut count = 0u64;
+                par_bounded!($($opt)* limit = limit, batch = batch, queue = queue, key = t.id % keys,
+                    cancel = token, timeout = timeout, reduce(sum: +, count: +); for t in $input {
+                    sum += step(ctx, t.id)?;
+                    count += 1;
+                    let _keep = t;
+                });
+                Ok(Answer { sum, count, ids: None })
+            })()
+        }};
+    }
+
+    macro_rules! async_loop {
+        ($ctx:ident, $input:expr, [$($opt:tt)*]) => {{
+            let ctx: &Ctx = $ctx;
+            let (limit, batch, token, timeout) = (ctx.limit, ctx.batch, &ctx.token, ctx.timeout);
+            async move {
+                let mut sum = 0u64;
+                let mut count = 0u64;
+                let mut ids: Vec<usize> = Vec::new();
+                par_bounded!($($opt)* limit = limit, batch = batch, cancel = token, timeout = timeout,
+                    reduce(sum: +, count: +, ids: append); for t in $input {
+                    sum += astep(ctx, t.id).await?;
+                    count += 1;
+                    ids.push(t.id);
+                    let _keep = t;
+                });
+                Ok::<Answer, Fail>(Answer { sum, count, ids: Some(ids) })
+            }
+        }};
+    }
+
+    /// Builds the case's input and runs `$mac` over it; `$drive` turns the loop's
+    /// value into the answer (identity, or an executor for async loops).
+    macro_rules! by_input {
+        ($case:ident, $ctx:ident, $mac:ident, $drive:expr, [$($opt:tt)*]) => {{
+            let ledger: &'static Ledger = *LEDGER;
+            let n = $case.n;
+            match $case.input {
+                Input::Owned => {
+                    let xs = ledger.vec(n);
+                    $drive($mac!($ctx, xs, [$($opt)*]))
+                }
+                Input::Slice => {
+                    let xs = ledger.vec(n);
+                    $drive($mac!($ctx, &xs, [$($opt)*]))
+                }
+                Input::Filter => {
+                    let xs = ledger.vec(n);
+                    $drive($mac!($ctx, xs.iter().filter(|t| keep(t.id)), [$($opt)*]))
+                }
+                Input::Mapped => $drive($mac!($ctx, (0..n).map(|i| ledger.make(i)), [$($opt)*])),
+                Input::Endless => $drive($mac!($ctx, (0usize..).map(|i| ledger.make(i)), [$($opt)*])),
+            }
+        }};
+    }
+
+    /// Only the indexed inputs (for the schedules that split index ranges).
+    macro_rules! by_indexed {
+        ($case:ident, $ctx:ident, [$($opt:tt)*]) => {{
+            let ledger: &'static Ledger = *LEDGER;
+            let xs = ledger.vec($case.n);
+            if $case.input == Input::Owned {
+                sync_loop!($ctx, xs, [$($opt)*])
+            } else {
+                sync_loop!($ctx, &xs, [$($opt)*])
+            }
+        }};
+    }
+
+    fn same<T>(x: T) -> T {
+        x
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        futures::executor::block_on(f)
+    }
+
+    fn tokio<F: std::future::Future>(f: F) -> F::Output {
+        TOKIO.block_on(f)
+    }
+
+    /// Polls the loop a few times by hand and drops it if it has not finished:
+    /// `Err(Fail::Rejected)` stands for "abandoned".
+    fn abandon<F: std::future::Future<Output = Result<Answer, Fail>>>(
+        f: F,
+    ) -> Result<Answer, Fail> {
+        let mut f = Box::pin(f);
+        let mut cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
+        for _ in 0..4 {
+            if let std::task::Poll::Ready(r) = f.as_mut().poll(&mut cx) {
+                return r;
+            }
+        }
+        Err(Fail::Rejected)
+    }
+
+    fn run_loop(case: &Case, ctx: &Ctx, fresh: &Pool) -> Result<Answer, Fail> {
+        let kg = case.keep_going;
+        let pool: &Pool = match case.backend {
+            Backend::Pool(w) | Backend::Keyed(w) => match w {
+                Which::Shared | Which::CallerRuns | Which::Reject => shared_io_pool(),
+                Which::Named => &NAMED,
+                Which::Fresh => fresh,
+                Which::Closed => &CLOSED,
+            },
+            _ => shared_io_pool(),
+        };
+        match (case.backend, kg) {
+            (Backend::Serial, false) => by_input!(case, ctx, sync_loop, same, [backend = serial,]),
+            (Backend::Serial, true) => {
+                by_input!(case, ctx, sync_loop, same, [backend = serial, keep_going,])
+            }
+            (Backend::Rayon(Sched::Dynamic), false) => by_input!(case, ctx, sync_loop, same, []),
+            (Backend::Rayon(Sched::Dynamic), true) => {
+                by_input!(case, ctx, sync_loop, same, [keep_going,])
+            }
+            (Backend::Rayon(Sched::Static), false) => by_indexed!(case, ctx, [schedule = static,]),
+            (Backend::Rayon(Sched::Static), true) => {
+                by_indexed!(case, ctx, [schedule = static, keep_going,])
+            }
+            (Backend::Rayon(Sched::Guided), false) => by_indexed!(case, ctx, [schedule = guided,]),
+            (Backend::Rayon(Sched::Guided), true) => {
+                by_indexed!(case, ctx, [schedule = guided, keep_going,])
+            }
+            (Backend::Rayon(Sched::Steal), false) => by_indexed!(case, ctx, [schedule = steal,]),
+            (Backend::Rayon(Sched::Steal), true) => {
+                by_indexed!(case, ctx, [schedule = steal, keep_going,])
+            }
+            (Backend::Pool(Which::CallerRuns), _) => {
+                by_input!(
+                    case,
+                    ctx,
+                    sync_loop,
+                    same,
+                    [pool = pool, queue = 0, on_full = caller_runs,]
+                )
+            }
+            (Backend::Pool(Which::Reject), _) => {
+                let queue = ctx.queue;
+                by_input!(
+                    case,
+                    ctx,
+                    sync_loop,
+                    same,
+                    [pool = pool, queue = queue, on_full = reject,]
+                )
+            }
+            (Backend::Async(Exec::Abandon), _) => by_input!(case, ctx, async_loop, abandon, []),
+            (Backend::Pool(_), false) => {
+                let queue = ctx.queue;
+                by_input!(case, ctx, sync_loop, same, [pool = pool, queue = queue,])
+            }
+            (Backend::Pool(_), true) => {
+                let queue = ctx.queue;
+                by_input!(
+                    case,
+                    ctx,
+                    sync_loop,
+                    same,
+                    [pool = pool, queue = queue, keep_going,]
+                )
+            }
+            (Backend::Keyed(_), false) => by_input!(case, ctx, keyed_loop, same, [pool = pool,]),
+            (Backend::Keyed(_), true) => {
+                by_input!(case, ctx, keyed_loop, same, [pool = pool, keep_going,])
+            }
+            (Backend::Async(Exec::BlockOn), false) => {
+                by_input!(case, ctx, async_loop, block_on, [])
+            }
+            (Backend::Async(Exec::BlockOn), true) => {
+                by_input!(case, ctx, async_loop, block_on, [keep_going,])
+            }
+            (Backend::Async(Exec::Tokio), false) => by_input!(case, ctx, async_loop, tokio, []),
+            (Backend::Async(Exec::Tokio), true) => {
+                by_input!(case, ctx, async_loop, tokio, [keep_going,])
+            }
+        }
+    }
+
+    /// What the sequential loop says about `got`: `Ok` when it is an allowed outcome.
+    fn judge(case: &Case, got: &Got, done: usize) -> Result<(), String> {
+        let ids = case.input_ids();
+        if case.backend == Backend::Async(Exec::Abandon) {
+            // Only what happens to the items counts.
+            return Ok(());
+        }
+        if let (Some(ids), Got::Done(Err(Fail::Cancelled))) = (&ids, got) {
+            if !ids.is_empty() && done == ids.len() && matches!(case.plan, Plan::Timeout(_)) {
+                return Err(format!(
+                    "Cancelled although every one of the {} items ran to completion",
+                    ids.len()
+                ));
+            }
+        }
+        if case.backend == Backend::Pool(Which::Reject) {
+            if let Got::Done(Err(Fail::Rejected)) = got {
+                return Ok(());
+            }
+        }
+        let full = ids.as_ref().map(|ids| Answer {
+            sum: ids.iter().map(|i| value(*i)).sum(),
+            count: ids.len() as u64,
+            ids: (!case.keyed()).then(|| ids.clone()),
+        });
+        // The planned failures the input reaches, in input order.
+        let reached = |at: &[usize]| -> Vec<usize> {
+            match &ids {
+                Some(ids) => ids.iter().copied().filter(|i| at.contains(i)).collect(),
+                None => at.to_vec(),
+            }
+        };
+        let ok_full = |got: &Got| -> Result<(), String> {
+            match (got, &full) {
+                (Got::Done(Ok(a)), Some(f)) if a == f => Ok(()),
+                (Got::Done(Ok(a)), Some(f)) => Err(format!(
+                    "wrong answer: sum {} count {} (sequential: sum {} count {}){}",
+                    a.sum,
+                    a.count,
+                    f.sum,
+                    f.count,
+                    if a.ids != f.ids {
+                        "; ids differ or out of input order"
+                    } else {
+                        ""
+                    }
+                )),
+                _ => Err(format!("expected the full answer, got {got:?}")),
+            }
+        };
+        match &case.plan {
+            Plan::Clean => ok_full(got),
+            Plan::Errors(at) => {
+                let failing = reached(at);
+                if failing.is_empty() {
+                    return ok_full(got);
+                }
+                match got {
+                    Got::Done(Err(Fail::Item(x))) if case.keep_going => {
+                        if *x == failing[0] {
+                            Ok(())
+                        } else {
+                            Err(format!(
+                                "keep_going returned item {x}'s error; the first failing item in input order is {}",
+                                failing[0]
+                            ))
+                        }
+                    }
+                    Got::Done(Err(Fail::Item(x))) if failing.contains(x) => Ok(()),
+                    _ => Err(format!(
+                        "expected the error of one of {failing:?}, got {got:?}"
+                    )),
+                }
+            }
+            Plan::Panics(at) => {
+                let failing = reached(at);
+                if failing.is_empty() {
+                    return ok_full(got);
+                }
+                match got {
+                    Got::Panicked(p) => match p.downcast_ref::<Boom>() {
+                        Some(Boom(x)) if failing.contains(x) => Ok(()),
+                        _ => Err(format!(
+                            "the panic payload was lost or changed: {} (expected Boom of one of {failing:?})",
+                            payload_text(&**p)
+                        )),
+                    },
+                    _ => Err(format!("expected the panic of one of {failing:?}, got {got:?}")),
+                }
+            }
+            Plan::CancelAfter(k) => match (&ids, got) {
+                (Some(ids), _) if *k > ids.len() => ok_full(got),
+                (_, Got::Done(Err(Fail::Cancelled))) => Ok(()),
+                (Some(_), Got::Done(Ok(_))) => ok_full(got),
+                _ => Err(format!(
+                    "expected Cancelled (or the full answer), got {got:?}"
+                )),
+            },
+            Plan::Timeout(_) => match got {
+                Got::Done(Err(Fail::Cancelled)) => Ok(()),
+                _ => ok_full(got),
+            },
+        }
+    }
+
+    /// Runs one case and checks it; `Err` says what went wrong.
+    fn run_case(case: &Case, fresh: &Pool) -> Result<(), String> {
+        let ledger: &'static Ledger = *LEDGER;
+        ledger.reset();
+        let timeout = match case.plan {
+            Plan::Timeout(d) => d,
+            _ => Duration::from_secs(3600),
+        };
+        let ctx = Ctx {
+            plan: case.plan.clone(),
+            token: CancelToken::new(),
+            probe: Probe::default(),
+            done: AtomicUsize::new(0),
+            limit: case.limit,
+            batch: case.batch,
+            queue: case.queue,
+            keys: case.keys,
+            timeout,
+            slow: matches!(case.plan, Plan::Timeout(_)),
+        };
+        let got = match catch_unwind(AssertUnwindSafe(|| run_loop(case, &ctx, fresh))) {
+            Ok(r) => Got::Done(r),
+            Err(p) => Got::Panicked(p),
+        };
+        let mut wrong = Vec::new();
+        if let Err(e) = judge(case, &got, ctx.done.load(SeqCst)) {
+            wrong.push(e);
+        }
+        if ctx.probe.peak() > case.limit {
+            wrong.push(format!(
+                "the bound broke: {} bodies ran at once, limit {}",
+                ctx.probe.peak(),
+                case.limit
+            ));
+        }
+        if ctx.probe.running() != 0 {
+            wrong.push(format!(
+                "{} bodies still running after the loop returned",
+                ctx.probe.running()
+            ));
+        }
+        drop(got);
+        if let Err(e) = ledger.check() {
+            wrong.push(format!("items: {e}"));
+        }
+        if wrong.is_empty() {
+            Ok(())
+        } else {
+            Err(wrong.join("; "))
+        }
+    }
+
+    fn pools_report(fresh: &Pool) -> String {
+        format!(
+            "\n  shared: {:?}\n  named: {:?}\n  fresh: {:?}",
+            shared_io_pool().stats(),
+            NAMED.stats(),
+            fresh.stats()
+        )
+    }
+
+    /// Runs cases for `budget` (at most `max_cases`), each under the watchdog; panics
+    /// with every failure found (the first 20), or at the first hang.
+    pub(super) fn run(budget: Duration, max_cases: usize) {
+        crate::common::wide_pool();
+        kit::quiet_booms();
+        let seed = std::env::var("SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+            });
+        let only: Option<usize> = std::env::var("FAULTS_CASE")
+            .ok()
+            .and_then(|s| s.parse().ok());
+        eprintln!(
+            "faults stress: SEED={seed} (replay: SEED={seed} cargo test --release --test faults stress)"
+        );
+        let started = Instant::now();
+        let mut failures: Vec<String> = Vec::new();
+        let mut by_backend: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+        let mut cases = 0usize;
+        let indices: Box<dyn Iterator<Item = usize>> = match only {
+            Some(i) => Box::new(std::iter::once(i)),
+            None => Box::new(0..max_cases),
+        };
+        for index in indices {
+            if only.is_none() && started.elapsed() >= budget {
+                break;
+            }
+            let case = Case::draw(seed, index);
+            cases += 1;
+            let fresh = Pool::builder()
+                .name(format!("fzf{}", index % 1000))
+                .workers(1..=6)
+                .queue(8)
+                .build()
+                .unwrap();
+            let (c, f) = (case.clone(), fresh.clone());
+            let outcome = try_watchdog(CASE_LIMIT, move || run_case(&c, &f));
+            let key = format!("{:?}/{:?}", case.backend, case.input);
+            let entry = by_backend.entry(key).or_default();
+            entry.0 += 1;
+            let verdict = match outcome {
+                Ok(Ok(v)) => v,
+                Ok(Err(p)) => Err(format!("the case itself panicked: {}", payload_text(&*p))),
+                Err(()) => {
+                    failures.push(format!(
+                        "case {index} (seed {seed}) hung for {CASE_LIMIT:?}: {case:?}{}",
+                        pools_report(&fresh)
+                    ));
+                    // Its threads are stuck: nothing after this is trustworthy.
+                    break;
+                }
+            };
+            // A pool of the case's own: once shut down, none of its threads is left.
+            let stats = fresh.shutdown(Shutdown::Drain);
+            let name = stats.name.clone();
+            let left = threads_named(&format!("{name}-"));
+            let verdict = match verdict {
+                Ok(()) if left > 0 => Err(format!(
+                    "{left} threads of the case's pool alive after shutdown: {stats:?}"
+                )),
+                Ok(()) if stats.submitted != stats.accounted() => {
+                    Err(format!("the case's pool lost jobs: {stats:?}"))
+                }
+                v => v,
+            };
+            if let Err(e) = verdict {
+                entry.1 += 1;
+                if failures.len() < 20 {
+                    failures.push(format!(
+                        "case {index} (SEED={seed} FAULTS_CASE={index}): {e}\n    {case:?}"
+                    ));
+                }
+            }
+        }
+        // The named pool retires its idle workers after 100 ms.
+        let named_left = settle_threads("fz-named-", 0, Duration::from_secs(5));
+        if named_left > 0 && !failures.iter().any(|f| f.contains("hung")) {
+            failures.push(format!(
+                "{named_left} threads of the named pool still alive 5 s after the last loop: {:?}",
+                NAMED.stats()
+            ));
+        }
+        eprintln!(
+            "faults stress: {cases} cases in {:.1?}, {} failing",
+            started.elapsed(),
+            by_backend.values().map(|v| v.1).sum::<usize>()
+        );
+        for (k, (n, bad)) in &by_backend {
+            if *bad > 0 {
+                eprintln!("  {k}: {bad} of {n} cases failed");
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "SEED={seed}: {} failures (first {} shown):\n{}",
+            by_backend.values().map(|v| v.1).sum::<usize>(),
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+}
+
+/// The short configuration: a few seconds of random cases on every backend.
+#[test]
+fn stress_short() {
+    stress::run(Duration::from_secs(15), 4000);
+}
+
+/// The long configuration: `BOUNDED_STRESS_SECS` seconds (default 600).
+#[test]
+#[ignore = "long: run with BOUNDED_STRESS_SECS=600 cargo test --release --test faults -- --ignored stress_long"]
+fn stress_long() {
+    let secs = std::env::var("BOUNDED_STRESS_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    stress::run(Duration::from_secs(secs), usize::MAX);
+}
