@@ -127,6 +127,7 @@ mod book {
         PatternPerWorkerState => "patterns/per-worker-state.md",
         PatternReductions => "patterns/reductions.md",
         PatternFailFast => "patterns/fail-fast.md",
+        PatternEarlyExit => "patterns/early-exit.md",
         PatternSchedules => "patterns/schedules.md",
         PatternRightSizing => "patterns/right-sizing.md",
         PatternNested => "patterns/nested.md",

@@ -10,7 +10,7 @@ use syn::{Expr, Ident, Path};
 
 use crate::model::{Context, LoopBody, ParLoop};
 use crate::options::{BatchOpt, Duration, LimitOpt, ReduceOp};
-use crate::scan::{wrap_last_assignments, ContinueToReturn};
+use crate::scan::{wrap_last_assignments, ContinueToReturn, ExitRewrite};
 
 /// Names the generated code declares; `mixed_site` keeps them invisible to the user's
 /// body (and the user's names invisible to them).
@@ -43,6 +43,10 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     let (rejects, cancels) = (l.options.rejects(), l.options.cancels());
     let stoppable = rejects || cancels;
     let collect = matches!(l.body, LoopBody::Collect(_));
+    // `break` and `return` in the body: the run is cut at the first item that leaves.
+    let returns = !l.facts.returns.is_empty();
+    let exits = returns || !l.facts.breaks.is_empty();
+    let (tracker, exit) = (hidden("tracker"), hidden("exit"));
 
     // --- the site: a static per loop, named and located.
     let name = match (&l.options.name, &l.context) {
@@ -106,6 +110,9 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     if keep_going {
         calls.extend(quote!(.keep_going(true)));
     }
+    if exits {
+        calls.extend(quote!(.early_exit(true)));
+    }
 
     // --- reductions: the collect form's vector first, then `reduce(...)` in order.
     let reductions = l.options.reduce.clone().unwrap_or_default();
@@ -140,6 +147,35 @@ pub fn expand(l: &ParLoop) -> TokenStream {
         .map(|r| r.var.clone())
         .collect();
     wrap_last_assignments(&mut body, &l.pat, last);
+    // The batch loop carries the user's label, or one of ours when a `return` must leave
+    // it from an inner loop.
+    let batch_label: syn::Lifetime = match &l.label {
+        Some(label) => label.name.clone(),
+        None => syn::Lifetime::new("'__bounded_items", Span::mixed_site()),
+    };
+    if exits {
+        if let LoopBody::Block(block) = &mut body {
+            let on_break: Expr = if returns {
+                syn::parse_quote!(#exit.broke(#tracker))
+            } else {
+                syn::parse_quote!(#tracker.broke())
+            };
+            let leave: Expr = if keep_going {
+                syn::parse_quote!(return ::core::result::Result::Ok(()))
+            } else {
+                syn::parse_quote!(break #batch_label)
+            };
+            ExitRewrite {
+                own_label: l.label.as_ref().map(|l| l.name.ident.to_string()),
+                loop_depth: 0,
+                inner_labels: Vec::new(),
+                on_break,
+                exit: returns.then(|| (syn::parse_quote!(#exit), syn::parse_quote!(#tracker))),
+                leave,
+            }
+            .visit_block_mut(block);
+        }
+    }
 
     // --- per-worker state.
     let with = l.options.with.clone().unwrap_or_default();
@@ -174,7 +210,7 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     // A fallible body iterates `checked()`: no item starts once the run stops, and an
     // error is placed at its item. (Async batches are contiguous and place errors by
     // batch; under `keep_going` they run every item.)
-    let items = if (fallible || stoppable) && !(keep_going && is_async) {
+    let items = if exits || ((fallible || stoppable) && !(keep_going && is_async)) {
         quote!(#whole.checked())
     } else {
         quote!(#whole)
@@ -199,6 +235,12 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     };
     let make_permits = if l.options.weight.is_some() {
         quote!(let #permits = #p::LoopPermits::new(&#config);)
+    } else {
+        quote!()
+    };
+    // The lane's tracker: where an error (under `keep_going`) or a `break` happened.
+    let tracker_decl = if exits || (keep_going && !is_async) {
+        quote!(let #tracker = #batch.tracker();)
     } else {
         quote!()
     };
@@ -240,26 +282,33 @@ pub fn expand(l: &ParLoop) -> TokenStream {
                 ::core::result::Result::Ok(())
             })())
         };
-        let (tracker, keep_first) = if is_async {
-            (quote!(), quote!(#first_error.get_or_insert(e);))
+        let keep_first = if is_async {
+            quote!(#first_error.get_or_insert(e);)
         } else {
             // The batch's first error is placed at its own item, not at the batch.
-            let tracker = hidden("tracker");
-            (
-                quote!(let #tracker = #batch.tracker();),
-                quote!(#tracker.keep_first(&mut #first_error, e);),
-            )
+            quote!(#tracker.keep_first(&mut #first_error, e);)
+        };
+        let after_item = if exits {
+            quote!(if #tracker.has_broken() { break; })
+        } else {
+            quote!()
         };
         quote! {
             let mut #first_error = ::core::option::Option::None;
-            #tracker
+            #tracker_decl
             for #item in #items {
                 let #result: ::core::result::Result<(), _> = #one;
                 if let ::core::result::Result::Err(e) = #result {
                     #keep_first
                 }
+                #after_item
             }
             #after_items
+        }
+    } else if exits {
+        quote! {
+            #tracker_decl
+            #batch_label: for #pat in #items #per_item
         }
     } else {
         quote!(#label for #pat in #items #per_item)
@@ -303,6 +352,18 @@ pub fn expand(l: &ParLoop) -> TokenStream {
         quote!(let () = #unwrap;)
     } else {
         quote!(let (#(#parts,)*) = #unwrap;)
+    };
+    let (exit_decl, exit_take) = if returns {
+        (
+            quote!(let #exit = #p::Exit::new();),
+            quote! {
+                if let ::core::option::Option::Some(value) = #exit.take() {
+                    return value;
+                }
+            },
+        )
+    } else {
+        (quote!(), quote!())
     };
     let tail = if collect {
         let first = &parts[0];
@@ -410,6 +471,7 @@ pub fn expand(l: &ParLoop) -> TokenStream {
                 let #config = #p::Config::new(&#site) #calls #backend;
                 #make_permits
                 let #reducers = (#(#typed,)*);
+                #exit_decl
                 let #run = #p::AsyncRun::new(#config, #input, &#reducers);
                 let #result = #run.drive(|| async {
                     let #lane = #run.lane();
@@ -424,6 +486,7 @@ pub fn expand(l: &ParLoop) -> TokenStream {
                     ::core::result::Result::<(), #err_ty>::Ok(())
                 }, #stops).await;
                 #bind_parts
+                #exit_take
                 #folds
                 #tail
             }
@@ -436,6 +499,7 @@ pub fn expand(l: &ParLoop) -> TokenStream {
             let #config = #p::Config::new(&#site) #calls;
             #make_permits
             let #reducers = (#(#typed,)*);
+            #exit_decl
             let #result = #p::#entry(
                 #config,
                 #input,
@@ -450,6 +514,7 @@ pub fn expand(l: &ParLoop) -> TokenStream {
                 #stops
             );
             #bind_parts
+            #exit_take
             #folds
             #tail
         }

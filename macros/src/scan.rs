@@ -686,6 +686,91 @@ impl VisitMut for ContinueToReturn {
     fn visit_item_mut(&mut self, _: &mut syn::Item) {}
 }
 
+/// Gives `break` and `return` their sequential meaning inside a batch: each marks the
+/// item it leaves at (the runtime then cuts the run there) and leaves the batch.
+/// `return EXPR` also hands its value to the run's exit slot, which the generated code
+/// returns from the function after the run.
+pub struct ExitRewrite {
+    pub own_label: Option<String>,
+    pub loop_depth: usize,
+    pub inner_labels: Vec<String>,
+    /// What a `break` does first (`tracker.broke()`, or `exit.broke(tracker)` in a loop
+    /// that can also return).
+    pub on_break: Expr,
+    /// `exit.returned(tracker, VALUE)` with `VALUE` to fill in, as a call's receiver
+    /// and method: `(exit, tracker)`.
+    pub exit: Option<(Expr, Expr)>,
+    /// How the batch (or, under `keep_going`, the item) is left: `break 'label` or
+    /// `return Ok(())`.
+    pub leave: Expr,
+}
+
+impl VisitMut for ExitRewrite {
+    fn visit_expr_mut(&mut self, e: &mut Expr) {
+        match e {
+            Expr::Break(b) => {
+                let leaves = match &b.label {
+                    None => self.loop_depth == 0,
+                    Some(l) => {
+                        !self.inner_labels.contains(&l.ident.to_string())
+                            && self.own_label.as_deref() == Some(&l.ident.to_string())
+                    }
+                };
+                if leaves {
+                    let (on_break, leave) = (&self.on_break, &self.leave);
+                    *e = syn::parse_quote!({ #on_break; #leave });
+                } else {
+                    visit_mut::visit_expr_mut(self, e);
+                }
+            }
+            Expr::Return(r) => {
+                if self.exit.is_none() {
+                    return;
+                }
+                let value = match r.expr.take() {
+                    Some(mut v) => {
+                        self.visit_expr_mut(&mut v);
+                        quote::quote!(#v)
+                    }
+                    None => quote::quote!(()),
+                };
+                let (exit, tracker) = self.exit.as_ref().expect("checked above");
+                let leave = &self.leave;
+                *e = syn::parse_quote!({ #exit.returned(#tracker, #value); #leave });
+            }
+            Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_) => {
+                let label = match e {
+                    Expr::ForLoop(l) => l.label.as_ref(),
+                    Expr::While(l) => l.label.as_ref(),
+                    Expr::Loop(l) => l.label.as_ref(),
+                    _ => None,
+                }
+                .map(|l| l.name.ident.to_string());
+                if let Some(l) = &label {
+                    self.inner_labels.push(l.clone());
+                }
+                self.loop_depth += 1;
+                visit_mut::visit_expr_mut(self, e);
+                self.loop_depth -= 1;
+                if label.is_some() {
+                    self.inner_labels.pop();
+                }
+            }
+            Expr::Block(b) if b.label.is_some() => {
+                let label = b.label.as_ref().map(|l| l.name.ident.to_string());
+                self.inner_labels.extend(label);
+                visit_mut::visit_expr_mut(self, e);
+                self.inner_labels.pop();
+            }
+            // A closure's `return` and `break` are its own.
+            Expr::Closure(_) | Expr::Async(_) => {}
+            _ => visit_mut::visit_expr_mut(self, e),
+        }
+    }
+
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+}
+
 /// Wraps the value of each plain assignment to a `last` variable, `x = e` becoming
 /// `x = Some(e)`: the batch's copy is an `Option` that says whether an item assigned
 /// it. A name the body binds itself is the body's own and is left alone.

@@ -580,3 +580,35 @@ async fn forward(events: impl Stream<Item = Event>, sink: &Sink) {
 }
 "#
 );
+
+snapshot!(
+    early_exit_return,
+    r#"
+#[bounded(limit = 8, batch = 256)]
+fn find_file(paths: &[PathBuf], needle: &str) -> Option<PathBuf> {
+    for path in paths {
+        if path.ends_with(needle) {
+            return Some(path.clone());
+        }
+    }
+    None
+}
+"#
+);
+
+snapshot!(
+    early_exit_break,
+    r#"
+#[bounded(limit = 8, reduce(checked: +))]
+fn check_until_bad(rows: &[Row]) -> usize {
+    let mut checked = 0;
+    for row in rows {
+        if !row.is_valid() {
+            break;
+        }
+        checked += 1;
+    }
+    checked
+}
+"#
+);

@@ -255,20 +255,33 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
         }
     }
 
+    // `break` and `return` keep their sequential meaning (the run is cut at the first
+    // item in input order that leaves); only a label outside the loop cannot be reached,
+    // and the collect form has no statement to leave from.
+    let collect = matches!(l.body, crate::model::LoopBody::Collect(_));
     for span in &l.facts.returns {
-        errors.push(err(
-            *span,
-            "`return` cannot leave a parallel loop: the other items are running on other threads\nhelp: use `continue` to skip the rest of this item, or return an error with `?` to stop the loop (fail-fast) and return it from the function",
-        ));
+        if collect {
+            errors.push(err(
+                *span,
+                "`return` in the collect form: its value would be one item's, not the collected one\nhelp: write the loop with a body (`for x in xs { … }`) to return from it, or collect `Option`s and look for the first `Some` after the loop",
+            ));
+        }
     }
+    let own = l.label.as_ref().map(|l| l.name.ident.to_string());
     for (span, label) in &l.facts.breaks {
-        let what = label
-            .as_ref()
-            .map_or("`break`".to_string(), |l| format!("`break {l}`"));
-        errors.push(err(
-            *span,
-            format!("{what} cannot leave a parallel loop: the other items are running on other threads\nhelp: to stop early, return an error with `?` (no new item starts after it); to skip this item, use `continue`; or mark the loop `#[serial]`"),
-        ));
+        match label {
+            Some(label) if own.as_deref() != Some(&label.ident.to_string()) => {
+                errors.push(err(
+                    *span,
+                    format!("`break {label}` cannot reach a loop outside the parallel loop\nhelp: `break` (or `break` with the parallel loop's own label) ends the parallel loop at this item, as it would sequentially; to end an enclosing loop too, set a flag here and test it after the parallel loop"),
+                ));
+            }
+            _ if collect => errors.push(err(
+                *span,
+                "`break` in the collect form: the collected value would stop at this item\nhelp: write the loop with a body (`for x in xs { out.push(…) }` with `reduce(out: append)`) to break out of it",
+            )),
+            _ => {}
+        }
     }
     for (span, label) in &l.facts.outer_continues {
         errors.push(err(

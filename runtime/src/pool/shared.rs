@@ -85,6 +85,10 @@ struct State<S> {
     starting: usize,
     closed: bool,
     threads: Vec<(usize, thread::JoinHandle<()>)>,
+    /// Workers that retired after an idle timeout: still running their last steps
+    /// (dropping their state), so shutdown joins them too. Finished ones are pruned
+    /// whenever another worker retires.
+    retired: Vec<thread::JoinHandle<()>>,
 }
 
 /// Outcome counters, split by who writes them so submitters and workers do not
@@ -152,6 +156,8 @@ pub(crate) struct Shared<S> {
     /// The queue's length, readable without the lock (workers spin on it before they
     /// sleep).
     queued: AtomicUsize,
+    /// Workers between two jobs: done with one, not yet asleep or on the next.
+    finishing: AtomicUsize,
     next_worker: AtomicUsize,
     counters: Counters,
     /// Submission-to-end latency, sharded by worker so workers finishing similar jobs
@@ -241,12 +247,14 @@ impl<S: Send + 'static> Shared<S> {
                 starting: 0,
                 closed: false,
                 threads: Vec::new(),
+                retired: Vec::new(),
             }),
             work: Condvar::new(),
             room: Condvar::new(),
             exited: Condvar::new(),
             aborting: Arc::new(AtomicBool::new(false)),
             queued: AtomicUsize::new(0),
+            finishing: AtomicUsize::new(0),
             next_worker: AtomicUsize::new(0),
             counters: Counters::default(),
             latency: (0..LATENCY_SHARDS).map(|_| Histogram::default()).collect(),
@@ -322,6 +330,15 @@ impl<S: Send + 'static> Shared<S> {
                 self.queued.store(st.queue.len(), Relaxed);
                 drop(st);
                 self.work.notify_one();
+                return Ok(());
+            }
+            // A worker that just finished a job is about to look for the next: give it
+            // this one rather than start a thread (loops that run back to back would
+            // otherwise grow the pool past what they use).
+            let unpromised = st.queue.len().saturating_sub(st.tokens);
+            if self.finishing.load(Relaxed) > unpromised {
+                st.queue.push_back(task);
+                self.queued.store(st.queue.len(), Relaxed);
                 return Ok(());
             }
             if st.workers < self.max + st.blocked_workers {
@@ -422,6 +439,7 @@ impl<S: Send + 'static> Shared<S> {
             self.run_task(task, &mut state, index);
         }
         let retired = loop {
+            self.finishing.fetch_add(1, Relaxed);
             match self.next_task(index) {
                 Next::Run(task) => self.run_task(task, &mut state, index),
                 Next::Retired => break true,
@@ -437,11 +455,20 @@ impl<S: Send + 'static> Shared<S> {
     }
 
     /// Waits for the next job.
+    /// The caller counted itself in `finishing`; this takes it out again when the
+    /// worker takes a job, sleeps, or leaves.
     fn next_task(&self, index: usize) -> Next<S> {
         let mut st = lock(&self.state);
         let mut spun = false;
+        let mut finishing = true;
+        let done_finishing = |finishing: &mut bool| {
+            if std::mem::take(finishing) {
+                self.finishing.fetch_sub(1, Relaxed);
+            }
+        };
         loop {
             if let Some(task) = st.queue.pop_front() {
+                done_finishing(&mut finishing);
                 self.queued.store(st.queue.len(), Relaxed);
                 if st.waiting_submitters > 0 {
                     self.room.notify_one();
@@ -449,6 +476,7 @@ impl<S: Send + 'static> Shared<S> {
                 return Next::Run(task);
             }
             if st.closed {
+                done_finishing(&mut finishing);
                 return Next::Closed;
             }
             if !spun {
@@ -461,6 +489,7 @@ impl<S: Send + 'static> Shared<S> {
                 continue;
             }
             spun = false;
+            done_finishing(&mut finishing);
             st.idle += 1;
             if st.waiting_submitters > 0 {
                 // An idle worker is room for a hand-off.
@@ -483,7 +512,11 @@ impl<S: Send + 'static> Shared<S> {
                     // Leave the count under the same lock that decided it, so no
                     // submitter counts on this worker; nobody joins it: detach.
                     st.workers -= 1;
-                    st.threads.retain(|(i, _)| *i != index);
+                    if let Some(k) = st.threads.iter().position(|(i, _)| *i == index) {
+                        let (_, handle) = st.threads.swap_remove(k);
+                        st.retired.retain(|h| !finished(h));
+                        st.retired.push(handle);
+                    }
                     drop(st);
                     self.exited.notify_all();
                     return Next::Retired;
@@ -630,7 +663,8 @@ impl<S: Send + 'static> Shared<S> {
             drop(queued);
             st = lock(&self.state);
         }
-        let threads = std::mem::take(&mut st.threads);
+        let mut threads = std::mem::take(&mut st.threads);
+        threads.extend(std::mem::take(&mut st.retired).into_iter().map(|h| (0, h)));
         drop(st);
         let own = thread::current().id();
         for (_, handle) in threads {
@@ -665,6 +699,16 @@ impl<S: Send + 'static> Shared<S> {
             p99: Histogram::percentile_of(&self.latency, 0.99),
         }
     }
+}
+
+#[cfg(not(loom))]
+fn finished(handle: &thread::JoinHandle<()>) -> bool {
+    handle.is_finished()
+}
+
+#[cfg(loom)]
+fn finished(_: &thread::JoinHandle<()>) -> bool {
+    false
 }
 
 #[cfg(not(loom))]
