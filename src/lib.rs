@@ -59,7 +59,7 @@ pub mod reduce {
 /// ```
 pub mod stats {
     pub use bounded_runtime::limit::gate::{gates, GateStats};
-    pub use bounded_runtime::stats::{loops, LoopStats, SiteLocation};
+    pub use bounded_runtime::stats::{last_run, loops, LoopStats, RunEnd, RunStats, SiteLocation};
 }
 
 /// The configuration types the attribute's options become.

@@ -165,7 +165,7 @@ fn return_gives_the_first_returning_item_in_input_order() {
 #[derive(Debug, PartialEq)]
 struct Bad(usize);
 
-#[bounded(limit = 4, batch = 3)]
+#[bounded(limit = 4, batch = 3, reduce(total: +))]
 fn first_bad_or_stop(xs: &[u32]) -> Result<u64, Bad> {
     let mut total = 0u64;
     for (i, &x) in xs.iter().enumerate() {
@@ -181,7 +181,7 @@ fn first_bad_or_stop(xs: &[u32]) -> Result<u64, Bad> {
     Ok(total)
 }
 
-#[bounded(limit = 4, batch = 3, keep_going)]
+#[bounded(limit = 4, batch = 3, keep_going, reduce(total: +))]
 fn keep_going_until_stop(xs: &[u32]) -> Result<u64, Bad> {
     let mut total = 0u64;
     for (i, &x) in xs.iter().enumerate() {

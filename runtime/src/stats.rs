@@ -7,6 +7,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
+use std::time::Duration;
 
 
 /// One annotated loop in the source: its name, location and counters.
@@ -24,6 +25,7 @@ pub struct Site {
     dropped: AtomicU64,
     running: AtomicUsize,
     peak_running: AtomicUsize,
+    last: Mutex<Option<RunStats>>,
 }
 
 /// Where a [`Site`] is in the source.
@@ -59,6 +61,7 @@ impl Site {
             dropped: AtomicU64::new(0),
             running: AtomicUsize::new(0),
             peak_running: AtomicUsize::new(0),
+            last: Mutex::new(None),
         }
     }
 
@@ -109,6 +112,16 @@ impl Site {
 
     pub(crate) fn count_panicked(&self) {
         self.panicked.fetch_add(1, Relaxed);
+    }
+
+    /// Keeps the figures of the run that just ended.
+    pub(crate) fn finish_run(&self, run: RunStats) {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(run);
+    }
+
+    /// The figures of this loop's most recent run.
+    pub fn last_run(&self) -> Option<RunStats> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// A copy of the counters.
@@ -176,6 +189,111 @@ pub fn loops() -> Vec<LoopStats> {
         .iter()
         .map(|s| s.snapshot())
         .collect()
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    /// Every item ran (or was shed by `on_full = drop`).
+    Completed,
+    /// A `break` or `return` ended it.
+    Exited,
+    /// It returned the error of a failing item.
+    Failed,
+    /// A body panicked; the panic went on to the caller.
+    Panicked,
+    /// A full queue under `on_full = reject`.
+    Rejected,
+    /// Its `timeout` passed or its `cancel` token fired.
+    Cancelled,
+}
+
+/// What one run of a loop did, and where its time went: the view to read when a loop
+/// is slower than expected (the book's performance notes show how).
+///
+/// ```
+/// use bounded_runtime::stats::RunEnd;
+/// # let run = bounded_runtime::stats::RunStats::default();
+/// if run.ended == RunEnd::Completed && run.mean_batch() < 8.0 {
+///     println!("{}: {} batches of {:.1} items; try a larger `batch`", run.name, run.batches, run.mean_batch());
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunStats {
+    /// The loop's name.
+    pub name: &'static str,
+    /// Lanes that ran (at most `limit`; the pool's dispatcher counts when it ran
+    /// batches itself).
+    pub lanes: usize,
+    /// Items handed to the body.
+    pub items: u64,
+    /// Batches handed to the body.
+    pub batches: u64,
+    /// Batches that ended in an error.
+    pub failed: u64,
+    /// Batches that panicked.
+    pub panicked: u64,
+    /// Items shed by `on_full = drop`.
+    pub dropped: u64,
+    /// How the run ended.
+    pub ended: RunEnd,
+    /// From the start of the run to its result.
+    pub wall: Duration,
+    /// Lane time spent running bodies (and claiming their batches), summed over lanes.
+    pub busy: Duration,
+    /// Time spent combining partial reductions.
+    pub merging: Duration,
+    /// Lane time not spent in bodies or merging: `lanes × wall − busy − merging`
+    /// (waiting to start, waiting for work, finishing early).
+    pub idle: Duration,
+    /// The most bodies of this run running at once.
+    pub peak_running: usize,
+}
+
+impl Default for RunStats {
+    fn default() -> Self {
+        RunStats {
+            name: "",
+            lanes: 0,
+            items: 0,
+            batches: 0,
+            failed: 0,
+            panicked: 0,
+            dropped: 0,
+            ended: RunEnd::Completed,
+            wall: Duration::ZERO,
+            busy: Duration::ZERO,
+            merging: Duration::ZERO,
+            idle: Duration::ZERO,
+            peak_running: 0,
+        }
+    }
+}
+
+impl RunStats {
+    /// Items per batch, on average.
+    pub fn mean_batch(&self) -> f64 {
+        if self.batches == 0 {
+            0.0
+        } else {
+            self.items as f64 / self.batches as f64
+        }
+    }
+}
+
+/// The figures of the most recent run of the loop named `name` (`name = "…"`, or
+/// `module::fn:line`), if it has run.
+///
+/// ```
+/// assert!(bounded_runtime::stats::last_run("no such loop").is_none());
+/// ```
+pub fn last_run(name: &str) -> Option<RunStats> {
+    SITES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|s| s.name == name)
+        .and_then(|s| s.last_run())
 }
 
 /// A latency histogram: log-linear buckets (eight per power of two, so a reported

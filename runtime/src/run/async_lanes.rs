@@ -23,18 +23,18 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
 use super::batch::Tracker;
 use super::control::Control;
 use super::feed::{Feed, Opened, Sizing, Work};
-use super::outcome::{LanePartials, Outcome};
+use super::outcome::{LanePartials, Outcome, RunningGuard};
 use crate::cancel::Stop;
 use crate::config::{Config, OnFull};
 use crate::input::Source;
 use crate::limit::{when_full, Full, WhenFull};
 use crate::reduce::ReduceSet;
 use crate::schedule::LaneCursor;
-use crate::stats::Running;
 
 /// Whether the loop asked for a queue between its input and its lanes.
 fn config_queues(config: &Config) -> bool {
@@ -128,7 +128,7 @@ pub struct LaneBatch<'a, S: Source> {
     items: Vec<S::Item>,
     control: &'a Control,
     tracker: &'a Tracker,
-    _running: Running<'static>,
+    _running: RunningGuard<'a>,
 }
 
 impl<'a, S: Source> LaneBatch<'a, S> {
@@ -272,7 +272,8 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
                     WhenFull::Shed => {
                         let (_, items) = batch.take().expect("one batch per poll");
                         drop(st);
-                        self.config.site.count_dropped(items.len() as u64);
+                        self.outcome
+                            .dropped(self.config.site, items.len() as u64);
                         Poll::Ready(true)
                     }
                     WhenFull::Refuse => {
@@ -333,6 +334,8 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
             })
             .collect();
         let mut live = self.lanes;
+        // Time each lane spent being polled: its bodies' own time, between awaits.
+        let mut busy = vec![Duration::ZERO; self.lanes];
         let mut pump = self.pump.as_ref().map(|p| Box::pin(self.pump(p)));
         let pump_waker = Waker::from(Arc::new(ParentWaker(ready.clone())));
         poll_fn(|cx| {
@@ -362,7 +365,9 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
                     };
                     self.polling.store(i, Relaxed);
                     let mut lcx = Context::from_waker(&wakers[i]);
+                    let polled_at = Instant::now();
                     let polled = catch_unwind(AssertUnwindSafe(|| lane.as_mut().poll(&mut lcx)));
+                    busy[i] += polled_at.elapsed();
                     let finished = !matches!(polled, Ok(Poll::Pending));
                     match polled {
                         Ok(Poll::Pending) | Ok(Poll::Ready(Ok(()))) => {}
@@ -403,7 +408,10 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
         .await;
         drop(lanes);
         drop(pump);
-        self.outcome.finish(self.reducers, &self.control, stops)
+        let busy: Duration = busy.iter().sum();
+        self.outcome.lane_done(site, 0, 0, busy);
+        self.outcome
+            .finish(&self.config, self.reducers, &self.control, stops)
     }
 }
 
@@ -463,7 +471,7 @@ impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
             items,
             control: &run.control,
             tracker,
-            _running: run.config.site.enter(),
+            _running: run.outcome.enter(run.config.site),
         })
     }
 
@@ -495,10 +503,12 @@ impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
 impl<S: Source, R: ReduceSet, E> Drop for AsyncLane<'_, '_, S, R, E> {
     fn drop(&mut self) {
         let local = self.local.get_mut().unwrap_or_else(|e| e.into_inner());
-        self.run
-            .config
-            .site
-            .count_batches(local.batches, local.items);
+        self.run.outcome.lane_done(
+            self.run.config.site,
+            local.batches,
+            local.items,
+            Duration::ZERO,
+        );
         self.run
             .outcome
             .absorb(&mut local.partials, self.run.reducers, false);

@@ -6,11 +6,12 @@
 //! them; the async driver shares the same feed, control, outcome and sizing.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
 
 use super::batch::{Batch, Tracker};
 use super::control::Control;
 use super::feed::{Feed, Opened, Sizing, Work};
-use super::outcome::{LanePartials, Outcome};
+use super::outcome::{LanePartials, Outcome, RunningGuard};
 use crate::cancel::Stop;
 use crate::config::Config;
 use crate::input::Source;
@@ -75,16 +76,35 @@ pub(crate) struct Lane<W, A> {
     tracker: Tracker,
     batches: u64,
     items: u64,
+    /// When the lane started, for a lane that runs from start to end; `None` for the
+    /// pool's dispatcher, whose batches add to `busy` one by one.
+    started: Option<Instant>,
+    /// Time in bodies counted so far (the dispatcher's), or spent waiting for work
+    /// (subtracted, for a lane).
+    pub(crate) busy: Duration,
+    pub(crate) waiting: Duration,
 }
 
-impl<W, A> Default for Lane<W, A> {
-    fn default() -> Self {
+impl<W, A> Lane<W, A> {
+    /// A lane that runs from now until its input ends.
+    pub(crate) fn running() -> Self {
+        Lane {
+            started: Some(Instant::now()),
+            ..Self::dispatcher()
+        }
+    }
+
+    /// The record of a dispatcher that runs some batches itself.
+    pub(crate) fn dispatcher() -> Self {
         Lane {
             state: None,
             partials: LanePartials::default(),
             tracker: Tracker::default(),
             batches: 0,
             items: 0,
+            started: None,
+            busy: Duration::ZERO,
+            waiting: Duration::ZERO,
         }
     }
 }
@@ -112,8 +132,8 @@ where
     pub(crate) fn claiming_lane(&self, lane: usize) {
         // A lane runs its batches back to back: counting it once as running gives the
         // same peak as counting each batch, without two contended atomics per batch.
-        let _running = self.config.site.enter();
-        let mut local = Lane::default();
+        let _running = self.enter();
+        let mut local = Lane::running();
         let mut cursor = LaneCursor::new(lane);
         let mut spare = S::Scratch::default();
         while let Some(work) = self.feed.claim(&mut cursor, &mut spare) {
@@ -178,9 +198,17 @@ where
         Some(work)
     }
 
-    /// A lane is done: its counts and partials join the run's.
+    /// A lane, or a batch its dispatcher runs, starts running.
+    pub(crate) fn enter(&self) -> RunningGuard<'_> {
+        self.outcome.enter(self.config.site)
+    }
+
+    /// A lane is done: its counts, time and partials join the run's.
     pub(crate) fn finish_lane(&self, mut lane: Lane<B::State, R::Acc>) {
-        self.config.site.count_batches(lane.batches, lane.items);
+        let lived = lane.started.map_or(Duration::ZERO, |s| s.elapsed());
+        let busy = (lived + lane.busy).saturating_sub(lane.waiting);
+        self.outcome
+            .lane_done(self.config.site, lane.batches, lane.items, busy);
         self.outcome.absorb(&mut lane.partials, self.reducers, false);
     }
 
@@ -188,6 +216,7 @@ where
     /// first (with the feed), then a panic is re-raised, or the first error returned.
     pub(crate) fn finish<Stops: FnOnce(Stop) -> B::Error>(self, stops: Stops) -> Result<R::Acc, B::Error> {
         let Engine {
+            config,
             feed,
             reducers,
             control,
@@ -195,6 +224,6 @@ where
             ..
         } = self;
         drop(feed);
-        outcome.finish(reducers, &control, stops)
+        outcome.finish(config, reducers, &control, stops)
     }
 }

@@ -6,13 +6,15 @@
 use std::any::Any;
 use std::ops::Range;
 use std::panic::resume_unwind;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use super::control::Control;
 use crate::cancel::Stop;
 use crate::reduce::ReduceSet;
 use crate::config::Config;
-use crate::stats::Site;
+use crate::stats::{RunEnd, RunStats, Running, Site};
 
 /// A lane's partials are moved into the run's list once it holds this many.
 const COMPACT_AT: usize = 64;
@@ -53,9 +55,44 @@ struct Inner<A, E> {
     panic: Option<Box<dyn Any + Send>>,
 }
 
-/// The run's shared record: partials, first error by item position, first panic.
+/// The run's shared record: partials, first error by item position, first panic, and
+/// the run's own figures ([`RunStats`]), kept here so that every driver reports
+/// through one place.
 pub(crate) struct Outcome<A, E> {
     inner: Mutex<Inner<A, E>>,
+    figures: Figures,
+}
+
+/// One run's counts and times, as the lanes report them.
+struct Figures {
+    start: Instant,
+    lanes: AtomicUsize,
+    batches: AtomicU64,
+    items: AtomicU64,
+    failed: AtomicU64,
+    panicked: AtomicU64,
+    dropped: AtomicU64,
+    busy_ns: AtomicU64,
+    merge_ns: AtomicU64,
+    running: AtomicUsize,
+    peak_running: AtomicUsize,
+}
+
+/// Marks one lane (or one batch run by a dispatcher) as running, for the loop's site
+/// and for its run.
+pub(crate) struct RunningGuard<'a> {
+    _site: Running<'a>,
+    run: &'a AtomicUsize,
+}
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.run.fetch_sub(1, Relaxed);
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl<A, E> Outcome<A, E> {
@@ -66,7 +103,51 @@ impl<A, E> Outcome<A, E> {
                 error: None,
                 panic: None,
             }),
+            figures: Figures {
+                start: Instant::now(),
+                lanes: AtomicUsize::new(0),
+                batches: AtomicU64::new(0),
+                items: AtomicU64::new(0),
+                failed: AtomicU64::new(0),
+                panicked: AtomicU64::new(0),
+                dropped: AtomicU64::new(0),
+                busy_ns: AtomicU64::new(0),
+                merge_ns: AtomicU64::new(0),
+                running: AtomicUsize::new(0),
+                peak_running: AtomicUsize::new(0),
+            },
         }
+    }
+
+    /// A lane (or a batch the dispatcher runs) starts running.
+    pub(crate) fn enter<'a>(&'a self, site: &'a Site) -> RunningGuard<'a> {
+        let f = &self.figures;
+        let now = f.running.fetch_add(1, Relaxed) + 1;
+        if now > f.peak_running.load(Relaxed) {
+            f.peak_running.fetch_max(now, Relaxed);
+        }
+        RunningGuard {
+            _site: site.enter(),
+            run: &f.running,
+        }
+    }
+
+    /// A lane is done: its batches, items and time in bodies.
+    pub(crate) fn lane_done(&self, site: &Site, batches: u64, items: u64, busy: Duration) {
+        site.count_batches(batches, items);
+        let f = &self.figures;
+        if batches > 0 {
+            f.lanes.fetch_add(1, Relaxed);
+        }
+        f.batches.fetch_add(batches, Relaxed);
+        f.items.fetch_add(items, Relaxed);
+        f.busy_ns.fetch_add(nanos(busy), Relaxed);
+    }
+
+    /// Items shed by `on_full = drop`.
+    pub(crate) fn dropped(&self, site: &Site, items: u64) {
+        site.count_dropped(items);
+        self.figures.dropped.fetch_add(items, Relaxed);
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner<A, E>> {
@@ -78,6 +159,7 @@ impl<A, E> Outcome<A, E> {
     /// it still run (an earlier `break` or error would come first sequentially).
     pub(crate) fn failed(&self, config: &Config, control: &Control, at: usize, error: E) {
         config.site.count_failed();
+        self.figures.failed.fetch_add(1, Relaxed);
         if !config.keep_going {
             if config.early_exit {
                 control.cut_at(at);
@@ -94,6 +176,7 @@ impl<A, E> Outcome<A, E> {
     /// A batch panicked: the run stops, and the first payload is kept to re-raise.
     pub(crate) fn panicked(&self, site: &Site, control: &Control, payload: Box<dyn Any + Send>) {
         site.count_panicked();
+        self.figures.panicked.fetch_add(1, Relaxed);
         control.stop();
         self.lock().panic.get_or_insert(payload);
     }
@@ -137,6 +220,7 @@ impl<A, E> Outcome<A, E> {
         if lane.list.is_empty() {
             return;
         }
+        let started = Instant::now();
         let mut inner = self.lock();
         inner.partials.append(&mut lane.list);
         if compact {
@@ -146,10 +230,47 @@ impl<A, E> Outcome<A, E> {
                 push_or_join(&mut inner.partials, p, reducers);
             }
         }
+        drop(inner);
+        self.figures
+            .merge_ns
+            .fetch_add(nanos(started.elapsed()), Relaxed);
+    }
+
+    /// Keeps this run's figures on its site, ended as `ended`.
+    fn report(&self, config: &Config, ended: RunEnd) {
+        let f = &self.figures;
+        let wall = f.start.elapsed();
+        let lanes = f.lanes.load(Relaxed);
+        let busy = Duration::from_nanos(f.busy_ns.load(Relaxed));
+        let merging = Duration::from_nanos(f.merge_ns.load(Relaxed));
+        config.site.finish_run(RunStats {
+            name: config.site.name(),
+            lanes,
+            items: f.items.load(Relaxed),
+            batches: f.batches.load(Relaxed),
+            failed: f.failed.load(Relaxed),
+            panicked: f.panicked.load(Relaxed),
+            dropped: f.dropped.load(Relaxed),
+            ended,
+            wall,
+            busy,
+            merging,
+            idle: wall
+                .checked_mul(u32::try_from(lanes.max(1)).unwrap_or(u32::MAX))
+                .unwrap_or(Duration::MAX)
+                .saturating_sub(busy + merging),
+            peak_running: f.peak_running.load(Relaxed),
+        });
     }
 
     /// The loop's result. `stops` turns the run's own stop into the loop's error type.
-    pub(crate) fn finish<R, Stops>(&self, reducers: &R, control: &Control, stops: Stops) -> Result<A, E>
+    pub(crate) fn finish<R, Stops>(
+        &self,
+        config: &Config,
+        reducers: &R,
+        control: &Control,
+        stops: Stops,
+    ) -> Result<A, E>
     where
         R: ReduceSet<Acc = A>,
         Stops: FnOnce(Stop) -> E,
@@ -163,23 +284,41 @@ impl<A, E> Outcome<A, E> {
             },
         );
         if let Some(payload) = inner.panic {
+            self.report(config, RunEnd::Panicked);
             resume_unwind(payload);
         }
         let cut = control.cut();
         if let Some((at, error)) = inner.error {
             // An item after a `break` ran only because it was already running.
             if at <= cut {
+                self.report(config, RunEnd::Failed);
                 return Err(error);
             }
         }
         if let Some(stop) = control.stopped() {
+            let ended = match stop {
+                Stop::Rejected(_) => RunEnd::Rejected,
+                Stop::Cancelled(_) => RunEnd::Cancelled,
+            };
+            self.report(config, ended);
             return Err(stops(stop));
         }
+        let started = Instant::now();
         let mut partials = inner.partials;
         partials.sort_unstable_by_key(|p| p.start);
-        Ok(partials
+        let combined = partials
             .into_iter()
             .filter(|p| p.start <= cut)
-            .fold(reducers.identity(), |acc, p| reducers.combine(acc, p.acc)))
+            .fold(reducers.identity(), |acc, p| reducers.combine(acc, p.acc));
+        self.figures
+            .merge_ns
+            .fetch_add(nanos(started.elapsed()), Relaxed);
+        let ended = if cut == usize::MAX {
+            RunEnd::Completed
+        } else {
+            RunEnd::Exited
+        };
+        self.report(config, ended);
+        Ok(combined)
     }
 }

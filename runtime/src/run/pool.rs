@@ -21,9 +21,9 @@
 //! with its queue, so the order of its keys is kept.
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TryRecvError, TrySendError};
 
 use super::engine::{Body, Engine, Lane};
 use super::feed::{Opened, Work};
@@ -89,8 +89,10 @@ where
 
     /// Runs `work` on the dispatcher under `slot`; false once the run stops.
     fn run_here(&mut self, work: Work<'_, S>, slot: Permit<'_>) -> bool {
-        let _running = self.engine.config.site.enter();
+        let _running = self.engine.enter();
+        let started = Instant::now();
         let ran = self.engine.run_work(&mut self.local, work).is_some();
+        self.local.busy += started.elapsed();
         drop(slot);
         ran && !self.engine.control.is_stopping()
     }
@@ -105,7 +107,8 @@ where
         };
         match when_full(self.policy(), full) {
             WhenFull::Shed => {
-                self.engine.config.site.count_dropped(work.len() as u64);
+                let site = self.engine.config.site;
+                self.engine.outcome.dropped(site, work.len() as u64);
                 Ok(true)
             }
             WhenFull::Refuse => {
@@ -128,9 +131,22 @@ where
 {
     let _slot = slots.acquire();
     slots.started.fetch_add(1, Relaxed);
-    let _running = engine.config.site.enter();
-    let mut local = Lane::default();
-    for work in rx.iter() {
+    let _running = engine.enter();
+    let mut local = Lane::running();
+    loop {
+        let work = match rx.try_recv() {
+            Ok(work) => work,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                let waited = Instant::now();
+                let next = rx.recv();
+                local.waiting += waited.elapsed();
+                match next {
+                    Ok(work) => work,
+                    Err(_) => break,
+                }
+            }
+        };
         let _ = engine.run_work(&mut local, work);
     }
     engine.finish_lane(local);
@@ -177,7 +193,7 @@ where
         let mut d = Dispatcher {
             engine,
             slots: &slots,
-            local: Lane::default(),
+            local: Lane::dispatcher(),
             offered,
         };
         let mut cursor = LaneCursor::new(0);
@@ -295,7 +311,7 @@ where
             d: Dispatcher {
                 engine,
                 slots: &slots,
-                local: Lane::default(),
+                local: Lane::dispatcher(),
                 offered: lanes,
             },
             txs,
@@ -366,8 +382,10 @@ where
         let mut go_on = true;
         let queued = self.rxs[j].try_iter();
         for work in queued.chain(work) {
-            let _running = engine.config.site.enter();
+            let _running = engine.enter();
+            let started = Instant::now();
             go_on &= engine.run_work(&mut self.d.local, work).is_some();
+            self.d.local.busy += started.elapsed();
         }
         go_on && !engine.control.is_stopping()
     }

@@ -1,0 +1,90 @@
+//! Each run's own figures (`bounded::stats::last_run`): counts that equal what the run
+//! did, on every backend, and where its time went.
+
+use std::time::Duration;
+
+use bounded::par_bounded;
+use bounded::stats::{last_run, RunEnd};
+
+#[test]
+fn a_run_reports_its_own_items_batches_and_time() {
+    let xs: Vec<u64> = (0..10_000).collect();
+    for round in 0..3 {
+        let mut total = 0u64;
+        par_bounded!(limit = 3, batch = 100, name = "run-stats-rayon", reduce(total: +); for x in &xs {
+            total += x;
+        });
+        assert_eq!(total, 49_995_000);
+        let run = last_run("run-stats-rayon").expect("the loop ran");
+        // The figures are this run's, not the site's running totals.
+        assert_eq!((run.items, run.batches), (10_000, 100), "round {round}");
+        assert_eq!(run.mean_batch(), 100.0);
+        assert_eq!(run.ended, RunEnd::Completed);
+        assert!(run.lanes >= 1 && run.lanes <= 3, "{run:?}");
+        assert!(run.peak_running <= 3, "{run:?}");
+        assert!(run.wall > Duration::ZERO && run.busy > Duration::ZERO, "{run:?}");
+    }
+}
+
+#[test]
+fn shed_failed_and_cancelled_runs_say_so() {
+    let items: Vec<u64> = (0..300).collect();
+    par_bounded!(backend = pool, limit = 1, queue = 1, batch = 2, on_full = drop, name = "run-stats-drop"; for x in &items {
+        std::thread::sleep(Duration::from_micros(100));
+        std::hint::black_box(x);
+    });
+    let run = last_run("run-stats-drop").unwrap();
+    assert_eq!(run.items + run.dropped, 300, "{run:?}");
+    assert_eq!(run.ended, RunEnd::Completed);
+
+    fn failing(xs: &[u64]) -> Result<(), u64> {
+        par_bounded!(limit = 2, batch = 4, name = "run-stats-fail"; for x in xs {
+            if *x == 50 {
+                return Err(*x);
+            }
+        });
+        Ok(())
+    }
+    let result: Result<(), u64> = (|| {
+        par_bounded!(limit = 2, batch = 4, name = "run-stats-try"; for x in &items {
+            let checked: Result<u64, u64> = if *x == 50 { Err(*x) } else { Ok(*x) };
+            checked?;
+        });
+        Ok(())
+    })();
+    assert_eq!(result, Err(50));
+    let run = last_run("run-stats-try").unwrap();
+    assert_eq!(run.ended, RunEnd::Failed);
+    assert_eq!(run.failed, 1);
+    assert_eq!(failing(&items), Err(50));
+    assert_eq!(last_run("run-stats-fail").unwrap().ended, RunEnd::Exited);
+
+    let token = bounded::CancelToken::new();
+    token.cancel();
+    let cancelled: Result<(), bounded::Cancelled> = (|| {
+        par_bounded!(limit = 2, cancel = token, name = "run-stats-cancel"; for x in &items {
+            std::hint::black_box(x);
+        });
+        Ok(())
+    })();
+    assert!(cancelled.is_err());
+    let run = last_run("run-stats-cancel").unwrap();
+    assert_eq!((run.ended, run.items), (RunEnd::Cancelled, 0));
+}
+
+#[test]
+fn async_runs_report_too() {
+    let xs: Vec<u64> = (0..500).collect();
+    let total = futures::executor::block_on(async {
+        let mut total = 0u64;
+        par_bounded!(limit = 4, batch = 10, name = "run-stats-async", reduce(total: +); for x in &xs {
+            futures::future::ready(()).await;
+            total += x;
+        });
+        total
+    });
+    assert_eq!(total, 124_750);
+    let run = last_run("run-stats-async").unwrap();
+    assert_eq!((run.items, run.batches, run.ended), (500, 50, RunEnd::Completed));
+    assert!(run.lanes <= 4 && run.peak_running <= 4, "{run:?}");
+}
