@@ -85,6 +85,7 @@ pub mod prelude {
 /// What the generated code names. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use bounded_runtime::capture::{Cap, CapCopy, CapRef};
     pub use bounded_runtime::config::{Backend, BatchSize, Config, Limit, OnFull, Schedule};
     pub use bounded_runtime::input::Pulled;
     pub use bounded_runtime::input::{Enumerated, Input, ViaIndexed, ViaPulled, ViaStream};

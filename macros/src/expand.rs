@@ -228,6 +228,13 @@ pub fn expand(l: &ParLoop) -> TokenStream {
         }
         None => quote!(),
     };
+    // Captured variables are read once per batch (not on the async path, whose lanes
+    // own their batches across awaits).
+    let (body, take_snapshots) = if is_async {
+        (body, quote!())
+    } else {
+        crate::snapshot::snapshot(l, &body, &p)
+    };
     let per_item = match &body {
         LoopBody::Block(block) if l.options.weight.is_some() => quote!({ #take_weight #block }),
         LoopBody::Block(block) => quote!(#block),
@@ -506,6 +513,7 @@ pub fn expand(l: &ParLoop) -> TokenStream {
                 &#reducers,
                 || (#(#with_inits,)*),
                 |#state_param, #batch| -> ::core::result::Result<_, #err_ty> {
+                    #take_snapshots
                     #bind_state
                     #init_acc
                     #batch_loop

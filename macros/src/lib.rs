@@ -12,6 +12,7 @@ mod model;
 mod options;
 mod pipeline;
 mod scan;
+mod snapshot;
 mod validate;
 
 #[cfg(test)]

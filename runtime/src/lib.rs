@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod cancel;
+pub mod capture;
 pub mod config;
 mod error;
 pub mod input;
