@@ -8,7 +8,6 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
 
-
 /// One annotated loop in the source: its name, location and counters.
 #[derive(Debug)]
 pub struct Site {

@@ -5,9 +5,9 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use crate::error::Rejected;
 use super::permits::Permits;
 pub use super::permits::{Acquire, Permit};
+use crate::error::Rejected;
 use crate::stats::SiteLocation;
 
 /// The shared state of one gated function; the macro emits one `static` per function.

@@ -41,8 +41,8 @@ pub use scope::Scope;
 
 use self::shared::{Shared, Task};
 use self::sync::Arc;
-use crate::limit::OnFull;
 use crate::error::Rejected;
+use crate::limit::OnFull;
 
 /// A pool of worker threads fed through a bounded queue.
 ///

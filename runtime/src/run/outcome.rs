@@ -10,8 +10,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::control::Control;
 use crate::cancel::Stop;
-use crate::reduce::ReduceSet;
 use crate::config::Config;
+use crate::reduce::ReduceSet;
 use crate::stats::Site;
 
 /// A lane's partials are moved into the run's list once it holds this many.
@@ -149,7 +149,12 @@ impl<A, E> Outcome<A, E> {
     }
 
     /// The loop's result. `stops` turns the run's own stop into the loop's error type.
-    pub(crate) fn finish<R, Stops>(&self, reducers: &R, control: &Control, stops: Stops) -> Result<A, E>
+    pub(crate) fn finish<R, Stops>(
+        &self,
+        reducers: &R,
+        control: &Control,
+        stops: Stops,
+    ) -> Result<A, E>
     where
         R: ReduceSet<Acc = A>,
         Stops: FnOnce(Stop) -> E,
