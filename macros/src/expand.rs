@@ -130,7 +130,8 @@ pub fn expand(l: &ParLoop) -> TokenStream {
                 quote!(#p::op::#name)
             }
         };
-        typed.push(quote!(#p::Typed::like(#op, &#var)));
+        // At the operator, so that a type it does not fit is reported there.
+        typed.push(respan(quote!(#p::Typed::like(#op, &#var)), r.op_span));
         vars.push(var.clone());
     }
     let mut body = l.body.clone();
@@ -456,6 +457,26 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     }
 }
 
+/// `tokens`, every one at `span` (so that rustc's error about them lands there), with
+/// hygiene kept.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    use proc_macro2::{Group, TokenTree};
+    tokens
+        .into_iter()
+        .map(|t| match t {
+            TokenTree::Group(g) => {
+                let mut out = Group::new(g.delimiter(), respan(g.stream(), span));
+                out.set_span(g.span().located_at(span));
+                TokenTree::Group(out)
+            }
+            mut other => {
+                other.set_span(other.span().located_at(span));
+                other
+            }
+        })
+        .collect()
+}
+
 /// The input as a runtime source; `xs.enumerate()` keeps the index split of `xs`. An
 /// async loop also takes a `Stream`.
 fn source(input: &Expr, p: &TokenStream, is_async: bool) -> TokenStream {
@@ -470,9 +491,13 @@ fn source(input: &Expr, p: &TokenStream, is_async: bool) -> TokenStream {
     } else {
         quote!(#p::{ViaIndexed as _, ViaPulled as _})
     };
-    quote! {{
+    // At the input, so that items that cannot cross threads are reported there.
+    let span = input.span();
+    let check = respan(quote!(#p::input), span);
+    let wrap = respan(quote!(#p::Input::new), span);
+    quote_spanned! {span=> {
         use #via;
-        (&#p::Input::new(#input)).to_source()
+        #check((&#wrap(#input)).to_source())
     }}
 }
 
