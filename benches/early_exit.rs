@@ -43,7 +43,12 @@ fn search(c: &mut Criterion) {
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    for (label, at) in [("1%", Some(ITEMS / 100)), ("10%", Some(ITEMS / 10)), ("50%", Some(ITEMS / 2)), ("none", None)] {
+    for (label, at) in [
+        ("1%", Some(ITEMS / 100)),
+        ("10%", Some(ITEMS / 10)),
+        ("50%", Some(ITEMS / 2)),
+        ("none", None),
+    ] {
         let mut xs = vec![0u32; ITEMS];
         if let Some(at) = at {
             xs[at] = 1;

@@ -88,16 +88,16 @@ pub mod __private {
     pub use bounded_runtime::capture::{Cap, CapCopy, CapRef};
     pub use bounded_runtime::config::{Backend, BatchSize, Config, Limit, OnFull, Schedule};
     pub use bounded_runtime::input::Pulled;
-    pub use bounded_runtime::input::{Enumerated, Input, ViaIndexed, ViaPulled, ViaStream};
+    pub use bounded_runtime::input::{input, Enumerated, Input, ViaIndexed, ViaPulled, ViaStream};
     pub use bounded_runtime::limit::coalesce::{
         assert_coalesce_key, assert_coalesce_result, Flights,
     };
     pub use bounded_runtime::limit::gate::{weight, Gate};
     pub use bounded_runtime::limit::permits::LoopPermits;
     pub use bounded_runtime::reduce::{op, ReduceSet, Typed};
-    pub use bounded_runtime::{AsyncRun, Exit};
     pub use bounded_runtime::stats::Site;
     pub use bounded_runtime::{hash_key, run, run_keyed, run_stoppable, Stop};
+    pub use bounded_runtime::{AsyncRun, Exit};
 }
 
 /// The book's chapters, so that every Rust snippet in them is compiled and run by

@@ -188,6 +188,38 @@ fn a_thousand_concurrent_cold_calls_run_once() {
     assert_eq!(LOOKUPS.load(SeqCst), 3);
 }
 
+static WAVES: AtomicUsize = AtomicUsize::new(0);
+
+#[gate(limit = 2, coalesce, name = "coalesced-waves")]
+fn wave(key: u32) -> u32 {
+    WAVES.fetch_add(1, SeqCst);
+    thread::sleep(Duration::from_millis(50));
+    key * 2
+}
+
+#[test]
+fn gate_stats_count_every_call_and_the_coalesced_ones() {
+    let barrier = Barrier::new(300);
+    thread::scope(|s| {
+        for i in 0..300u32 {
+            let barrier = &barrier;
+            s.spawn(move || {
+                barrier.wait();
+                assert_eq!(wave(i % 3), (i % 3) * 2);
+            });
+        }
+    });
+    let runs = WAVES.load(SeqCst) as u64;
+    let stats = bounded::stats::gates()
+        .into_iter()
+        .find(|g| g.name == "coalesced-waves")
+        .unwrap();
+    assert_eq!(stats.calls, 300, "{stats:?}");
+    assert_eq!(stats.coalesced, 300 - runs, "{stats:?}");
+    assert_eq!(stats.rejected, 0);
+    assert!((3..300).contains(&runs), "{runs} executions");
+}
+
 static FAILS: AtomicUsize = AtomicUsize::new(0);
 
 #[gate(limit = 4, coalesce)]

@@ -22,7 +22,10 @@ fn a_run_reports_its_own_items_batches_and_time() {
         assert_eq!(run.ended, RunEnd::Completed);
         assert!(run.lanes >= 1 && run.lanes <= 3, "{run:?}");
         assert!(run.peak_running <= 3, "{run:?}");
-        assert!(run.wall > Duration::ZERO && run.busy > Duration::ZERO, "{run:?}");
+        assert!(
+            run.wall > Duration::ZERO && run.busy > Duration::ZERO,
+            "{run:?}"
+        );
     }
 }
 
@@ -85,6 +88,9 @@ fn async_runs_report_too() {
     });
     assert_eq!(total, 124_750);
     let run = last_run("run-stats-async").unwrap();
-    assert_eq!((run.items, run.batches, run.ended), (500, 50, RunEnd::Completed));
+    assert_eq!(
+        (run.items, run.batches, run.ended),
+        (500, 50, RunEnd::Completed)
+    );
     assert!(run.lanes <= 4 && run.peak_running <= 4, "{run:?}");
 }

@@ -137,7 +137,8 @@ pub fn expand(l: &ParLoop) -> TokenStream {
                 quote!(#p::op::#name)
             }
         };
-        typed.push(quote!(#p::Typed::like(#op, &#var)));
+        // At the operator, so that a type it does not fit is reported there.
+        typed.push(respan(quote!(#p::Typed::like(#op, &#var)), r.op_span));
         vars.push(var.clone());
     }
     let mut body = l.body.clone();
@@ -391,7 +392,7 @@ pub fn expand(l: &ParLoop) -> TokenStream {
         // Spanned at the option, so a missing `From` impl is reported there.
         let rejected = match &l.options.on_full {
             Some(c) if rejects => {
-                quote_spanned!(c.value.span()=> #p::Stop::Rejected(r) => ::core::convert::From::from(r),)
+                quote_spanned!(c.value.span()=> #[allow(clippy::useless_conversion)] #p::Stop::Rejected(r) => ::core::convert::From::from(r),)
             }
             _ => quote!(),
         };
@@ -403,7 +404,7 @@ pub fn expand(l: &ParLoop) -> TokenStream {
             .or_else(|| l.options.cancel.as_ref().map(Spanned::span));
         let cancelled = match cancel_span {
             Some(span) => {
-                quote_spanned!(span=> #p::Stop::Cancelled(c) => ::core::convert::From::from(c),)
+                quote_spanned!(span=> #[allow(clippy::useless_conversion)] #p::Stop::Cancelled(c) => ::core::convert::From::from(c),)
             }
             None => quote!(),
         };
@@ -529,6 +530,26 @@ pub fn expand(l: &ParLoop) -> TokenStream {
     }
 }
 
+/// `tokens`, every one at `span` (so that rustc's error about them lands there), with
+/// hygiene kept.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    use proc_macro2::{Group, TokenTree};
+    tokens
+        .into_iter()
+        .map(|t| match t {
+            TokenTree::Group(g) => {
+                let mut out = Group::new(g.delimiter(), respan(g.stream(), span));
+                out.set_span(g.span().located_at(span));
+                TokenTree::Group(out)
+            }
+            mut other => {
+                other.set_span(other.span().located_at(span));
+                other
+            }
+        })
+        .collect()
+}
+
 /// The input as a runtime source; `xs.enumerate()` keeps the index split of `xs`. An
 /// async loop also takes a `Stream`.
 fn source(input: &Expr, p: &TokenStream, is_async: bool) -> TokenStream {
@@ -543,9 +564,13 @@ fn source(input: &Expr, p: &TokenStream, is_async: bool) -> TokenStream {
     } else {
         quote!(#p::{ViaIndexed as _, ViaPulled as _})
     };
-    quote! {{
+    // At the input, so that items that cannot cross threads are reported there.
+    let span = input.span();
+    let check = respan(quote!(#p::input), span);
+    let wrap = respan(quote!(#p::Input::new), span);
+    quote_spanned! {span=> {
         use #via;
-        (&#p::Input::new(#input)).to_source()
+        #check((&#wrap(#input)).to_source())
     }}
 }
 

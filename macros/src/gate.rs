@@ -353,11 +353,13 @@ pub fn gate_attr(args: TokenStream, item: TokenStream) -> TokenStream {
             static #flights: #p::Flights<(#(#key_tys,)*), #result_ty> = #p::Flights::new();
             #(#checks)*
             #result_check
+            #gate.count_call();
             #run
         }}
     } else {
         quote! {{
             #statics
+            #gate.count_call();
             #acquire
             #block
         }}

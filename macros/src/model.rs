@@ -95,6 +95,8 @@ pub struct Assignment {
     pub op: Option<&'static str>,
     /// Whether the place is the variable itself (not a field, index or deref of it).
     pub whole: bool,
+    /// Whether the place indexes the variable itself (`xs[i] = …`, `xs[i].f = …`).
+    pub indexed: bool,
     /// For a plain `x = e` on the whole variable: what `e` does with `x`.
     pub rhs: Option<Rhs>,
 }

@@ -21,10 +21,18 @@ fn with_errors(tokens: TokenStream, errors: Vec<syn::Error>) -> TokenStream {
 }
 
 /// `par_bounded!`'s value when it cannot expand: the errors, and an expression of any
-/// type, so the errors are not followed by a type mismatch.
+/// type, so the errors are not followed by a type mismatch. It is a call of a generic
+/// function rather than a diverging expression, so the code after the loop does not
+/// draw `unreachable statement` warnings on top of the errors.
 fn expr_with_errors(errors: Vec<syn::Error>) -> TokenStream {
     let errors = errors.into_iter().map(|e| e.to_compile_error());
-    quote!({ #(#errors;)* ::core::unreachable!() })
+    quote!({
+        #(#errors;)*
+        fn __bounded_unexpanded<T>() -> T {
+            ::core::unreachable!()
+        }
+        __bounded_unexpanded()
+    })
 }
 
 /// `#[bounded(ARGS)] ITEM`
@@ -45,6 +53,7 @@ pub fn bounded_attr(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let name = func.sig.ident.clone();
+    errors.extend(second_attribute(&mut func));
     let returns_option = match &func.sig.output {
         syn::ReturnType::Type(_, ty) => match &**ty {
             syn::Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Option"),
@@ -115,6 +124,23 @@ pub fn bounded_attr(args: TokenStream, item: TokenStream) -> TokenStream {
         ));
     }
     with_errors(func.into_token_stream(), errors)
+}
+
+/// A second `#[bounded(...)]` on the same function: it would run on this one's output,
+/// whose loops are already parallel. Reported once, here, and removed.
+fn second_attribute(func: &mut ItemFn) -> Option<syn::Error> {
+    let at = func.attrs.iter().position(|a| {
+        a.path()
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "bounded")
+    })?;
+    let attr = func.attrs.remove(at);
+    let name = &func.sig.ident;
+    Some(syn::Error::new_spanned(
+        attr.path(),
+        format!("`{name}` has two `#[bounded]` attributes\nhelp: merge their options into one `#[bounded(...)]`; to give one loop its own options, put `#[bounded(...)]` on that loop"),
+    ))
 }
 
 fn build(

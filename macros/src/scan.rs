@@ -194,20 +194,24 @@ impl FactsVisitor {
             return;
         }
         let mut whole = true;
+        let mut indexed = false;
         let mut e = place;
         loop {
             match e {
                 Expr::Field(f) => {
                     whole = false;
+                    indexed = false;
                     e = &f.base;
                 }
                 Expr::Index(i) => {
                     whole = false;
+                    indexed = true;
                     e = &i.expr;
                 }
                 Expr::Paren(p) => e = &p.expr,
                 Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => {
                     whole = false;
+                    indexed = false;
                     e = &u.expr;
                 }
                 _ => break,
@@ -223,6 +227,7 @@ impl FactsVisitor {
                 span,
                 op,
                 whole,
+                indexed,
                 rhs: None,
             });
             return;
@@ -237,6 +242,7 @@ impl FactsVisitor {
                 span,
                 op,
                 whole,
+                indexed,
                 rhs,
             });
         }

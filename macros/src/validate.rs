@@ -4,7 +4,7 @@
 
 use proc_macro2::Span;
 use syn::spanned::Spanned;
-use syn::{Expr, Lit};
+use syn::{Expr, Ident, Lit};
 
 use crate::model::{Assignment, Call, CallUse, Context, ParLoop, Rhs};
 use crate::options::{BatchOpt, LimitOpt, ReduceOp, PLANNED};
@@ -236,7 +236,9 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
         for r in o.reduce.iter().flatten() {
             let what = match r.op {
                 ReduceOp::Append => "`append` keeps input order",
-                ReduceOp::Extend => "`extend` lets later items' entries replace earlier ones in input order",
+                ReduceOp::Extend => {
+                    "`extend` lets later items' entries replace earlier ones in input order"
+                }
                 ReduceOp::Last => "`last` keeps the value of the last item in input order",
                 _ => continue,
             };
@@ -305,6 +307,10 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
         if with_names.contains(&name) {
             continue;
         }
+        if name != "self" && a.indexed {
+            errors.push(indexed_write(a));
+            continue;
+        }
         if name == "self" || !a.whole {
             errors.push(err(
                 a.span,
@@ -325,6 +331,7 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
             format!("the parallel body assigns to `{name}`, which every item shares, without a reduction\nhelp: {suggestion}"),
         ));
     }
+    check_unreduced_calls(l, &with_names, errors);
     for r in o.reduce.iter().flatten() {
         for c in l.facts.outer_calls.iter().filter(|c| c.root == r.var) {
             check_reduced_call(c, &r.op, errors);
@@ -542,5 +549,46 @@ fn check_reduced_call(c: &Call, op: &ReduceOp, errors: &mut Vec<syn::Error>) {
             format!("`{m}.insert(…)` puts a value at a position of this batch's own part of `{m}`, but `append` concatenates the batches' parts in input order, so the position is not the sequential loop's\nhelp: `push` the value (the result keeps input order) and reorder the result after the loop, or mark the loop `#[serial]`"),
         )),
         _ => {}
+    }
+}
+
+/// `xs[i] = …` on an outer slice: every item would write through the one shared `xs`;
+/// iterating the elements mutably hands each item its own.
+fn indexed_write(a: &Assignment) -> syn::Error {
+    let name = &a.root;
+    err(
+        a.span,
+        format!("a parallel body cannot write into `{name}` by index: every item shares `{name}`\nhelp: iterate the elements mutably, `for x in {name}.iter_mut()` (with `.enumerate()` when the body needs the index), and write `*x = …`; each item then owns its element"),
+    )
+}
+
+/// The reduction that makes a known mutating method call on an outer collection give
+/// the sequential answer, by the method called.
+fn operator_for_method(method: &str, args: usize) -> Option<&'static str> {
+    match (method, args) {
+        ("push" | "push_str" | "push_back" | "extend_from_slice" | "append", _) => Some("append"),
+        ("insert", 1 | 2) => Some("extend"),
+        ("entry", 1) => Some("merge"),
+        _ => None,
+    }
+}
+
+/// Calls of well-known `&mut self` methods (`out.push(x)`, `m.insert(k, v)`,
+/// `m.entry(k)`) on an outer variable that no `reduce` clause or `with` names: every
+/// item would change the one shared value.
+fn check_unreduced_calls(l: &ParLoop, with_names: &[String], errors: &mut Vec<syn::Error>) {
+    let reduced = |x: &Ident| l.options.reduce.iter().flatten().any(|r| r.var == *x);
+    for c in &l.facts.outer_calls {
+        let name = c.root.to_string();
+        if name == "self" || reduced(&c.root) || with_names.contains(&name) {
+            continue;
+        }
+        let Some(op) = operator_for_method(&c.method.to_string(), c.args) else {
+            continue;
+        };
+        errors.push(err(
+            c.span,
+            format!("`{name}.{m}(…)` changes `{name}`, which every item of the parallel body shares, without a reduction\nhelp: add `reduce({name}: {op})` to the options: each batch then works on its own `{name}`, and the parts are combined in input order", m = c.method),
+        ));
     }
 }

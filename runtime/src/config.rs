@@ -232,7 +232,10 @@ impl Config {
     /// its value and the loop's location, at the user's call site.
     #[track_caller]
     pub(crate) fn checked<S: crate::input::Source>(&self, source: &S) -> (usize, Option<usize>) {
-        match self.limit_or_message().and_then(|l| Ok((l, self.batch_or_message()?))) {
+        match self
+            .limit_or_message()
+            .and_then(|l| Ok((l, self.batch_or_message()?)))
+        {
             Ok(checked) => checked,
             Err(message) => {
                 crate::input::discard_all(source);

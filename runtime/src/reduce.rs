@@ -26,6 +26,13 @@ use std::ops::{Add, BitAnd, BitOr, BitXor, Mul, Not};
 /// assert_eq!(op::Sum.combine(2u32, 3), 5);
 /// assert_eq!(Reducer::<i8>::identity(&op::BitAnd), -1);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "this `reduce` operator cannot combine values of type `{T}`",
+    label = "does not fit `{T}`",
+    note = "a `Vec`, `VecDeque`, `LinkedList` or `String` is reduced with `append`, which keeps input order",
+    note = "maps and sets are reduced with `merge` (merges the values of equal keys) or `extend` (later entries replace earlier ones, as `insert` does)",
+    note = "numbers: `+ * min max & | ^`; `bool`: `&& ||`; any type: `last`, or a path to `fn(T, T) -> T`"
+)]
 pub trait Reducer<T> {
     /// The value that changes nothing: `combine(identity(), x) == x`.
     fn identity(&self) -> T;
@@ -514,18 +521,51 @@ impl<T: Default, F: Fn(T, T) -> T> Reducer<T> for op::Fold<F> {
     }
 }
 
+/// What `reduce(VAR: OP)` asks of the variable's type: that `OP` reduces it. Checked
+/// where the macro names the operator, so a type the operator does not fit is reported
+/// there, once, with the operators that do fit.
+#[diagnostic::on_unimplemented(
+    message = "this `reduce` operator cannot combine values of type `{Self}`",
+    label = "does not fit `{Self}`",
+    note = "a `Vec`, `VecDeque`, `LinkedList` or `String` is reduced with `append`, which keeps input order",
+    note = "maps and sets are reduced with `merge` (merges the values of equal keys) or `extend` (later entries replace earlier ones, as `insert` does)",
+    note = "numbers: `+ * min max & | ^`; `bool`: `&& ||`; any type: `last`, or a path to `fn(T, T) -> T`"
+)]
+pub trait ReducedBy<R>: Sized {
+    /// `op`'s identity for this type.
+    fn identity(op: &R) -> Self;
+    /// Combines two partials with `op`, `a` first in input order.
+    fn combine(op: &R, a: Self, b: Self) -> Self;
+}
+
+impl<T, R: Reducer<T>> ReducedBy<R> for T {
+    fn identity(op: &R) -> T {
+        op.identity()
+    }
+    fn combine(op: &R, a: T, b: T) -> T {
+        op.combine(a, b)
+    }
+}
+
 /// An operator bound to the type of the variable it reduces, so the macro never has to
 /// name the type: `Typed::like(op::Sum, &total)`. `T` is the type of a batch's copy and
 /// `O` the type of the outer variable: the same, except for `last` ([`Typed::last`]).
+///
+/// Whether the operator fits the type is checked once, when it is made; the rest of the
+/// loop's code does not ask again (so a misfit is one error, at the operator).
 pub struct Typed<R, T, O = T> {
     op: R,
-    _type: PhantomData<fn() -> (T, O)>,
+    identity: fn(&R) -> T,
+    combine: fn(&R, T, T) -> T,
+    _type: PhantomData<fn() -> O>,
 }
 
 impl<R: Clone, T, O> Clone for Typed<R, T, O> {
     fn clone(&self) -> Self {
         Typed {
             op: self.op.clone(),
+            identity: self.identity,
+            combine: self.combine,
             _type: PhantomData,
         }
     }
@@ -539,39 +579,40 @@ impl<R, T, O> std::fmt::Debug for Typed<R, T, O> {
     }
 }
 
-impl<R: Reducer<T>, T, O> Typed<R, T, O> {
+impl<R, T, O> Typed<R, T, O> {
     /// The identity.
     pub fn identity(&self) -> T {
-        self.op.identity()
+        (self.identity)(&self.op)
     }
 
     /// Combines two partials, `a` first in input order.
     pub fn combine(&self, a: T, b: T) -> T {
-        self.op.combine(a, b)
+        (self.combine)(&self.op, a, b)
     }
 }
 
-impl<R: Reducer<T>, T> Typed<R, T> {
+impl<R, T: ReducedBy<R>> Typed<R, T> {
     /// `op`, reducing values of the type of `_var` (read for its type only).
     pub fn like(op: R, _var: &T) -> Self {
-        Typed {
-            op,
-            _type: PhantomData,
-        }
+        Self::new(op)
     }
 
     /// `op`, reducing values of a type left to inference.
     pub fn new(op: R) -> Self {
         Typed {
             op,
+            identity: T::identity,
+            combine: T::combine,
             _type: PhantomData,
         }
     }
+}
 
+impl<R, T> Typed<R, T> {
     /// Folds a loop's result into the outer variable: `*outer = outer OP result`.
     pub fn fold_into(&self, outer: &mut T, result: T) {
-        let before = std::mem::replace(outer, self.op.identity());
-        *outer = self.op.combine(before, result);
+        let before = std::mem::replace(outer, self.identity());
+        *outer = self.combine(before, result);
     }
 }
 
@@ -592,6 +633,8 @@ impl<T> Typed<op::Last, Option<T>, T> {
     pub fn last(_var: &T) -> Self {
         Typed {
             op: op::Last,
+            identity: |_| None,
+            combine: |_, a, b| b.or(a),
             _type: PhantomData,
         }
     }
@@ -616,7 +659,7 @@ pub trait ReduceSet {
 
 macro_rules! reduce_tuples {
     ($( ($($r:ident $t:ident $o:ident $i:tt),*) )*) => {$(
-        impl<$($r: Reducer<$t>, $t, $o,)*> ReduceSet for ($(Typed<$r, $t, $o>,)*) {
+        impl<$($r, $t, $o,)*> ReduceSet for ($(Typed<$r, $t, $o>,)*) {
             type Acc = ($($t,)*);
             #[allow(clippy::unused_unit)]
             fn identity(&self) -> Self::Acc {

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Duration;
 
-
 /// One annotated loop in the source: its name, location and counters.
 #[derive(Debug)]
 pub struct Site {

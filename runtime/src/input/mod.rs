@@ -46,6 +46,11 @@ pub enum Shape {
 /// given index range by value (or by unique reference); the runtime guarantees that the
 /// ranges it passes are within `0..len` and pairwise disjoint, and implementations may
 /// rely on it. An implementation must return items only of the range it was given.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a parallel loop's input: its items must move to worker threads",
+    label = "items of this input go to other threads",
+    note = "a loop's items must be `Send`, the elements of a borrowed slice `Sync`, and an iterator that is not a slice, `Vec` or range must be `Send` too"
+)]
 pub unsafe trait Source: Sync {
     /// One item, as the loop pattern binds it.
     type Item: Send;
@@ -160,9 +165,13 @@ impl<T> Input<T> {
 }
 
 /// Picks an index-split source for indexed input types (tried first).
+///
+/// The picks ask nothing of the items: whether they may cross threads is checked once
+/// the source is picked ([`input`]), so that rustc names the item type that is not
+/// `Send` or `Sync` rather than failing to find a method.
 pub trait ViaIndexed {
     /// The source.
-    type Source: Source;
+    type Source;
     /// Turns the input into its source.
     fn to_source(&self) -> Self::Source;
 }
@@ -189,21 +198,29 @@ where
 /// Picks a pulled source for any other `IntoIterator` (the fallback).
 pub trait ViaPulled {
     /// The source.
-    type Source: Source;
+    type Source;
     /// Turns the input into its source.
     fn to_source(&self) -> Self::Source;
 }
 
-impl<I> ViaPulled for &Input<I>
-where
-    I: IntoIterator,
-    I::IntoIter: Send,
-    I::Item: Send,
-{
+impl<I: IntoIterator> ViaPulled for &Input<I> {
     type Source = Pulled<I::IntoIter>;
     fn to_source(&self) -> Self::Source {
         Pulled::new(self.take().into_iter())
     }
+}
+
+/// The loop's input, checked where the user wrote it: its items move to (or are shared
+/// with) worker threads, so they must be `Send` (`Sync` for the elements of a borrowed
+/// slice), and an iterator that is pulled from on workers must be `Send` itself.
+///
+/// ```
+/// use bounded_runtime::input::{input, Input, ViaIndexed as _, ViaPulled as _};
+/// let xs = vec![1u32, 2, 3];
+/// let _source = input((&Input::new(&xs)).to_source());
+/// ```
+pub fn input<S: Source>(source: S) -> S {
+    source
 }
 
 /// Drops every item of an input no lane has touched (a loop whose options were

@@ -117,14 +117,14 @@ unsafe impl<T: Send> Source for Owned<T> {
     }
 }
 
-impl<T: Send> ViaIndexed for Input<Vec<T>> {
+impl<T> ViaIndexed for Input<Vec<T>> {
     type Source = Owned<T>;
     fn to_source(&self) -> Self::Source {
         Owned::new(self.take())
     }
 }
 
-impl<T: Send> ViaIndexed for Input<std::vec::IntoIter<T>> {
+impl<T> ViaIndexed for Input<std::vec::IntoIter<T>> {
     type Source = Owned<T>;
     fn to_source(&self) -> Self::Source {
         // Collecting a `vec::IntoIter` into a `Vec` reuses its allocation.

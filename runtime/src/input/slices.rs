@@ -31,7 +31,7 @@ unsafe impl<'s, T: Sync> Source for Slice<'s, T> {
 
 macro_rules! via_slice {
     ($($ty:ty => |$x:ident| $conv:expr;)*) => {$(
-        impl<'s, T: Sync> ViaIndexed for Input<$ty> {
+        impl<'s, T> ViaIndexed for Input<$ty> {
             type Source = Slice<'s, T>;
             fn to_source(&self) -> Self::Source {
                 let $x = self.take();
@@ -48,7 +48,7 @@ via_slice! {
     std::slice::Iter<'s, T> => |x| x.as_slice();
 }
 
-impl<'s, T: Sync, const N: usize> ViaIndexed for Input<&'s [T; N]> {
+impl<'s, T, const N: usize> ViaIndexed for Input<&'s [T; N]> {
     type Source = Slice<'s, T>;
     fn to_source(&self) -> Self::Source {
         Slice(self.take())
@@ -105,7 +105,7 @@ unsafe impl<'s, T: Send> Source for SliceMut<'s, T> {
 
 macro_rules! via_slice_mut {
     ($($ty:ty => |$x:ident| $conv:expr;)*) => {$(
-        impl<'s, T: Send> ViaIndexed for Input<$ty> {
+        impl<'s, T> ViaIndexed for Input<$ty> {
             type Source = SliceMut<'s, T>;
             fn to_source(&self) -> Self::Source {
                 let $x = self.take();
@@ -122,7 +122,7 @@ via_slice_mut! {
     std::slice::IterMut<'s, T> => |x| x.into_slice();
 }
 
-impl<'s, T: Send, const N: usize> ViaIndexed for Input<&'s mut [T; N]> {
+impl<'s, T, const N: usize> ViaIndexed for Input<&'s mut [T; N]> {
     type Source = SliceMut<'s, T>;
     fn to_source(&self) -> Self::Source {
         SliceMut::new(self.take())

@@ -132,7 +132,7 @@ impl<K: Eq + Hash, R: Clone> Flights<K, R> {
     }
 
     /// Runs `f` for `key`, or waits for the call already running with an equal key.
-    /// `joined` is told when this call shares another's execution.
+    /// `joined` is told, once, when this call waits for another's execution.
     pub fn run(&self, key: K, joined: impl Fn(), f: impl FnOnce() -> R) -> R
     where
         K: Clone,
@@ -143,6 +143,7 @@ impl<K: Eq + Hash, R: Clone> Flights<K, R> {
                     return self.publish(&key, catch_unwind(AssertUnwindSafe(f)));
                 }
                 Some(flight) => {
+                    // A sync leader never abandons, so this call joins only once.
                     joined();
                     let mut o = lock(&flight.outcome);
                     while matches!(o.0, Outcome::Running) {
@@ -165,6 +166,7 @@ impl<K: Eq + Hash, R: Clone> Flights<K, R> {
         Fut: Future<Output = R>,
     {
         let mut make = Some(make);
+        let mut counted = false;
         loop {
             match self.join(&key) {
                 None => {
@@ -179,7 +181,11 @@ impl<K: Eq + Hash, R: Clone> Flights<K, R> {
                     return self.publish(&key, out);
                 }
                 Some(flight) => {
-                    joined();
+                    // A call whose leader was dropped may join again (or lead): it is
+                    // still one call.
+                    if !std::mem::replace(&mut counted, true) {
+                        joined();
+                    }
                     if let Some(r) = (Wait { flight: &flight }).await {
                         return r;
                     }

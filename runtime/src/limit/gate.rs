@@ -5,9 +5,9 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use crate::error::Rejected;
 use super::permits::Permits;
 pub use super::permits::{Acquire, Permit};
+use crate::error::Rejected;
 use crate::stats::SiteLocation;
 
 /// The shared state of one gated function; the macro emits one `static` per function.
@@ -62,10 +62,15 @@ impl Gate {
         })
     }
 
+    /// Counts one call of the gated function, before it asks for permits or joins a
+    /// coalesced call: every call counts once, whatever becomes of it.
+    pub fn count_call(&self) {
+        self.calls.fetch_add(1, Relaxed);
+    }
+
     /// Waits for `weight` permits (`on_full = block`).
     pub fn acquire(&'static self, limit: impl FnOnce() -> usize, weight: usize) -> Permit<'static> {
         let limit = self.limit(limit);
-        self.calls.fetch_add(1, Relaxed);
         self.permits.acquire(limit, weight)
     }
 
@@ -77,7 +82,6 @@ impl Gate {
         weight: usize,
     ) -> Result<Permit<'static>, Rejected> {
         let limit = self.limit(limit);
-        self.calls.fetch_add(1, Relaxed);
         self.permits.try_acquire(limit, weight).ok_or_else(|| {
             self.rejected.fetch_add(1, Relaxed);
             Rejected
@@ -91,7 +95,6 @@ impl Gate {
         weight: usize,
     ) -> Acquire<'static> {
         let limit = self.limit(limit);
-        self.calls.fetch_add(1, Relaxed);
         self.permits.acquire_async(limit, weight)
     }
 
@@ -129,11 +132,13 @@ pub struct GateStats {
     pub location: SiteLocation,
     /// The limit (0 before the first call evaluates it).
     pub limit: usize,
-    /// Calls that asked for permits.
+    /// Calls of the function, including the refused and the coalesced ones: the
+    /// function body ran `calls - coalesced - rejected` times.
     pub calls: u64,
     /// Calls refused under `on_full = reject`.
     pub rejected: u64,
-    /// Calls that shared another call's execution (`coalesce`).
+    /// Calls that waited for another call with equal arguments and shared its result
+    /// instead of running (`coalesce`).
     pub coalesced: u64,
     /// Permits in use now.
     pub running: usize,

@@ -41,8 +41,8 @@ pub use scope::Scope;
 
 use self::shared::{Shared, Task};
 use self::sync::Arc;
-use crate::limit::OnFull;
 use crate::error::Rejected;
+use crate::limit::OnFull;
 
 /// A pool of worker threads fed through a bounded queue.
 ///
@@ -123,6 +123,28 @@ impl<T, E> Outcome for Result<T, E> {
     }
 }
 
+/// A job that never returns (`|| panic!(…)`, `|| loop { … }`): its return type is `!`,
+/// which a closure's inferred return type falls back to in edition 2024 (and which the
+/// 2021 edition refuses to fall back to `()` for under a trait bound).
+impl Outcome for never::Never {
+    fn failed(&self) -> bool {
+        match *self {}
+    }
+}
+
+/// `!` by a name stable Rust accepts in an impl header: the return type of `fn() -> !`.
+mod never {
+    pub trait Returns {
+        type Output;
+    }
+
+    impl<T> Returns for fn() -> T {
+        type Output = T;
+    }
+
+    pub type Never = <fn() -> ! as Returns>::Output;
+}
+
 /// Whether the pool running the current job is being aborted: long jobs poll it to stop
 /// cooperatively. Always false outside a pool's worker.
 ///
@@ -197,6 +219,9 @@ impl<S: Send + 'static> Pool<S> {
     /// let (tx, rx) = std::sync::mpsc::channel();
     /// pool.execute(move || tx.send(6 * 7).unwrap()).unwrap();
     /// assert_eq!(rx.recv().unwrap(), 42);
+    /// // A job that only panics is counted as panicked; the worker lives on.
+    /// pool.execute(|| panic!("a job that never returns")).unwrap();
+    /// assert_eq!(pool.shutdown(Shutdown::Drain).panicked, 1);
     /// ```
     pub fn execute<F, R>(&self, job: F) -> Result<(), Rejected>
     where

@@ -13,8 +13,8 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use super::shared::{Shared, Task};
 use super::sync::{Arc, AtomicUsize, Condvar, Mutex};
 use super::Outcome;
-use crate::limit::OnFull;
 use crate::error::Rejected;
+use crate::limit::OnFull;
 use std::sync::atomic::Ordering::SeqCst;
 
 #[derive(Default)]

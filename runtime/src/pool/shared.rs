@@ -12,8 +12,8 @@ use super::builder::Workers;
 use super::scope::ScopeRef;
 use super::sync::{thread, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard};
 use super::{PoolStats, Shutdown};
-use crate::limit::{when_full, Full, OnFull, WhenFull};
 use crate::error::Rejected;
+use crate::limit::{when_full, Full, OnFull, WhenFull};
 use crate::stats::Histogram;
 
 type Job<S> = Box<dyn FnOnce(&mut S) -> bool + Send + 'static>;
@@ -305,7 +305,12 @@ impl<S: Send + 'static> Shared<S> {
         self.place(task, OnFull::Reject, false).is_ok()
     }
 
-    fn place(self: &Arc<Self>, task: Task<S>, policy: OnFull, counted: bool) -> Result<(), Rejected> {
+    fn place(
+        self: &Arc<Self>,
+        task: Task<S>,
+        policy: OnFull,
+        counted: bool,
+    ) -> Result<(), Rejected> {
         self.counters.submit.submitted.fetch_add(1, Relaxed);
         let refuse = |task: Task<S>| {
             if counted {

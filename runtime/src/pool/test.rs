@@ -499,6 +499,24 @@ fn every_job_is_accounted_for_under_errors_panics_and_shedding() {
 }
 
 #[test]
+fn jobs_that_never_return_compile_and_count_as_panicked() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    pool.execute(|| panic!("diverges")).unwrap();
+    pool.execute_with(|_: &mut ()| panic!("diverges with state"))
+        .unwrap();
+    let scoped = catch_unwind(AssertUnwindSafe(|| {
+        pool.scope(|s| s.execute(|| panic!("diverges in a scope")).unwrap())
+    }));
+    let stats = pool.shutdown(Shutdown::Drain);
+    std::panic::set_hook(hook);
+    assert!(scoped.is_err());
+    assert_eq!((stats.panicked, stats.completed), (3, 0));
+    assert_accounted(&stats);
+}
+
+#[test]
 fn latency_percentiles_reflect_the_jobs() {
     let pool = Pool::builder().workers(2).build().unwrap();
     pool.scope(|s| {

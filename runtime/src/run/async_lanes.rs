@@ -237,7 +237,8 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
         let mut cursor = LaneCursor::new(0);
         let mut scratch = S::Scratch::default();
         loop {
-            let Some(work) = poll_fn(|cx| self.feed.poll_claim(cx, &mut cursor, &mut scratch)).await
+            let Some(work) =
+                poll_fn(|cx| self.feed.poll_claim(cx, &mut cursor, &mut scratch)).await
             else {
                 break;
             };
@@ -272,8 +273,7 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
                     WhenFull::Shed => {
                         let (_, items) = batch.take().expect("one batch per poll");
                         drop(st);
-                        self.outcome
-                            .dropped(self.config.site, items.len() as u64);
+                        self.outcome.dropped(self.config.site, items.len() as u64);
                         Poll::Ready(true)
                     }
                     WhenFull::Refuse => {

@@ -115,7 +115,13 @@ where
     R: ReduceSet,
     B: Body<S, R::Acc>,
 {
-    pub(crate) fn new(config: &'r Config, feed: Feed<S>, sizing: Sizing, reducers: &'r R, body: &'r B) -> Self {
+    pub(crate) fn new(
+        config: &'r Config,
+        feed: Feed<S>,
+        sizing: Sizing,
+        reducers: &'r R,
+        body: &'r B,
+    ) -> Self {
         Engine {
             control: Control::new(config),
             config,
@@ -188,7 +194,9 @@ where
             None => range,
         };
         match result {
-            Ok(Ok(acc)) => self.outcome.keep(&mut lane.partials, range, acc, self.reducers),
+            Ok(Ok(acc)) => self
+                .outcome
+                .keep(&mut lane.partials, range, acc, self.reducers),
             Ok(Err(error)) => {
                 let at = lane.tracker.error_position();
                 self.outcome.failed(self.config, &self.control, at, error)
@@ -209,12 +217,16 @@ where
         let busy = (lived + lane.busy).saturating_sub(lane.waiting);
         self.outcome
             .lane_done(self.config.site, lane.batches, lane.items, busy);
-        self.outcome.absorb(&mut lane.partials, self.reducers, false);
+        self.outcome
+            .absorb(&mut lane.partials, self.reducers, false);
     }
 
     /// The loop's result, after every lane has finished. Unclaimed items are dropped
     /// first (with the feed), then a panic is re-raised, or the first error returned.
-    pub(crate) fn finish<Stops: FnOnce(Stop) -> B::Error>(self, stops: Stops) -> Result<R::Acc, B::Error> {
+    pub(crate) fn finish<Stops: FnOnce(Stop) -> B::Error>(
+        self,
+        stops: Stops,
+    ) -> Result<R::Acc, B::Error> {
         let Engine {
             config,
             feed,

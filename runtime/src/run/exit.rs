@@ -58,7 +58,11 @@ impl<R> Exit<R> {
     /// `break` came before it in input order. (An earlier error is returned by the run
     /// itself, before this is asked.)
     pub fn take(&self) -> Option<R> {
-        let (at, value) = self.value.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+        let (at, value) = self
+            .value
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()?;
         (at <= self.cut.load(Relaxed)).then_some(value)
     }
 }

@@ -128,7 +128,11 @@ impl<S: Source> Feed<S> {
 
     /// The next batch for the lane at `cursor`; `spare` is a buffer to fill (pulled
     /// inputs), taken back with [`Work::recycle`].
-    pub(crate) fn claim(&self, cursor: &mut LaneCursor, spare: &mut S::Scratch) -> Option<Work<'_, S>> {
+    pub(crate) fn claim(
+        &self,
+        cursor: &mut LaneCursor,
+        spare: &mut S::Scratch,
+    ) -> Option<Work<'_, S>> {
         match &self.plan {
             Some(plan) => plan.claim(cursor).map(|r| self.work(Kind::Range(r))),
             None => {

@@ -83,7 +83,14 @@ where
     Body: Fn(&mut W, Batch<'_, S>) -> Result<R::Acc, E> + Sync,
     Stops: FnOnce(Stop) -> E,
 {
-    drive(config, source, reducers, &Closures { init, body }, stops, None::<&fn(&S::Item) -> u64>)
+    drive(
+        config,
+        source,
+        reducers,
+        &Closures { init, body },
+        stops,
+        None::<&fn(&S::Item) -> u64>,
+    )
 }
 
 /// [`run_stoppable`] for `key = EXPR` (pool backend): `key` hashes an item's key, and
@@ -108,7 +115,14 @@ where
     Stops: FnOnce(Stop) -> E,
     Key: Fn(&S::Item) -> u64,
 {
-    drive(config, source, reducers, &Closures { init, body }, stops, Some(&key))
+    drive(
+        config,
+        source,
+        reducers,
+        &Closures { init, body },
+        stops,
+        Some(&key),
+    )
 }
 
 /// Hashes a loop item's key (`key = EXPR`) for lane selection.

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use super::control::Control;
 use crate::cancel::Stop;
-use crate::reduce::ReduceSet;
 use crate::config::Config;
+use crate::reduce::ReduceSet;
 use crate::stats::{RunEnd, RunStats, Running, Site};
 
 /// A lane's partials are moved into the run's list once it holds this many.

@@ -31,8 +31,8 @@ use crate::cancel::Stop;
 use crate::config::OnFull;
 use crate::error::Rejected;
 use crate::input::{Buffer, Source};
-use crate::limit::{when_full, Full, WhenFull};
 use crate::limit::permits::{Permit, Permits};
+use crate::limit::{when_full, Full, WhenFull};
 use crate::pool::{shared_io_pool, Pool, Scope};
 use crate::reduce::ReduceSet;
 use crate::schedule::LaneCursor;
@@ -217,7 +217,11 @@ where
 
 /// Hands one batch to the shared queue under the `on_full` policy; false when dispatch
 /// must end.
-fn send<'w, S, R, B>(d: &mut Dispatcher<'_, '_, S, R, B>, tx: &Sender<Work<'w, S>>, work: Work<'w, S>) -> bool
+fn send<'w, S, R, B>(
+    d: &mut Dispatcher<'_, '_, S, R, B>,
+    tx: &Sender<Work<'w, S>>,
+    work: Work<'w, S>,
+) -> bool
 where
     S: Source,
     R: ReduceSet,
@@ -290,7 +294,7 @@ where
     let lanes = engine.sizing.lanes.max(1);
     let batch = engine.sizing.pull.max(1);
     let capacity = config.queue.unwrap_or(limit.saturating_mul(2)) / lanes;
-    let (txs, rxs): (Vec<Sender<Work<'_, S>>>, Vec<Receiver<Work<'_, S>>>) =
+    let (txs, rxs): (Vec<Sender<Work<'_, S>>>, Vec<_>) =
         (0..lanes).map(|_| bounded(capacity)).unzip();
     let owners: Vec<AtomicU8> = (0..lanes).map(|_| AtomicU8::new(FREE)).collect();
     let slots = Slots::new(limit);
@@ -319,8 +323,9 @@ where
             owners: &owners,
             own_slot: None,
         };
-        let mut buffers: Vec<(Vec<usize>, S::Scratch)> =
-            (0..lanes).map(|_| (Vec::new(), S::Scratch::default())).collect();
+        let mut buffers: Vec<(Vec<usize>, S::Scratch)> = (0..lanes)
+            .map(|_| (Vec::new(), S::Scratch::default()))
+            .collect();
         let mut cursor = LaneCursor::new(0);
         let mut spare = S::Scratch::default();
         'dispatch: while let Some(mut pulled) = engine.feed.claim(&mut cursor, &mut spare) {
