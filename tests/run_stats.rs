@@ -59,6 +59,8 @@ fn shed_failed_and_cancelled_runs_say_so() {
     let run = last_run("run-stats-try").unwrap();
     assert_eq!(run.ended, RunEnd::Failed);
     assert_eq!(run.failed, 1);
+    // Which item the error came from.
+    assert_eq!(run.failed_at, Some(50));
     assert_eq!(failing(&items), Err(50));
     assert_eq!(last_run("run-stats-fail").unwrap().ended, RunEnd::Exited);
 

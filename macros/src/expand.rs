@@ -102,7 +102,8 @@ pub fn expand(l: &ParLoop) -> TokenStream {
         calls.extend(quote!(.timeout(#d)));
     }
     if let Some(c) = &l.options.cancel {
-        calls.extend(quote!(.cancel(&#c)));
+        // Spanned at the value, so a value that is not a token is reported there.
+        calls.extend(quote_spanned!(c.span()=> .cancel(&#c)));
     }
     if let Some(e) = &l.options.parallel_if {
         calls.extend(quote!(.parallel_if(#e)));

@@ -52,6 +52,9 @@ pub enum Context {
         returns_option: bool,
         /// Whether the function returns nothing (`()`), so no error can leave it.
         returns_nothing: bool,
+        /// The span of a `Box<dyn Error>` error type without `+ Send`: the loop's errors
+        /// cross threads, which that type cannot.
+        error_not_send: Option<proc_macro2::Span>,
         /// Whether the function is `async` (so a loop body may await).
         is_async: bool,
     },

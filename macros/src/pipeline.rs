@@ -62,6 +62,10 @@ pub fn bounded_attr(args: TokenStream, item: TokenStream) -> TokenStream {
         syn::ReturnType::Default => false,
     };
     let is_async = func.sig.asyncness.is_some();
+    let error_not_send = match &func.sig.output {
+        syn::ReturnType::Type(_, ty) => boxed_error_not_send(ty),
+        syn::ReturnType::Default => None,
+    };
     let returns_nothing = match &func.sig.output {
         syn::ReturnType::Default => true,
         syn::ReturnType::Type(_, ty) => matches!(&**ty, syn::Type::Tuple(t) if t.elems.is_empty()),
@@ -88,6 +92,7 @@ pub fn bounded_attr(args: TokenStream, item: TokenStream) -> TokenStream {
             name: name.clone(),
             returns_option,
             returns_nothing,
+            error_not_send,
             is_async,
         };
         match build(
@@ -302,4 +307,43 @@ impl Parse for MacroLoop {
             body,
         })
     }
+}
+
+/// The error type of a `…Result<T, Box<dyn Error>>` return type whose trait object is
+/// not `Send` (`Box<dyn Error>`, `Box<dyn std::error::Error + Sync>`): found by its
+/// spelling, the commonest case in binaries.
+fn boxed_error_not_send(ty: &syn::Type) -> Option<proc_macro2::Span> {
+    use syn::spanned::Spanned;
+    let syn::Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    if !last.ident.to_string().ends_with("Result") {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    let err = args.args.iter().rev().find_map(|a| match a {
+        syn::GenericArgument::Type(t) => Some(t),
+        _ => None,
+    })?;
+    let syn::Type::Path(boxed) = err else { return None };
+    let b = boxed.path.segments.last()?;
+    if b.ident != "Box" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(inner) = &b.arguments else {
+        return None;
+    };
+    let Some(syn::GenericArgument::Type(syn::Type::TraitObject(object))) = inner.args.first() else {
+        return None;
+    };
+    let names: Vec<String> = object
+        .bounds
+        .iter()
+        .filter_map(|bound| match bound {
+            syn::TypeParamBound::Trait(t) => t.path.segments.last().map(|s| s.ident.to_string()),
+            _ => None,
+        })
+        .collect();
+    (names.iter().any(|n| n == "Error") && !names.iter().any(|n| n == "Send")).then(|| err.span())
 }

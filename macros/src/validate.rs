@@ -347,6 +347,18 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
     }
 
     if let Context::Function {
+        error_not_send: Some(span),
+        ..
+    } = &l.context
+    {
+        if !l.facts.tries.is_empty() {
+            errors.push(err(
+                *span,
+                "the loop's `?` sends its error across threads (from the lane that ran the item to the caller), but `Box<dyn Error>` is not `Send`\nhelp: return `Box<dyn Error + Send + Sync>`: `?` converts every error type that is `Send + Sync` into it, as it does for `Box<dyn Error>`",
+            ));
+        }
+    }
+    if let Context::Function {
         returns_option: true,
         ..
     } = l.context

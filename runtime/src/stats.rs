@@ -236,6 +236,10 @@ pub struct RunStats {
     pub dropped: u64,
     /// How the run ended.
     pub ended: RunEnd,
+    /// When it failed: the input position of the item whose error the loop returned
+    /// (`RunEnd::Failed`). A fail-fast error does not say which item it came from; this
+    /// does.
+    pub failed_at: Option<usize>,
     /// From the start of the run to its result.
     pub wall: Duration,
     /// Lane time spent running bodies (and claiming their batches), summed over lanes.
@@ -260,6 +264,7 @@ impl Default for RunStats {
             panicked: 0,
             dropped: 0,
             ended: RunEnd::Completed,
+            failed_at: None,
             wall: Duration::ZERO,
             busy: Duration::ZERO,
             merging: Duration::ZERO,

@@ -237,7 +237,7 @@ impl<A, E> Outcome<A, E> {
     }
 
     /// Keeps this run's figures on its site, ended as `ended`.
-    fn report(&self, config: &Config, ended: RunEnd) {
+    fn report(&self, config: &Config, ended: RunEnd, failed_at: Option<usize>) {
         let f = &self.figures;
         let wall = f.start.elapsed();
         let lanes = f.lanes.load(Relaxed);
@@ -252,6 +252,7 @@ impl<A, E> Outcome<A, E> {
             panicked: f.panicked.load(Relaxed),
             dropped: f.dropped.load(Relaxed),
             ended,
+            failed_at,
             wall,
             busy,
             merging,
@@ -284,14 +285,14 @@ impl<A, E> Outcome<A, E> {
             },
         );
         if let Some(payload) = inner.panic {
-            self.report(config, RunEnd::Panicked);
+            self.report(config, RunEnd::Panicked, None);
             resume_unwind(payload);
         }
         let cut = control.cut();
         if let Some((at, error)) = inner.error {
             // An item after a `break` ran only because it was already running.
             if at <= cut {
-                self.report(config, RunEnd::Failed);
+                self.report(config, RunEnd::Failed, Some(at));
                 return Err(error);
             }
         }
@@ -300,7 +301,7 @@ impl<A, E> Outcome<A, E> {
                 Stop::Rejected(_) => RunEnd::Rejected,
                 Stop::Cancelled(_) => RunEnd::Cancelled,
             };
-            self.report(config, ended);
+            self.report(config, ended, None);
             return Err(stops(stop));
         }
         let started = Instant::now();
@@ -318,7 +319,7 @@ impl<A, E> Outcome<A, E> {
         } else {
             RunEnd::Exited
         };
-        self.report(config, ended);
+        self.report(config, ended, None);
         Ok(combined)
     }
 }
