@@ -75,6 +75,9 @@ struct Dispatcher<'e, 'r, S: Source, R: ReduceSet, B: Body<S, R::Acc>> {
     local: Lane<B::State, R::Acc>,
     /// Lanes the pool accepted.
     offered: usize,
+    /// The dispatcher is itself one of the pool's workers (a loop inside a pool job):
+    /// the lanes it waits for may be queued behind it, so it may run batches itself.
+    on_own_pool: bool,
 }
 
 impl<S, R, B> Dispatcher<'_, '_, S, R, B>
@@ -195,6 +198,7 @@ where
             slots: &slots,
             local: Lane::dispatcher(),
             offered,
+            on_own_pool: pool.is_worker_thread(),
         };
         let mut cursor = LaneCursor::new(0);
         let mut spare = S::Scratch::default();
@@ -203,10 +207,12 @@ where
                 break;
             }
         }
-        // Closing the channel ends the lanes once they have drained it; what lanes that
-        // never started leave in it, the dispatcher runs while it can take a slot.
+        // Closing the channel ends the lanes once they have drained it. Inside a job of
+        // the same pool, what lanes that never started leave in it, the dispatcher runs
+        // while it can take a slot.
         drop(tx);
-        while let Some(slot) = slots.try_acquire() {
+        while d.on_own_pool {
+            let Some(slot) = slots.try_acquire() else { break };
             let Ok(work) = rx.try_recv() else { break };
             d.run_here(work, slot);
         }
@@ -249,8 +255,9 @@ where
         if let (WhenFull::RunHere, Some(slot)) = (when_full(d.policy(), full), slot) {
             return d.run_here(work, slot);
         }
-        if d.slots.started.load(Relaxed) == d.offered {
-            // Every lane runs and drains the queue: waiting is safe.
+        if !d.on_own_pool || d.slots.started.load(Relaxed) == d.offered {
+            // Every lane runs and drains the queue, or the lanes that have not started
+            // are not waiting for this thread: waiting is safe.
             return match tx.send(work) {
                 Ok(()) => true,
                 Err(e) => {
@@ -259,9 +266,10 @@ where
                 }
             };
         }
-        // A lane is missing (not started yet, or never will be: the pool is saturated
-        // by the loops around this one). Wait a little for room; if none comes and a
-        // slot is free, run the batch here rather than wait on a lane that may not come.
+        // Inside a job of the same pool, a lane is missing (not started yet, or never
+        // will be: the pool is saturated by the loops around this one). Wait a little
+        // for room; if none comes and a slot is free, run the batch here rather than
+        // wait on a lane that may be queued behind this very thread.
         work = match tx.send_timeout(work, PATIENCE) {
             Ok(()) => return true,
             Err(SendTimeoutError::Timeout(w) | SendTimeoutError::Disconnected(w)) => w,
@@ -292,7 +300,13 @@ where
     let config = engine.config;
     let pool = pool_of(engine);
     let lanes = engine.sizing.lanes.max(1);
-    let batch = engine.sizing.pull.max(1);
+    // A keyed batch is not contiguous, so its partial cannot be cut at a `break`: in a
+    // loop that can exit, each item is a batch of its own.
+    let batch = if config.early_exit {
+        1
+    } else {
+        engine.sizing.pull.max(1)
+    };
     let capacity = config.queue.unwrap_or(limit.saturating_mul(2)) / lanes;
     let (txs, rxs): (Vec<Sender<Work<'_, S>>>, Vec<_>) =
         (0..lanes).map(|_| bounded(capacity)).unzip();
@@ -317,6 +331,7 @@ where
                 slots: &slots,
                 local: Lane::dispatcher(),
                 offered: lanes,
+                on_own_pool: pool.is_worker_thread(),
             },
             txs,
             rxs: &rxs,
@@ -415,6 +430,13 @@ where
             Ok(go_on) => return go_on,
             Err(work) => work,
         };
+        if !self.d.on_own_pool {
+            // Its lane is not waiting for this thread: waiting is safe.
+            return match self.txs[j].send(work) {
+                Ok(()) => true,
+                Err(e) => self.run_own(j, Some(e.into_inner())),
+            };
+        }
         loop {
             work = match self.txs[j].send_timeout(work, PATIENCE) {
                 Ok(()) => return true,
@@ -427,12 +449,14 @@ where
         }
     }
 
-    /// Closes the queues, and runs those of lanes that never started; gives back the
-    /// dispatcher's lane record.
+    /// Closes the queues, and (inside a job of the same pool, or for lanes the pool
+    /// refused) runs those of lanes that never started; gives back the dispatcher's lane
+    /// record.
     fn finish(mut self) -> Lane<B::State, R::Acc> {
         self.txs.clear();
         for j in 0..self.rxs.len() {
-            if self.take_over(j) {
+            let refused = self.owners[j].load(Relaxed) == DISPATCHER;
+            if (refused || self.d.on_own_pool) && self.take_over(j) {
                 self.run_own(j, None);
             }
         }
