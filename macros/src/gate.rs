@@ -11,6 +11,7 @@ use syn::visit::Visit;
 use syn::{Expr, FnArg, Ident, ItemFn, LitStr, Pat, Path, ReturnType, Token, Type};
 
 use crate::expand::limit_value;
+use crate::words::OnFull;
 use crate::options::{choice, eq, parse_limit, Choice, LimitOpt};
 
 const KEYS: &str = "`limit`, `on_full`, `weight`, `coalesce`, `name`, `crate`";
@@ -19,7 +20,7 @@ const KEYS: &str = "`limit`, `on_full`, `weight`, `coalesce`, `name`, `crate`";
 #[derive(Default)]
 struct GateOptions {
     limit: Option<(Span, LimitOpt)>,
-    on_full: Option<Choice>,
+    on_full: Option<Choice<OnFull>>,
     weight: Option<Expr>,
     coalesce: Option<Span>,
     name: Option<LitStr>,
@@ -54,7 +55,7 @@ impl Parse for GateOptions {
                 }
                 "on_full" => {
                     eq(input, &key)?;
-                    o.on_full = Some(choice(input, "on_full", &["block", "reject"]).map_err(
+                    o.on_full = Some(choice(input, &[("block", OnFull::Block), ("reject", OnFull::Reject)]).map_err(
                         |e| {
                             syn::Error::new(
                                 e.span(),
@@ -229,12 +230,12 @@ pub fn gate_attr(args: TokenStream, item: TokenStream) -> TokenStream {
     let rejects = options
         .on_full
         .as_ref()
-        .is_some_and(|c| c.value == "reject");
+        .is_some_and(|c| c.value == OnFull::Reject);
     if rejects && returns_nothing {
         let c = options.on_full.as_ref().unwrap();
         e(
             &mut errors,
-            c.value.span(),
+            c.span,
             format!("`on_full = reject` makes a refused call return `Err(bounded::Rejected)`, but `{fname}` returns nothing\nhelp: return a `Result` whose error type converts from `bounded::Rejected` (`impl From<bounded::Rejected> for MyError`), or use `on_full = block`"),
         );
     }
@@ -308,7 +309,7 @@ pub fn gate_attr(args: TokenStream, item: TokenStream) -> TokenStream {
         None => quote!(1),
     };
     let acquire = if rejects {
-        let span = options.on_full.as_ref().unwrap().value.span();
+        let span = options.on_full.as_ref().unwrap().span;
         let ret = quote_spanned!(span=> return ::core::result::Result::Err(::core::convert::From::from(r)));
         quote! {
             let #permit = match #gate.try_acquire(#limit, #weight) {

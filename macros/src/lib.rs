@@ -14,6 +14,7 @@ mod pipeline;
 mod scan;
 mod snapshot;
 mod validate;
+mod words;
 
 #[cfg(test)]
 mod tests;

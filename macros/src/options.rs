@@ -6,6 +6,7 @@
 //! combination makes sense for the loop is `validate.rs`'s business.
 
 use proc_macro2::Span;
+use crate::words::{Backend, OnFull, Schedule, Word};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
@@ -47,8 +48,8 @@ pub const PLANNED: &[(&str, &str)] = &[(
 pub struct Options {
     pub limit: Option<LimitOpt>,
     pub batch: Option<BatchOpt>,
-    pub schedule: Option<Choice>,
-    pub backend: Option<Choice>,
+    pub schedule: Option<Choice<Schedule>>,
+    pub backend: Option<Choice<Backend>>,
     pub reduce: Option<Vec<Reduction>>,
     pub with: Option<Vec<WithState>>,
     pub parallel_if: Option<Expr>,
@@ -60,7 +61,7 @@ pub struct Options {
     /// `queue = EXPR`
     pub queue: Option<Expr>,
     /// `on_full = block | drop | reject | caller_runs`
-    pub on_full: Option<Choice>,
+    pub on_full: Option<Choice<OnFull>>,
     /// `timeout = DURATION`
     pub timeout: Option<(Span, Duration)>,
     /// `cancel = EXPR`: a `bounded::CancelToken`.
@@ -89,10 +90,11 @@ pub enum BatchOpt {
     Expr(Expr),
 }
 
-/// A value chosen from a fixed list (`schedule = dynamic`).
+/// A word chosen from a fixed list (`schedule = dynamic`), typed, with its span.
 #[derive(Clone)]
-pub struct Choice {
-    pub value: Ident,
+pub struct Choice<W> {
+    pub value: W,
+    pub span: Span,
 }
 
 /// A duration: `200ms`, `2s`, `1.5s`, or any expression of type `Duration`.
@@ -264,20 +266,12 @@ impl Options {
             }
             "schedule" => {
                 eq(input, key)?;
-                self.schedule = Some(choice(
-                    input,
-                    "schedule",
-                    &["dynamic", "static", "guided", "steal"],
-                )?);
+                self.schedule = Some(choice(input, Schedule::ALL)?);
             }
             "backend" => {
                 eq(input, key)?;
                 // `async` is a keyword; `Ident::parse_any` accepts it.
-                self.backend = Some(choice(
-                    input,
-                    "backend",
-                    &["rayon", "pool", "async", "serial"],
-                )?);
+                self.backend = Some(choice(input, Backend::ALL)?);
             }
             "reduce" => {
                 let content;
@@ -339,11 +333,7 @@ impl Options {
             }
             "on_full" => {
                 eq(input, key)?;
-                self.on_full = Some(choice(
-                    input,
-                    "on_full",
-                    &["block", "drop", "reject", "caller_runs"],
-                )?);
+                self.on_full = Some(choice(input, OnFull::ALL)?);
             }
             "timeout" => {
                 eq(input, key)?;
@@ -398,20 +388,27 @@ fn ident_of(e: &Expr) -> Option<&Ident> {
     }
 }
 
-pub fn choice(input: ParseStream, key: &str, valid: &[&str]) -> syn::Result<Choice> {
-    let value = Ident::parse_any(input)?;
-    if valid.iter().any(|v| value == v) {
-        Ok(Choice { value })
-    } else {
-        let list = valid
-            .iter()
-            .map(|v| format!("`{v}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        Err(syn::Error::new(
-            value.span(),
-            format!("unknown {key} `{value}`\nhelp: `{key}` is one of {list}"),
-        ))
+/// One of the words `valid` (all of a [`Word`]'s, or the ones an attribute allows).
+pub fn choice<W: Word>(input: ParseStream, valid: &[(&str, W)]) -> syn::Result<Choice<W>> {
+    let ident = Ident::parse_any(input)?;
+    let spelled = ident.to_string();
+    match valid.iter().find(|(w, _)| *w == spelled) {
+        Some((_, value)) => Ok(Choice {
+            value: *value,
+            span: ident.span(),
+        }),
+        None => {
+            let list = valid
+                .iter()
+                .map(|(w, _)| format!("`{w}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let key = W::KEY;
+            Err(syn::Error::new(
+                ident.span(),
+                format!("unknown {key} `{ident}`\nhelp: `{key}` is one of {list}"),
+            ))
+        }
     }
 }
 
@@ -574,17 +571,17 @@ impl Parse for WithState {
 impl Options {
     /// The backend the loop runs on: the one named, else `pool` when a pool is named,
     /// else `rayon`.
-    pub fn backend_name(&self) -> String {
+    pub fn backend(&self) -> Backend {
         match (&self.backend, &self.pool) {
-            (Some(b), _) => b.value.to_string(),
-            (None, Some(_)) => "pool".to_owned(),
-            (None, None) => "rayon".to_owned(),
+            (Some(b), _) => b.value,
+            (None, Some(_)) => Backend::Pool,
+            (None, None) => Backend::Rayon,
         }
     }
 
     /// Whether the loop can stop on its own (and so fail with `Rejected` or `Cancelled`).
     pub fn rejects(&self) -> bool {
-        self.on_full.as_ref().is_some_and(|c| c.value == "reject")
+        self.on_full.as_ref().is_some_and(|c| c.value == OnFull::Reject)
     }
 
     /// Whether a deadline or a token can cancel the loop.

@@ -7,6 +7,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, Ident, Lit};
 
 use crate::model::{Assignment, Call, CallUse, Context, ParLoop, Rhs};
+use crate::words::{Backend, OnFull};
 use crate::options::{BatchOpt, LimitOpt, ReduceOp, PLANNED};
 
 const REDUCE_OPS: &str =
@@ -31,12 +32,9 @@ fn is_zero_literal(e: &Expr) -> bool {
 /// A body that awaits runs as bounded futures: where that can happen, and what it needs.
 fn check_async(l: &ParLoop, errors: &mut Vec<syn::Error>) {
     let o = &l.options;
-    let explicit = o
-        .backend
-        .as_ref()
-        .map(|b| (b.value.to_string(), b.value.span()));
+    let explicit = o.backend.as_ref().map(|b| (b.value, b.span));
     if !l.is_async() {
-        if let Some(("async", span)) = explicit.as_ref().map(|(b, s)| (b.as_str(), *s)) {
+        if let Some((Backend::Async, span)) = explicit {
             errors.push(err(
                 span,
                 "`backend = async` runs the body as futures, but the body never awaits\nhelp: remove `backend = async`: without `.await` the loop runs on rayon (CPU work) or, with `backend = pool`, on a worker pool (blocking work)",
@@ -57,7 +55,7 @@ fn check_async(l: &ParLoop, errors: &mut Vec<syn::Error>) {
         ));
     }
     if let Some((b, span)) = &explicit {
-        if b != "async" {
+        if *b != Backend::Async {
             errors.push(err(
                 *span,
                 format!("the body awaits, so the loop runs as futures, but it says `backend = {b}`\nhelp: remove `backend = {b}` (a body that awaits runs on `backend = async`)"),
@@ -72,7 +70,7 @@ fn check_async(l: &ParLoop, errors: &mut Vec<syn::Error>) {
     }
     if let Some(s) = &o.schedule {
         errors.push(err(
-            s.value.span(),
+            s.span,
             "`schedule` distributes batches over threads; async lanes take the next batch as each finishes (dynamic), so it does not apply\nhelp: remove `schedule`",
         ));
     }
@@ -82,9 +80,9 @@ fn check_async(l: &ParLoop, errors: &mut Vec<syn::Error>) {
             "`pool` names a thread pool, but a loop whose body awaits runs as futures on the caller's task\nhelp: remove `pool`; `limit` bounds the futures in flight",
         ));
     }
-    if let Some(c) = o.on_full.as_ref().filter(|c| c.value == "caller_runs") {
+    if let Some(c) = o.on_full.as_ref().filter(|c| c.value == OnFull::CallerRuns) {
         errors.push(err(
-            c.value.span(),
+            c.span,
             "`on_full = caller_runs` has no caller to run on in an async loop: the lane futures are the only runners\nhelp: use `block` (wait for room), `drop` or `reject`",
         ));
     }
@@ -96,12 +94,12 @@ fn check_pool_options(l: &ParLoop, errors: &mut Vec<syn::Error>) {
     if l.is_async() {
         return;
     }
-    let backend = o.backend_name();
-    if backend == "pool" && o.limit.is_none() {
+    let backend = o.backend();
+    if backend == Backend::Pool && o.limit.is_none() {
         let at = o
             .backend
             .as_ref()
-            .map(|b| b.value.span())
+            .map(|b| b.span)
             .or_else(|| o.pool.as_ref().map(|p| p.span()))
             .unwrap_or(l.for_span);
         errors.push(err(
@@ -109,15 +107,15 @@ fn check_pool_options(l: &ParLoop, errors: &mut Vec<syn::Error>) {
             "`backend = pool` needs a `limit`: blocking work is bounded by what it waits on, not by the number of CPUs\nhelp: by Little's law, items in flight = arrival rate × time per item: for 500 items/s that take 200ms each, write `limit = little(rate = 500, latency = 200ms)` (= 100), or a number such as `limit = 64`",
         ));
     }
-    if backend == "pool" {
+    if backend == Backend::Pool {
         if let Some(s) = &o.schedule {
             errors.push(err(
-                s.value.span(),
+                s.span,
                 "`schedule` distributes index ranges over rayon lanes; the pool backend's dispatcher hands batches out in input order to whichever lane is free (dynamic), so it does not apply\nhelp: remove `schedule`",
             ));
         }
     }
-    if backend != "pool" {
+    if backend != Backend::Pool {
         let named = |what: &str| {
             format!("`{what}` applies to the pool backend and to loops whose body awaits, but this loop runs on `{backend}`\nhelp: add `backend = pool`; rayon lanes claim batches directly, so nothing ever waits in a queue")
         };
@@ -125,10 +123,10 @@ fn check_pool_options(l: &ParLoop, errors: &mut Vec<syn::Error>) {
             errors.push(err(q.span(), named("queue")));
         }
         if let Some(c) = &o.on_full {
-            errors.push(err(c.value.span(), named("on_full")));
+            errors.push(err(c.span, named("on_full")));
         }
         if let (Some(p), Some(b)) = (&o.pool, &o.backend) {
-            if b.value != "rayon" {
+            if b.value != Backend::Rayon {
                 errors.push(err(
                     p.span(),
                     format!("`pool = …` names the pool the loop runs on, but `backend = {}` runs it on the calling thread\nhelp: remove `pool`, or use `backend = pool` (a `bounded::Pool`) or `backend = rayon` (a rayon `ThreadPool`)", b.value),
@@ -148,9 +146,9 @@ fn check_stops(l: &ParLoop, errors: &mut Vec<syn::Error>) {
         ..
     } = &l.context
     {
-        if let Some(c) = o.on_full.as_ref().filter(|c| c.value == "reject") {
+        if let Some(c) = o.on_full.as_ref().filter(|c| c.value == OnFull::Reject) {
             errors.push(err(
-                c.value.span(),
+                c.span,
                 format!("`on_full = reject` makes the loop fail with `bounded::Rejected`, but `{name}` returns nothing\nhelp: return a `Result` whose error type converts from `bounded::Rejected` (`impl From<bounded::Rejected> for MyError`), or use `on_full = block`"),
             ));
         }
@@ -210,20 +208,20 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
     check_pool_options(l, errors);
     check_stops(l, errors);
     if let Some(k) = &o.key {
-        if l.is_async() || o.backend_name() != "pool" {
+        if l.is_async() || o.backend() != Backend::Pool {
             let on = if l.is_async() {
                 "async".to_owned()
             } else {
-                o.backend_name()
+                o.backend().to_string()
             };
             errors.push(err(
                 k.span(),
                 format!("`key` sends items with equal keys to the same pool worker, but this loop runs on `{on}`\nhelp: add `backend = pool` (for async loops, keyed dispatch is not available)"),
             ));
         }
-        if let Some(c) = o.on_full.as_ref().filter(|c| c.value == "caller_runs") {
+        if let Some(c) = o.on_full.as_ref().filter(|c| c.value == OnFull::CallerRuns) {
             errors.push(err(
-                c.value.span(),
+                c.span,
                 "`on_full = caller_runs` with `key`: a batch run by the caller could overtake an earlier batch of the same key\nhelp: use `on_full = block` (the default), `drop` or `reject`",
             ));
         }
@@ -249,10 +247,10 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
         }
     }
     if let Some(w) = &o.weight {
-        if !l.is_async() && o.backend_name() != "pool" {
+        if !l.is_async() && o.backend() != Backend::Pool {
             errors.push(err(
                 w.span(),
-                format!("`weight` makes an item wait for its share of `limit`, which suits the pool and async backends; this loop runs on `{}`, where a waiting item would hold a CPU thread idle\nhelp: add `backend = pool`, or give heavy items a batch of their own instead", o.backend_name()),
+                format!("`weight` makes an item wait for its share of `limit`, which suits the pool and async backends; this loop runs on `{}`, where a waiting item would hold a CPU thread idle\nhelp: add `backend = pool`, or give heavy items a batch of their own instead", o.backend()),
             ));
         }
     }

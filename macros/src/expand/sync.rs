@@ -1,0 +1,81 @@
+//! The synchronous shape: one call of `run` (or `run_stoppable`, `run_keyed`) with the
+//! batch closure.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use super::body::BatchBody;
+use super::config::Head;
+use super::reduce::{Reductions, Tail};
+use super::{input, Gen};
+
+pub(crate) fn generate(
+    g: &Gen,
+    head: &Head,
+    reductions: &Reductions,
+    body: &BatchBody,
+    tail: &Tail,
+) -> TokenStream {
+    let (l, p) = (g.l, &g.p);
+    let (site_name, config, result, reducers, batch) =
+        (&g.site, &g.config, &g.result, &g.reducers, &g.batch);
+    let (entry, stops) = match (&l.options.key, input::stops(g)) {
+        (Some(k), stops) => {
+            let mut key_pat = l.pat.clone();
+            if let syn::Pat::Ident(pi) = &mut key_pat {
+                pi.mutability = None;
+            }
+            let stops = stops.unwrap_or_else(|| quote!(#p::Stop::unexpected));
+            (
+                quote!(run_keyed),
+                quote_spanned!(k.span()=> #stops, |#key_pat: &_| #p::hash_key(&(#k))),
+            )
+        }
+        (None, Some(stops)) => (quote!(run_stoppable), stops),
+        (None, None) => (quote!(run), quote!()),
+    };
+    let input = input::of(g);
+    let err_ty = g.err_ty();
+    let Head {
+        site,
+        calls,
+        make_permits,
+    } = head;
+    let declare = reductions.declare(g);
+    let init = reductions.init(g);
+    let partials = reductions.partials();
+    let BatchBody {
+        take_snapshots,
+        state_param,
+        bind_state,
+        with_inits,
+        batch_loop,
+        ..
+    } = body;
+    let Tail { exit_decl, end } = tail;
+    quote_spanned! {l.for_span=>
+        {
+            #site
+            let #config = #p::Config::new(&#site_name) #calls;
+            #make_permits
+            #declare
+            #exit_decl
+            let #result = #p::#entry(
+                #config,
+                #input,
+                &#reducers,
+                || (#(#with_inits,)*),
+                |#state_param, #batch| -> ::core::result::Result<_, #err_ty> {
+                    #take_snapshots
+                    #bind_state
+                    #init
+                    #batch_loop
+                    ::core::result::Result::Ok(#partials)
+                },
+                #stops
+            );
+            #end
+        }
+    }
+}
