@@ -111,6 +111,7 @@ pub const SCHEDULES: [Schedule; 4] = [
 
 /// `par_bounded!` under a schedule picked at run time (the option itself is a literal in
 /// each arm): `par_with_schedule!(schedule, limit = …; for … { … })`.
+#[allow(unused_macros)]
 macro_rules! par_with_schedule {
     ($schedule:expr, $($rest:tt)*) => {
         match $schedule {
