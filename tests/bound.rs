@@ -139,8 +139,12 @@ fn literal_limits_keep_the_bound_under_every_schedule() {
         par_literal!(2, steal),
         par_literal!(3, steal),
     ];
-    let attr_runs = LITERAL_ATTR_FNS.iter().map(|(l, s, f)| ("#[bounded]", *l, *s, *f));
-    let par_runs = par_runs.into_iter().map(|(l, s, f)| ("par_bounded!", l, s, f));
+    let attr_runs = LITERAL_ATTR_FNS
+        .iter()
+        .map(|(l, s, f)| ("#[bounded]", *l, *s, *f));
+    let par_runs = par_runs
+        .into_iter()
+        .map(|(l, s, f)| ("par_bounded!", l, s, f));
     for (form, limit, schedule, run) in attr_runs.chain(par_runs) {
         let gauge = Gauge::new(limit);
         run(&items, &gauge);
@@ -259,7 +263,11 @@ fn auto_batches_keep_the_bound() {
         let gauge = Gauge::new(1);
         auto_batch_three(&items, &gauge);
         assert_eq!(gauge.ran(), n, "#[bounded(batch = auto)] over {n} items");
-        assert!(gauge.peak() <= 3, "#[bounded(batch = auto)]: {}", gauge.peak());
+        assert!(
+            gauge.peak() <= 3,
+            "#[bounded(batch = auto)]: {}",
+            gauge.peak()
+        );
     }
 }
 
