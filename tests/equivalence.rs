@@ -378,7 +378,7 @@ proptest! {
                 d += buf.bytes().filter(|b| *b == b'7').count();
                 line.clear();
                 line.push('<');
-                line.push_str(&buf);
+                line.push_str(buf.as_str());
                 line.push('>');
                 got.push(line.clone());
             });
