@@ -1,10 +1,10 @@
-//! The loop semantics of SPEC §3-§5 on the rayon and serial backends: `?` keeps its
-//! sequential meaning and fails fast (or, with `keep_going`, runs everything and reports
-//! the first failing item in input order), `continue` skips, panics reach the caller with
-//! their payload and leave the pool usable, `if`, `backend = serial`, `#[serial]` and
-//! per-loop overrides decide where and how loops run, `with` state is per worker, the
-//! attribute works on generic functions and methods and under a renamed crate path, and
-//! runtime zeros are rejected with a message naming the option.
+//! The loop semantics of the reference chapter on the rayon and serial backends: `?`
+//! keeps its sequential meaning and fails fast (or, with `keep_going`, runs everything
+//! and reports the first failing item in input order), `continue` skips, panics reach the
+//! caller with their payload and leave the pool usable, `if`, `backend = serial`,
+//! `#[serial]` and per-loop overrides decide where and how loops run, `with` state is per
+//! worker, the attribute works on generic functions and methods and under a renamed crate
+//! path, and runtime zeros are rejected with a message naming the option and the loop.
 
 mod common;
 
@@ -28,6 +28,24 @@ enum AppError {
 impl From<ParseIntError> for AppError {
     fn from(e: ParseIntError) -> Self {
         AppError::Parse(e.to_string())
+    }
+}
+
+/// A lower-level error the loop bodies raise; `?` converts it.
+#[derive(Debug)]
+struct Oversized(u32);
+
+impl From<Oversized> for AppError {
+    fn from(e: Oversized) -> Self {
+        AppError::Rejected(e.0)
+    }
+}
+
+fn at_most(x: u32, max: u32) -> Result<u32, Oversized> {
+    if x > max {
+        Err(Oversized(x))
+    } else {
+        Ok(x)
     }
 }
 
@@ -98,6 +116,7 @@ struct Limits {
     max: u32,
     factor: u64,
     calls: usize,
+    checked: AtomicUsize,
 }
 
 impl Limits {
@@ -123,6 +142,16 @@ impl Limits {
         self.calls += 1;
         Ok(total)
     }
+
+    #[bounded(limit = 3, batch = 5, reduce(total: +))]
+    fn checked_total(&self, xs: &[u32]) -> Result<u64, AppError> {
+        let mut total = 0u64;
+        for x in xs {
+            self.checked.fetch_add(1, SeqCst);
+            total += u64::from(at_most(*x, self.max)?);
+        }
+        Ok(total)
+    }
 }
 
 #[test]
@@ -132,17 +161,25 @@ fn question_mark_works_in_methods() {
         max: 100,
         factor: 3,
         calls: 0,
+        checked: AtomicUsize::new(0),
     };
     let xs: Vec<u32> = (0..=100).collect();
     assert_eq!(limits.check(&xs), Ok(()));
     assert_eq!(limits.scaled_total(&xs), Ok(3 * 5050));
     assert_eq!(limits.calls, 1);
+    assert_eq!(limits.checked_total(&xs), Ok(5050));
+    assert_eq!(limits.checked.load(SeqCst), 101, "every item checked once");
 
     let ys: Vec<u32> = (0..=101).collect();
     assert_eq!(limits.check(&ys), Err(AppError::Rejected(101)));
     assert_eq!(limits.scaled_total(&ys), Err(AppError::Rejected(101)));
     // The error left the method at the loop, before the line after it.
     assert_eq!(limits.calls, 1);
+
+    // One item too big, far into the input: that is the error, converted from `Oversized`.
+    let mut zs: Vec<u32> = (0..2000).map(|x| x % 100).collect();
+    zs[1500] = 777;
+    assert_eq!(limits.checked_total(&zs), Err(AppError::Rejected(777)));
 }
 
 #[test]
@@ -162,10 +199,48 @@ fn question_mark_returns_from_the_enclosing_closure() {
     assert_eq!(largest(&xs), Ok(199));
     let xs: Vec<u32> = (0..200).collect();
     assert_eq!(largest(&xs), Err("unlucky 13".to_owned()));
+
+    // The closure goes on after a loop that succeeded; `?` converts with `From`.
+    let xs: Vec<u32> = (0..3000).collect();
+    let total_below = |max: u32| -> Result<u64, AppError> {
+        let mut total = 0u64;
+        par_bounded!(limit = 3, batch = 16, reduce(total: +); for x in &xs {
+            total += u64::from(at_most(*x, max)?);
+        });
+        Ok(total + 1)
+    };
+    let all = (0..3000u64).sum::<u64>() + 1;
+    assert_eq!(total_below(5000), Ok(all));
+    assert_eq!(total_below(2999), Ok(all));
+    // Item 2999 alone is too big: with one failing item the error is exact.
+    assert_eq!(total_below(2998), Err(AppError::Rejected(2999)));
+    // Several failures: fail-fast reports one of them.
+    match total_below(1000) {
+        Err(AppError::Rejected(x)) => assert!(x > 1000, "{x}"),
+        other => panic!("expected Rejected, got {other:?}"),
+    }
 }
 
-/// The inner loop of [`nested_parse`]. (A `?` written directly inside a `par_bounded!`
-/// nested in a parallel body does not compile yet: the outer loop does not see it.)
+#[test]
+fn question_mark_in_the_collect_form() {
+    wide_pool();
+    let parse_all = |lines: &[String]| -> Result<Vec<u64>, AppError> {
+        let parsed: Vec<u64> =
+            par_bounded!(limit = 3, batch = 4; for line in lines => line.parse::<u64>()? * 2);
+        Ok(parsed)
+    };
+    let good = strings(0..500);
+    assert_eq!(
+        parse_all(&good),
+        Ok((0..500).map(|x| x * 2).collect::<Vec<_>>())
+    );
+    let mut bad = good.clone();
+    bad[444] = "-".into();
+    let message = "-".parse::<u64>().unwrap_err().to_string();
+    assert_eq!(parse_all(&bad), Err(AppError::Parse(message)));
+}
+
+/// The inner loop of [`nested_parse`], in a function of its own.
 fn parse_row(row: &[String]) -> Result<u64, AppError> {
     let mut row_sum = 0;
     par_bounded!(limit = 2, batch = 2, reduce(row_sum: +); for cell in row {
@@ -191,6 +266,26 @@ fn an_error_in_a_nested_loop_leaves_the_function() {
     rows[4][7] = "forty-seven".into();
     let expected = "forty-seven".parse::<u64>().unwrap_err().to_string();
     assert_eq!(nested_parse(&rows), Err(AppError::Parse(expected)));
+
+    // The inner loop written inside the outer body, its `?` converting with `From`.
+    let rows: Vec<Vec<u32>> = (0..20u32)
+        .map(|r| (0..50).map(|c| r * 50 + c).collect())
+        .collect();
+    assert_eq!(nested_totals(&rows, 1000), Ok((0..1000u64).sum()));
+    assert_eq!(nested_totals(&rows, 998), Err(AppError::Rejected(999)));
+}
+
+#[bounded(limit = 2, batch = 1, reduce(total: +))]
+fn nested_totals(rows: &[Vec<u32>], max: u32) -> Result<u64, AppError> {
+    let mut total = 0u64;
+    for row in rows {
+        let mut row_total = 0u64;
+        par_bounded!(limit = 2, batch = 4, reduce(row_total: +); for x in row {
+            row_total += u64::from(at_most(*x, max)?);
+        });
+        total += row_total;
+    }
+    Ok(total)
 }
 
 #[bounded(limit = 3, batch = 4, reduce(sum: +))]
@@ -219,10 +314,10 @@ fn question_mark_converts_into_a_boxed_error() {
         "zero is not allowed"
     );
     bad[250] = "-";
-    assert_eq!(
-        parse_boxed(&bad).unwrap_err().to_string(),
-        "-".parse::<u64>().unwrap_err().to_string()
-    );
+    let err = parse_boxed(&bad).unwrap_err();
+    assert_eq!(err.to_string(), "-".parse::<u64>().unwrap_err().to_string());
+    // The original error is inside the box, not just its message.
+    assert!(err.downcast_ref::<ParseIntError>().is_some(), "{err}");
 }
 
 #[test]
@@ -299,6 +394,26 @@ fn fail_fast_starts_no_item_after_the_error_on_one_lane() {
         assert_eq!(result, Err(100), "batch {batch}");
         assert_eq!(started, 101, "batch {batch}");
     }
+    // A literal `limit = 1` in `#[bounded]`, failing at the first, second or a later item.
+    for k in [0u32, 1, 57, 4321] {
+        let started = AtomicUsize::new(0);
+        assert_eq!(
+            serial_until_error(&xs, k, &started),
+            Err(AppError::Rejected(k))
+        );
+        assert_eq!(started.load(SeqCst), k as usize + 1, "fails at {k}");
+    }
+}
+
+#[bounded(limit = 1, batch = 1)]
+fn serial_until_error(xs: &[u32], fail_at: u32, started: &AtomicUsize) -> Result<(), AppError> {
+    for x in xs {
+        started.fetch_add(1, SeqCst);
+        if *x == fail_at {
+            Err(Oversized(*x))?;
+        }
+    }
+    Ok(())
 }
 
 macro_rules! fail_fast_runners {
@@ -502,6 +617,118 @@ fn keep_going_with_continue_and_par_bounded() {
     assert_eq!(visited.load(SeqCst), 1000);
 }
 
+#[test]
+fn keep_going_converts_errors_with_from() {
+    wide_pool();
+    let xs: Vec<u32> = (0..2000)
+        .map(|x| if x % 250 == 249 { 10_000 + x } else { x % 7 })
+        .collect();
+    let ran = AtomicUsize::new(0);
+    let result = (|| -> Result<u64, AppError> {
+        let mut total = 0u64;
+        par_bounded!(limit = 4, batch = 6, keep_going, reduce(total: +); for x in &xs {
+            ran.fetch_add(1, SeqCst);
+            total += u64::from(at_most(*x, 100)?);
+        });
+        Ok(total)
+    })();
+    assert_eq!(result, Err(AppError::Rejected(10_249)));
+    assert_eq!(ran.load(SeqCst), 2000);
+}
+
+#[derive(Debug, PartialEq)]
+enum Failure {
+    Item(u32),
+    Cancelled,
+}
+
+impl From<bounded::Cancelled> for Failure {
+    fn from(_: bounded::Cancelled) -> Self {
+        Failure::Cancelled
+    }
+}
+
+/// Runs a `keep_going` loop whose items 50, 150, … fail, and reports
+/// `(what, result, items run)` for each way of running it on one lane.
+fn keep_going_on_one_lane() -> Vec<(&'static str, Result<(), Failure>, usize)> {
+    let xs: Vec<u32> = (0..1000).collect();
+    let mut outcomes = Vec::new();
+    let fails = |x: u32| x % 100 == 50;
+
+    let ran = AtomicUsize::new(0);
+    let result = (|| -> Result<(), Failure> {
+        par_bounded!(limit = 1, batch = 4, keep_going; for x in xs.iter().copied().filter(|_| true) {
+            ran.fetch_add(1, SeqCst);
+            if fails(x) {
+                Err(Failure::Item(x))?;
+            }
+        });
+        Ok(())
+    })();
+    outcomes.push(("limit = 1, pulled input", result, ran.load(SeqCst)));
+
+    let ran = AtomicUsize::new(0);
+    let result = (|| -> Result<(), Failure> {
+        par_bounded!(backend = serial, batch = 4, keep_going; for x in xs.iter().copied().filter(|_| true) {
+            ran.fetch_add(1, SeqCst);
+            if fails(x) {
+                Err(Failure::Item(x))?;
+            }
+        });
+        Ok(())
+    })();
+    outcomes.push(("backend = serial, pulled input", result, ran.load(SeqCst)));
+
+    let ran = AtomicUsize::new(0);
+    let result = (|| -> Result<(), Failure> {
+        par_bounded!(limit = 4, if = false, keep_going; for x in xs.iter().copied().filter(|_| true) {
+            ran.fetch_add(1, SeqCst);
+            if fails(x) {
+                Err(Failure::Item(x))?;
+            }
+        });
+        Ok(())
+    })();
+    outcomes.push((
+        "if = false, pulled input, batch = auto",
+        result,
+        ran.load(SeqCst),
+    ));
+
+    let token = bounded::CancelToken::new();
+    let ran = AtomicUsize::new(0);
+    let result = (|| -> Result<(), Failure> {
+        par_bounded!(limit = 1, batch = 4, keep_going, cancel = token; for x in &xs {
+            ran.fetch_add(1, SeqCst);
+            if fails(*x) {
+                Err(Failure::Item(*x))?;
+            }
+        });
+        Ok(())
+    })();
+    outcomes.push(("limit = 1, slice, cancel = token", result, ran.load(SeqCst)));
+    outcomes
+}
+
+#[test]
+fn keep_going_on_one_lane_reports_the_first_failure() {
+    wide_pool();
+    for (what, result, _) in keep_going_on_one_lane() {
+        assert_eq!(result, Err(Failure::Item(50)), "{what}");
+    }
+}
+
+#[test]
+fn keep_going_on_one_lane_runs_every_item() {
+    wide_pool();
+    let short: Vec<String> = keep_going_on_one_lane()
+        .into_iter()
+        .filter(|(_, _, ran)| *ran != 1000)
+        .map(|(what, _, ran)| format!("{what}: {ran} of 1000 items ran"))
+        .collect();
+    assert!(short.is_empty(), "{short:#?}");
+}
+
 // ------------------------------------------------------------------ continue
 
 #[bounded(limit = 3, batch = 16, reduce(sum: +, skipped: +))]
@@ -524,6 +751,34 @@ fn continue_skips_the_rest_of_the_item() {
     let xs: Vec<u64> = (0..1000).collect();
     let expected: u64 = xs.iter().filter(|x| *x % 3 != 0).sum();
     assert_eq!(sum_not_multiple_of_three(&xs), (expected, 334));
+
+    // The same in `par_bounded!`.
+    let (mut total, mut skipped) = (0u64, 0usize);
+    par_bounded!(limit = 4, batch = 13, reduce(total: +, skipped: +); for x in &xs {
+        if x % 3 != 0 {
+            skipped += 1;
+            continue;
+        }
+        total += x;
+    });
+    assert_eq!(total, xs.iter().filter(|x| *x % 3 == 0).sum::<u64>());
+    assert_eq!(skipped, 666);
+
+    // In a fallible, keep-going body, an item that continues before its `?` never fails.
+    let result = (|| -> Result<u64, u64> {
+        let mut kept = 0u64;
+        par_bounded!(limit = 2, batch = 7, keep_going, reduce(kept: +); for x in &xs {
+            if *x >= 100 {
+                continue;
+            }
+            if *x == 999 {
+                Err(*x)?;
+            }
+            kept += 1;
+        });
+        Ok(kept)
+    })();
+    assert_eq!(result, Ok(100));
 }
 
 /// `continue` and `break` of a sequential loop inside the body keep their meaning there.
@@ -627,6 +882,23 @@ fn a_panic_reaches_the_caller_with_its_payload() {
     }
 }
 
+#[test]
+fn a_panic_starts_no_item_after_it_on_one_lane() {
+    wide_pool();
+    let xs: Vec<u32> = (0..10_000).collect();
+    let started = AtomicUsize::new(0);
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        par_bounded!(limit = 1, batch = 1; for x in &xs {
+            started.fetch_add(1, SeqCst);
+            if *x == 40 {
+                panic!("stop");
+            }
+        });
+    }));
+    assert!(caught.is_err());
+    assert_eq!(started.load(SeqCst), 41);
+}
+
 #[bounded(limit = 4, batch = 1)]
 fn panic_in_attribute_fn(xs: &[u32], at: u32) {
     for x in xs {
@@ -726,9 +998,17 @@ fn serial_backend(xs: &[u32], seen: &Mutex<Vec<(u32, ThreadId)>>) {
 #[test]
 fn backend_serial_runs_in_order_on_the_calling_thread() {
     wide_pool();
-    let xs: Vec<u32> = (0..300).collect();
+    // Reversed, so sorted order would not pass for input order.
+    let xs: Vec<u32> = (0..300).rev().collect();
     let me = tid();
     let (order, threads) = threads_of(|seen| serial_backend(&xs, seen));
+    assert_eq!((order, threads), (xs.clone(), HashSet::from([me])));
+
+    let (order, threads) = threads_of(|seen| {
+        par_bounded!(backend = serial, limit = 8, batch = 1; for x in &xs {
+            seen.lock().unwrap().push((*x, tid()));
+        });
+    });
     assert_eq!((order, threads), (xs.clone(), HashSet::from([me])));
 
     let (order, threads) = threads_of(|seen| {
@@ -867,6 +1147,44 @@ fn with_state_is_created_once_per_worker_not_per_item() {
     assert!(most_reused >= 5000 / 3, "{most_reused}");
 }
 
+/// Per-worker state that reports how many items it saw when the worker is done.
+struct Tally<'a> {
+    items: usize,
+    total: &'a AtomicUsize,
+    dropped: &'a AtomicUsize,
+}
+
+impl Drop for Tally<'_> {
+    fn drop(&mut self) {
+        self.total.fetch_add(self.items, SeqCst);
+        self.dropped.fetch_add(1, SeqCst);
+    }
+}
+
+#[test]
+fn with_state_is_dropped_once_per_worker_and_sees_every_item() {
+    wide_pool();
+    let xs: Vec<u32> = (0..10_000).collect();
+    for limit in [1usize, 3, 5] {
+        let (made, total, dropped) = (
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+        );
+        par_bounded!(limit = limit, batch = 7, with(tally = {
+            made.fetch_add(1, SeqCst);
+            Tally { items: 0, total: &total, dropped: &dropped }
+        }); for _x in &xs {
+            tally.items += 1;
+        });
+        let made = made.load(SeqCst);
+        assert!((1..=limit).contains(&made), "limit {limit}: made {made}");
+        // Every state was dropped, and together they saw every item once.
+        assert_eq!(dropped.load(SeqCst), made, "limit {limit}");
+        assert_eq!(total.load(SeqCst), 10_000, "limit {limit}");
+    }
+}
+
 // ------------------------------------------------------------------ generics, methods, paths
 
 #[bounded(limit = 3, batch = 5, reduce(total: +))]
@@ -943,10 +1261,62 @@ fn generic_functions_and_methods() {
         seen: 0,
     };
     assert_eq!(f.scaled_sum(&[1.0, 2.0, 3.0, 4.0]), 5.0);
+    assert_eq!(sum_as_u64::<u64>(&[]), 0);
+
+    // A method with two reductions reading several fields of `self`.
+    let pricing = Pricing {
+        unit_cents: 250,
+        discount_over: 40,
+        names: vec!["bolt".into(), "nut".into(), "washer".into()],
+    };
+    let quantities: Vec<u64> = (0..1000).map(|i| i % 97).collect();
+    let (cents, labels) = pricing.invoice(&quantities);
+    let expected: u64 = quantities
+        .iter()
+        .map(|q| {
+            if *q > 40 {
+                q * 250 - q * 250 / 10
+            } else {
+                q * 250
+            }
+        })
+        .sum();
+    assert_eq!(cents, expected);
+    assert_eq!(labels.len(), 1000);
+    assert_eq!(labels[0], "boltx0");
+    assert_eq!(labels[998], format!("washerx{}", 998 % 97));
+}
+
+struct Pricing {
+    unit_cents: u64,
+    discount_over: u64,
+    names: Vec<String>,
+}
+
+impl Pricing {
+    #[bounded(limit = 2, batch = 9, reduce(cents: +, labels: append))]
+    fn invoice(&self, quantities: &[u64]) -> (u64, Vec<String>) {
+        let mut cents = 0;
+        let mut labels = Vec::new();
+        for (i, q) in quantities.iter().enumerate() {
+            let mut price = q * self.unit_cents;
+            if *q > self.discount_over {
+                price -= price / 10;
+            }
+            cents += price;
+            labels.push(format!("{}x{q}", self.names[i % self.names.len()]));
+        }
+        (cents, labels)
+    }
 }
 
 mod renamed {
     pub use bounded as par;
+}
+
+/// The facade's items under another module, as a crate that re-exports them would offer.
+mod facade {
+    pub use ::bounded::*;
 }
 
 #[bounded(crate = ::bounded, limit = 2, reduce(n: +))]
@@ -967,6 +1337,8 @@ fn a_crate_path_can_be_given() {
     par_bounded!(crate = renamed::par, limit = 3, reduce(n: +); for _x in &xs { n += 1; });
     assert_eq!(n, 777);
     let doubled: Vec<u32> = par_bounded!(crate = ::bounded, limit = 2; for x in &xs => x * 2);
+    assert_eq!(doubled, xs.iter().map(|x| x * 2).collect::<Vec<_>>());
+    let doubled: Vec<u32> = par_bounded!(crate = crate::facade, limit = 2; for x in &xs => x * 2);
     assert_eq!(doubled, xs.iter().map(|x| x * 2).collect::<Vec<_>>());
 }
 
@@ -1015,6 +1387,30 @@ fn runtime_zeros_name_the_loop_location() {
         message.contains("`limit`") && message.contains("behaviour.rs:"),
         "{message}"
     );
+
+    // `#[bounded]` with runtime options; with both zero, `limit` is named.
+    for (limit, batch, option) in [(0, 1, "`limit`"), (2, 0, "`batch`"), (0, 0, "`limit`")] {
+        let payload = catch_unwind(|| with_runtime_options(&xs, limit, batch))
+            .expect_err("a zero must panic");
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            message.contains(&format!("{option} must be at least 1")),
+            "{message}"
+        );
+        assert!(message.contains("behaviour.rs"), "{message}");
+    }
+    // An empty input is no excuse for a zero either.
+    assert!(catch_unwind(|| with_runtime_options(&[], 0, 1)).is_err());
+}
+
+#[bounded(limit = limit, batch = batch)]
+fn with_runtime_options(xs: &[u32], limit: usize, batch: usize) {
+    for x in xs {
+        std::hint::black_box(x);
+    }
 }
 
 // ------------------------------------------------------------------ `?` inside macros

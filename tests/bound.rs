@@ -1,9 +1,10 @@
 //! The bound holds: no more than `limit` bodies of one loop run at once, for every way of
 //! writing the limit, every batch size and schedule, both macro forms, indexed and pulled
-//! inputs, and nested loops (each level keeps its own bound and nothing deadlocks). Bodies
-//! wait for each other until the limit is reached, so a loop that ignored its `limit` on
-//! the 16-thread pool these tests use would be caught, and one that never ran two bodies
-//! at once would be caught as well.
+//! inputs, and nested loops (each level keeps its own bound and nothing deadlocks, even
+//! inside a saturated rayon pool). Bodies wait for each other until the limit is reached,
+//! so a loop that ignored its `limit` on the 16-thread pool these tests use would be
+//! caught, and one that never ran two bodies at once would be caught as well. The loop's
+//! counters (runs, items, batches, failures, panics) are exact.
 
 mod common;
 
@@ -11,7 +12,8 @@ use bounded::{available_cpus, bounded, par_bounded};
 use common::{tid, wide_pool, Gauge};
 use rayon::prelude::*;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::Mutex;
 
 /// A loop over `items` with runtime `limit` and `batch`, whose bodies report to `gauge`.
@@ -61,9 +63,94 @@ fn every_limit_batch_and_schedule_keeps_the_bound() {
                 // 60 items in batches of 7 are 9 batches: enough for 5 lanes.
                 let gauge = Gauge::new(limit);
                 run(&items, limit, batch, &gauge);
-                gauge.assert_bounded(limit, &format!("{label}, limit {limit}, batch {batch}"));
+                let context = format!("{label}, limit {limit}, batch {batch}");
+                gauge.assert_bounded(limit, &context);
+                assert_eq!(gauge.ran(), items.len(), "{context}: items run");
             }
         }
+    }
+}
+
+/// `#[bounded]` functions with literal options, one per limit and schedule.
+macro_rules! literal_attr_fns {
+    ($($name:ident: $limit:tt, $schedule:tt;)*) => {
+        $(
+            #[bounded(limit = $limit, schedule = $schedule, batch = 1)]
+            fn $name(items: &[u32], gauge: &Gauge) {
+                for _item in items {
+                    gauge.body();
+                }
+            }
+        )*
+
+        const LITERAL_ATTR_FNS: &[(usize, &str, fn(&[u32], &Gauge))] = &[
+            $(($limit, stringify!($schedule), $name),)*
+        ];
+    };
+}
+
+literal_attr_fns! {
+    attr_1_dynamic: 1, dynamic;
+    attr_2_dynamic: 2, dynamic;
+    attr_3_dynamic: 3, dynamic;
+    attr_1_static: 1, static;
+    attr_2_static: 2, static;
+    attr_3_static: 3, static;
+    attr_1_guided: 1, guided;
+    attr_2_guided: 2, guided;
+    attr_3_guided: 3, guided;
+    attr_1_steal: 1, steal;
+    attr_2_steal: 2, steal;
+    attr_3_steal: 3, steal;
+}
+
+/// `par_bounded!` with a literal limit and schedule: `(limit, schedule, run)`.
+macro_rules! par_literal {
+    ($limit:tt, $schedule:tt) => {
+        (
+            $limit,
+            stringify!($schedule),
+            |items: &[u32], gauge: &Gauge| {
+                par_bounded!(limit = $limit, schedule = $schedule, batch = 1; for _item in items {
+                    gauge.body();
+                });
+            },
+        )
+    };
+}
+
+type Literal = (usize, &'static str, fn(&[u32], &Gauge));
+
+#[test]
+fn literal_limits_keep_the_bound_under_every_schedule() {
+    wide_pool();
+    let items: Vec<u32> = (0..24).collect();
+    let par_runs: [Literal; 12] = [
+        par_literal!(1, dynamic),
+        par_literal!(2, dynamic),
+        par_literal!(3, dynamic),
+        par_literal!(1, static),
+        par_literal!(2, static),
+        par_literal!(3, static),
+        par_literal!(1, guided),
+        par_literal!(2, guided),
+        par_literal!(3, guided),
+        par_literal!(1, steal),
+        par_literal!(2, steal),
+        par_literal!(3, steal),
+    ];
+    let attr_runs = LITERAL_ATTR_FNS
+        .iter()
+        .map(|(l, s, f)| ("#[bounded]", *l, *s, *f));
+    let par_runs = par_runs
+        .into_iter()
+        .map(|(l, s, f)| ("par_bounded!", l, s, f));
+    for (form, limit, schedule, run) in attr_runs.chain(par_runs) {
+        let gauge = Gauge::new(limit);
+        run(&items, &gauge);
+        let context = format!("{form} limit {limit}, {schedule}");
+        gauge.assert_bounded(limit, &context);
+        assert_eq!(gauge.ran(), items.len(), "{context}: items run");
     }
 }
 
@@ -108,11 +195,25 @@ fn runtime_expression_limits_keep_the_bound() {
     gauge.assert_bounded(3, "limit = pick(2), batch = config.0 + 1");
 }
 
+#[bounded(limit = cpus, batch = 1)]
+fn on_every_cpu(items: &[u32], gauge: &Gauge) {
+    for _item in items {
+        gauge.body();
+    }
+}
+
+/// `cpus` is the available parallelism, not the width of the pool the loop runs on: on a
+/// machine with fewer than 16 CPUs, a `cpus` that meant the 16-thread pool would break
+/// the bound.
 #[test]
 fn cpus_limits_keep_the_bound() {
     wide_pool();
     let cpus = available_cpus();
     let items: Vec<u32> = (0..80).collect();
+
+    let gauge = Gauge::new(cpus);
+    on_every_cpu(&items, &gauge);
+    gauge.assert_bounded(cpus, "#[bounded(limit = cpus)]");
 
     let gauge = Gauge::new(cpus);
     par_bounded!(limit = cpus, batch = 1; for _item in &items { gauge.body(); });
@@ -157,6 +258,23 @@ fn auto_batches_keep_the_bound() {
         let gauge = Gauge::new(3);
         par_bounded!(limit = 3, batch = auto; for _item in &items { gauge.body(); });
         gauge.assert_bounded(3, &format!("batch = auto over {n} items"));
+
+        // `auto` may choose a single batch for a short input: no overlap to wait for.
+        let gauge = Gauge::new(1);
+        auto_batch_three(&items, &gauge);
+        assert_eq!(gauge.ran(), n, "#[bounded(batch = auto)] over {n} items");
+        assert!(
+            gauge.peak() <= 3,
+            "#[bounded(batch = auto)]: {}",
+            gauge.peak()
+        );
+    }
+}
+
+#[bounded(limit = 3, batch = auto)]
+fn auto_batch_three(items: &[u32], gauge: &Gauge) {
+    for _item in items {
+        gauge.body();
     }
 }
 
@@ -289,6 +407,39 @@ fn a_loop_inside_rayon_scope_terminates_and_keeps_its_bound() {
     assert_eq!(sums, expected);
 }
 
+/// More outer tasks than the pool has threads, each running a loop of its own: every
+/// worker may be busy with an outer task, and the loops must still finish.
+#[test]
+fn loops_inside_a_saturated_rayon_pool_finish() {
+    wide_pool();
+    let data: Vec<u64> = (1..=500).collect();
+    let expected: u64 = data.iter().sum();
+    let done = AtomicUsize::new(0);
+    (0..32u64).into_par_iter().for_each(|i| {
+        let mut sum = 0u64;
+        par_bounded!(limit = 2, batch = 16, reduce(sum: +); for x in &data {
+            sum += x * (i + 1);
+        });
+        assert_eq!(sum, expected * (i + 1));
+        done.fetch_add(1, SeqCst);
+    });
+    assert_eq!(done.load(SeqCst), 32);
+
+    let total = AtomicU64::new(0);
+    rayon::scope(|s| {
+        for _ in 0..16 {
+            s.spawn(|_| {
+                let mut sum = 0u64;
+                par_bounded!(limit = 3, batch = 8, reduce(sum: +); for x in &data {
+                    sum += x;
+                });
+                total.fetch_add(sum, SeqCst);
+            });
+        }
+    });
+    assert_eq!(total.load(SeqCst), expected * 16);
+}
+
 #[test]
 fn a_loop_inside_install_runs_on_that_pool() {
     wide_pool();
@@ -365,6 +516,53 @@ fn named_loop_stats_count_runs_items_and_batches() {
         gauge.peak()
     );
     assert_eq!((stats.runs, stats.items, stats.batches), (1, 30, 30));
+}
+
+/// Runs the loop named `name` with `limit` twice, once failing at item 10 and once
+/// panicking at item 5, and returns the loop's counters.
+macro_rules! failing_runs {
+    ($name:literal, $limit:expr) => {{
+        let items: Vec<u32> = (0..40).collect();
+        let limit: usize = $limit;
+        let run = |panic_at: u32| {
+            catch_unwind(AssertUnwindSafe(|| -> Result<(), u32> {
+                par_bounded!(limit = limit, batch = 5, name = $name; for x in &items {
+                    if *x == 10 {
+                        Err(*x)?;
+                    }
+                    if *x == panic_at {
+                        panic!("item {x}");
+                    }
+                });
+                Ok(())
+            }))
+        };
+        // An error, then a panic in a run that fails no earlier.
+        assert_eq!(run(u32::MAX).expect("no panic"), Err(10));
+        assert!(run(5).is_err(), "the panic reaches the caller");
+        bounded::stats::loops()
+            .into_iter()
+            .find(|s| s.name == $name)
+            .expect("the loop is registered")
+    }};
+}
+
+#[test]
+fn stats_count_failed_and_panicked_batches_on_several_lanes() {
+    wide_pool();
+    let stats = failing_runs!("bound-failures-lanes", 3);
+    assert_eq!(stats.runs, 2);
+    assert!(stats.failed >= 1, "{stats:?}");
+    assert_eq!(stats.panicked, 1, "{stats:?}");
+}
+
+#[test]
+fn stats_count_panicked_batches_on_one_lane() {
+    wide_pool();
+    let stats = failing_runs!("bound-failures-one-lane", 1);
+    assert_eq!(stats.runs, 2);
+    assert!(stats.failed >= 1, "{stats:?}");
+    assert_eq!(stats.panicked, 1, "{stats:?}");
 }
 
 #[test]

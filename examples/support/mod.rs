@@ -1,6 +1,7 @@
-//! Measuring one run of a workload, shared by the `showcase` and `memory` examples.
+//! Measuring one run of a workload, shared by the `showcase` example and the `memory`
+//! harness (`tools/src/bin/memory.rs`, which includes this file).
 //!
-//! Every run happens in a process of its own: the example re-executes its own binary
+//! Every run happens in a process of its own: the program re-executes its own binary
 //! with a hidden `--child …` argument, the child runs one workload and prints one
 //! [`Report`] line, and the parent collects it. That is what makes the peak memory
 //! (`VmHWM`, the kernel's high-water mark of resident memory) belong to that run alone.
@@ -10,7 +11,7 @@
 //! workers register themselves in [`Live`]) and a sample of `/proc/self/status` taken
 //! every millisecond (which also sees threads started by libraries). Outside Linux there
 //! is no `/proc`, and both figures print as `n/a`.
-#![allow(dead_code)] // each example uses part of this module
+#![allow(dead_code)] // each program uses part of this module
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -383,7 +384,7 @@ pub fn fmt_items(n: usize) -> String {
 }
 
 // ---------------------------------------------------------------------------------
-// Workload pieces used by both examples.
+// Workload pieces used by both programs.
 
 /// `rounds` steps of xorshift64: dependent integer work that the optimiser can neither
 /// skip nor vectorise, about 2 ns a step on a current x86 core.

@@ -1,6 +1,9 @@
-//! Fixtures shared by the integration tests: a gauge of bodies running at once, and a
-//! rayon pool wide enough that a broken bound would show.
+//! Fixtures shared by the integration tests: a gauge of bodies running at once, a rayon
+//! pool wide enough that a broken bound would show, and `par_bounded!` under a schedule
+//! picked at run time.
 #![allow(dead_code)]
+
+use bounded::config::Schedule;
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Once;
@@ -28,6 +31,8 @@ pub fn wide_pool() {
 pub struct Gauge {
     running: AtomicUsize,
     peak: AtomicUsize,
+    /// Bodies entered so far.
+    ran: AtomicUsize,
     /// Bodies hold their slot until this many run at once (or the deadline passes).
     want: usize,
     deadline: Instant,
@@ -40,6 +45,7 @@ impl Gauge {
         Gauge {
             running: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
+            ran: AtomicUsize::new(0),
             want,
             deadline: Instant::now() + RENDEZVOUS,
         }
@@ -49,6 +55,7 @@ impl Gauge {
     pub fn enter(&self) -> Running<'_> {
         let now = self.running.fetch_add(1, SeqCst) + 1;
         self.peak.fetch_max(now, SeqCst);
+        self.ran.fetch_add(1, SeqCst);
         Running(&self.running)
     }
 
@@ -64,6 +71,11 @@ impl Gauge {
     /// The most bodies seen running at once.
     pub fn peak(&self) -> usize {
         self.peak.load(SeqCst)
+    }
+
+    /// Bodies entered so far, finished or not.
+    pub fn ran(&self) -> usize {
+        self.ran.load(SeqCst)
     }
 
     /// Bodies running now.
@@ -88,6 +100,30 @@ impl Gauge {
         }
     }
 }
+
+/// Every schedule, in the order the reference chapter lists them.
+pub const SCHEDULES: [Schedule; 4] = [
+    Schedule::Dynamic,
+    Schedule::Static,
+    Schedule::Guided,
+    Schedule::Steal,
+];
+
+/// `par_bounded!` under a schedule picked at run time (the option itself is a literal in
+/// each arm): `par_with_schedule!(schedule, limit = …; for … { … })`.
+#[allow(unused_macros)]
+macro_rules! par_with_schedule {
+    ($schedule:expr, $($rest:tt)*) => {
+        match $schedule {
+            ::bounded::config::Schedule::Dynamic => ::bounded::par_bounded!(schedule = dynamic, $($rest)*),
+            ::bounded::config::Schedule::Static => ::bounded::par_bounded!(schedule = static, $($rest)*),
+            ::bounded::config::Schedule::Guided => ::bounded::par_bounded!(schedule = guided, $($rest)*),
+            ::bounded::config::Schedule::Steal => ::bounded::par_bounded!(schedule = steal, $($rest)*),
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use par_with_schedule;
 
 /// A body counted as running.
 pub struct Running<'a>(&'a AtomicUsize);

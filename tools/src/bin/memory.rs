@@ -2,9 +2,9 @@
 //! 10^3 … 10^7 items beside the naive baselines, each run in a process of its own.
 //!
 //! ```sh
-//! cargo run --release --example memory                  # markdown table, < 1 min
-//! cargo run --release --example memory -- --tsv         # one TSV line per run
-//! cargo run --release --example memory -- --items 1000,20000
+//! cargo run --release -p bounded-tools --bin memory                  # markdown table, < 1 min
+//! cargo run --release -p bounded-tools --bin memory -- --tsv         # one TSV line per run
+//! cargo run --release -p bounded-tools --bin memory -- --items 1000,20000
 //! ```
 //!
 //! Every item is a 64-byte record ([`support::Item`]) whose processing (~0.1 µs) costs
@@ -29,7 +29,8 @@
 //! TSV columns: `variant items peak_rss_kib peak_threads wall_ms note`; a value that
 //! was not measured is `-` (skipped run) or `n/a` (no `/proc` on this system).
 
-#[path = "support/mod.rs"]
+// The measuring support the showcase example uses too: one copy, in `examples/`.
+#[path = "../../../examples/support/mod.rs"]
 mod support;
 
 use std::process::ExitCode;
@@ -172,7 +173,7 @@ struct Options {
 }
 
 const USAGE: &str = "\
-usage: cargo run --release --example memory -- [--tsv] [--items N[,N...]]
+usage: cargo run --release -p bounded-tools --bin memory -- [--tsv] [--items N[,N...]]
 
   --tsv            one line per run: variant items peak_rss_kib peak_threads wall_ms note
   --items N,...    input sizes (default 1000,10000,100000,1000000,10000000)

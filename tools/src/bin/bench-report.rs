@@ -3,7 +3,7 @@
 //! `scripts/benchmarks` runs the criterion benches and the memory harness, then this:
 //!
 //! ```sh
-//! cargo run --release --example bench_report -- \
+//! cargo run --release -p bounded-tools --bin bench-report -- \
 //!     [--since UNIX_SECONDS] [--load "1.0 0.8 0.5"] \
 //!     [--memory FILE.tsv] [--memory-note TEXT] [--out BENCHMARKS.md]
 //! ```
@@ -825,8 +825,8 @@ impl Context {
         let _ = writeln!(
             out,
             "## memory\n\n\
-             Peak resident memory of one run per process (`examples/memory.rs`, \
-             `cargo run --release --example memory`): the bounded loop beside the naive \
+             Peak resident memory of one run per process (`tools/src/bin/memory.rs`, \
+             `cargo run --release -p bounded-tools --bin memory`): the bounded loop beside the naive \
              baselines, over growing inputs.\n"
         );
         if let Some(note) = &self.memory_note {
@@ -1026,13 +1026,13 @@ struct Args {
 }
 
 const USAGE: &str = "\
-usage: cargo run --release --example bench_report -- [options]
+usage: cargo run --release -p bounded-tools --bin bench-report -- [options]
 
   --since SECONDS     ignore criterion results older than this Unix time
   --load TEXT         load average before the benches, for the header
   --load-after TEXT   load average after the benches
   --others-cpu PCT    share of the machine's CPU time other processes took meanwhile
-  --memory FILE       TSV lines of `cargo run --release --example memory -- --tsv`
+  --memory FILE       TSV lines of `cargo run --release -p bounded-tools --bin memory -- --tsv`
   --memory-note TEXT  shown above the memory table (why it is missing or partial)
   --out FILE          where to write (default: BENCHMARKS.md at the repository root)";
 
@@ -1044,7 +1044,7 @@ fn parse_args() -> Result<Args, String> {
         others_cpu: None,
         memory: None,
         memory_note: None,
-        out: Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md"),
+        out: repository_root().join("BENCHMARKS.md"),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -1079,8 +1079,15 @@ fn parse_args() -> Result<Args, String> {
 fn criterion_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("criterion"),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/criterion"),
+        _ => repository_root().join("target/criterion"),
     }
+}
+
+/// The workspace root: this crate lives in its `tools/` folder.
+fn repository_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tools/ has a parent")
 }
 
 fn main() -> ExitCode {
@@ -1088,7 +1095,7 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(e) => {
             if !e.is_empty() {
-                eprintln!("bench_report: {e}\n");
+                eprintln!("bench-report: {e}\n");
             }
             eprintln!("{USAGE}");
             return if e.is_empty() {
@@ -1103,7 +1110,7 @@ fn main() -> ExitCode {
     let results = Results::load(&dir, since);
     if results.0.is_empty() {
         eprintln!(
-            "bench_report: no criterion results in {}{}",
+            "bench-report: no criterion results in {}{}",
             dir.display(),
             if since.is_some() {
                 " from this run"
@@ -1216,7 +1223,7 @@ fn main() -> ExitCode {
     out += &body;
 
     if let Err(e) = std::fs::write(&args.out, out.trim_end().to_owned() + "\n") {
-        eprintln!("bench_report: cannot write {}: {e}", args.out.display());
+        eprintln!("bench-report: cannot write {}: {e}", args.out.display());
         return ExitCode::FAILURE;
     }
     let missed = cx.targets.iter().filter(|t| t.met == Some(false)).count();
