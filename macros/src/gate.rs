@@ -11,8 +11,8 @@ use syn::visit::Visit;
 use syn::{Expr, FnArg, Ident, ItemFn, LitStr, Pat, Path, ReturnType, Token, Type};
 
 use crate::expand::limit_value;
-use crate::words::OnFull;
 use crate::options::{choice, eq, parse_limit, Choice, LimitOpt};
+use crate::words::OnFull;
 
 const KEYS: &str = "`limit`, `on_full`, `weight`, `coalesce`, `name`, `crate`";
 

@@ -5,8 +5,8 @@
 //! valid ones) and values of the wrong form, each at the user's span. Whether a
 //! combination makes sense for the loop is `validate.rs`'s business.
 
-use proc_macro2::Span;
 use crate::words::{Backend, OnFull, Schedule, Word};
+use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
@@ -581,7 +581,9 @@ impl Options {
 
     /// Whether the loop can stop on its own (and so fail with `Rejected` or `Cancelled`).
     pub fn rejects(&self) -> bool {
-        self.on_full.as_ref().is_some_and(|c| c.value == OnFull::Reject)
+        self.on_full
+            .as_ref()
+            .is_some_and(|c| c.value == OnFull::Reject)
     }
 
     /// Whether a deadline or a token can cancel the loop.

@@ -326,7 +326,9 @@ fn boxed_error_not_send(ty: &syn::Type) -> Option<proc_macro2::Span> {
         syn::GenericArgument::Type(t) => Some(t),
         _ => None,
     })?;
-    let syn::Type::Path(boxed) = err else { return None };
+    let syn::Type::Path(boxed) = err else {
+        return None;
+    };
     let b = boxed.path.segments.last()?;
     if b.ident != "Box" {
         return None;
@@ -334,7 +336,8 @@ fn boxed_error_not_send(ty: &syn::Type) -> Option<proc_macro2::Span> {
     let syn::PathArguments::AngleBracketed(inner) = &b.arguments else {
         return None;
     };
-    let Some(syn::GenericArgument::Type(syn::Type::TraitObject(object))) = inner.args.first() else {
+    let Some(syn::GenericArgument::Type(syn::Type::TraitObject(object))) = inner.args.first()
+    else {
         return None;
     };
     let names: Vec<String> = object

@@ -7,8 +7,8 @@ use syn::spanned::Spanned;
 use syn::{Expr, Ident, Lit};
 
 use crate::model::{Assignment, Call, CallUse, Context, ParLoop, Rhs};
-use crate::words::{Backend, OnFull};
 use crate::options::{BatchOpt, LimitOpt, ReduceOp, PLANNED};
+use crate::words::{Backend, OnFull};
 
 const REDUCE_OPS: &str =
     "+ * & | ^ && || min max append merge extend last, or a path to `fn(T, T) -> T`";

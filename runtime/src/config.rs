@@ -78,7 +78,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// The defaults of SPEC §5 for the loop at `site`.
+    /// The defaults of the reference chapter for the loop at `site`.
     pub fn new(site: &'static Site) -> Self {
         Config {
             site,

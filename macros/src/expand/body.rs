@@ -88,8 +88,7 @@ impl BatchBody {
         // A fallible body iterates `checked()`: no item starts once the run stops, and an
         // error is placed at its item. (Async batches are contiguous and place errors by
         // batch; under `keep_going` they run every item.)
-        let items = if g.exits || ((g.fallible || g.stoppable()) && !(g.keep_going && g.is_async))
-        {
+        let items = if g.exits || ((g.fallible || g.stoppable()) && !(g.keep_going && g.is_async)) {
             quote!(#whole.checked())
         } else {
             quote!(#whole)
@@ -159,8 +158,14 @@ fn keep_going_loop(
     tracker_decl: &TokenStream,
 ) -> TokenStream {
     let l = g.l;
-    let (pat, batch, item, result, first_error, tracker) =
-        (&l.pat, &g.batch, &g.item, &g.result, &g.first_error, &g.tracker);
+    let (pat, batch, item, result, first_error, tracker) = (
+        &l.pat,
+        &g.batch,
+        &g.item,
+        &g.result,
+        &g.first_error,
+        &g.tracker,
+    );
     let mut body: Expr = syn::parse2(per_item).expect("a block is an expression");
     ContinueToReturn {
         own_label: l.label.as_ref().map(|l| l.name.ident.to_string()),

@@ -212,7 +212,9 @@ where
         // while it can take a slot.
         drop(tx);
         while d.on_own_pool {
-            let Some(slot) = slots.try_acquire() else { break };
+            let Some(slot) = slots.try_acquire() else {
+                break;
+            };
             let Ok(work) = rx.try_recv() else { break };
             d.run_here(work, slot);
         }

@@ -1,4 +1,4 @@
-//! The forms of SPEC §3 and §4 that must compile: methods, generics, `?` through a
+//! The forms of the reference chapter that must compile: methods, generics, `?` through a
 //! `Result` alias, the three `par_bounded!` shapes, a renamed crate path.
 use bounded::prelude::*;
 use std::collections::HashMap;

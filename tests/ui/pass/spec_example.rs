@@ -1,4 +1,4 @@
-//! SPEC §3's example, as a user writes it.
+//! The README's first example, as a user writes it.
 use bounded::bounded;
 
 #[bounded(limit = 8, batch = 256, reduce(total: +))]
