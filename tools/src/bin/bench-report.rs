@@ -445,8 +445,18 @@ struct Context {
     cores: usize,
     memory: Option<Vec<MemoryLine>>,
     memory_note: Option<String>,
+    /// What `cargo bench --bench real` printed, if it ran.
+    real: Option<String>,
     targets: Vec<Target>,
 }
+
+/// The criterion group of `benches/early_exit.rs`.
+const EARLY_EXIT: &str = "early exit";
+const EARLY_EXIT_AT: &[&str] = &["1%", "10%", "50%", "none"];
+/// The real programs' targets.
+const REAL_VS_RAYON_MAX: f64 = 1.05;
+const REAL_GEOMEAN_MAX: f64 = 1.0;
+const SERIAL_VS_SEQ_MAX: f64 = 1.02;
 
 impl Context {
     fn cpu_section(&mut self, out: &mut String) {
@@ -821,6 +831,116 @@ impl Context {
             });
     }
 
+    fn early_exit_section(&mut self, out: &mut String) {
+        let r = &self.results;
+        let _ = writeln!(
+            out,
+            "## early exit\n\n\
+             The position of the first match in 10,000,000 `u32`s (`benches/early_exit.rs`), \
+             with the match at 1%, 10% and 50% of the input and with none: the plain \
+             sequential loop, the same loop with `#[bounded(batch = 4096)]` (a `return` from \
+             the parallel loop), and rayon's `position_first`. A search that exits early \
+             should cost time proportional to the match's position.\n"
+        );
+        let mut t = Table::new(&[
+            "match at",
+            ">sequential",
+            ">bounded",
+            ">rayon",
+            ">bounded ÷ rayon",
+            ">bounded ÷ sequential",
+        ]);
+        for at in EARLY_EXIT_AT {
+            let (s, b, y) = (
+                r.get(EARLY_EXIT, "sequential", at),
+                r.get(EARLY_EXIT, "bounded", at),
+                r.get(EARLY_EXIT, "rayon", at),
+            );
+            let time = |e: Option<Estimate>| e.map_or(MISSING.to_owned(), |e| fmt_time(e.mean));
+            t.row(vec![
+                at.to_string(),
+                time(s),
+                time(b),
+                time(y),
+                ratio_cell(b, y.map(|e| e.mean)),
+                ratio_cell(b, s.map(|e| e.mean)),
+            ]);
+        }
+        let _ = writeln!(out, "{}", t.render());
+    }
+
+    fn real_section(&mut self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "## real programs\n\n\
+             Benchmarks Game and rayon-demo programs (`benches/real.rs`), each written three \
+             ways: the plain sequential program, the same program with the annotation, and \
+             hand-written rayon, answers checked equal; `serial` is the annotated program \
+             with `backend = serial`. A release harness runs every variant once per round in \
+             a rotating order; a ratio is the median of the ratios within one round.\n"
+        );
+        let Some(text) = self.real.take() else {
+            let _ = writeln!(out, "{MISSING}: `cargo bench --bench real` did not run.\n");
+            self.targets.push(Target::missing("real programs ≤ 1.05x hand-written rayon"));
+            return;
+        };
+        let mut in_summary = false;
+        let mut vs_rayon = Vec::new();
+        for line in text.lines() {
+            // Nest the harness's headings under this section.
+            let line = match line.strip_prefix("# ") {
+                Some(_) => continue,
+                None => line,
+            };
+            if let Some(h) = line.strip_prefix("## ") {
+                in_summary = h.starts_with("summary");
+                let _ = writeln!(out, "### {h}");
+                continue;
+            }
+            let _ = writeln!(out, "{line}");
+            if !in_summary {
+                continue;
+            }
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            if cells.len() != 4 {
+                continue;
+            }
+            let (Ok(rayon), program) = (cells[1].parse::<f64>(), cells[0]) else {
+                if let Ok(serial) = cells[3].parse::<f64>() {
+                    self.serial_target(cells[0], serial);
+                }
+                continue;
+            };
+            vs_rayon.push(rayon);
+            self.targets.push(Target::new(
+                format!("real program `{program}` ≤ {REAL_VS_RAYON_MAX}x hand-written rayon"),
+                format!("{} of rayon", fmt_ratio(rayon)),
+                Some(rayon <= REAL_VS_RAYON_MAX),
+            ));
+            if let Ok(serial) = cells[3].parse::<f64>() {
+                self.serial_target(program, serial);
+            }
+        }
+        let _ = writeln!(out);
+        if !vs_rayon.is_empty() {
+            let geomean =
+                (vs_rayon.iter().map(|r| r.ln()).sum::<f64>() / vs_rayon.len() as f64).exp();
+            self.targets.push(Target::new(
+                format!("real programs' geometric mean ≤ {REAL_GEOMEAN_MAX}x rayon"),
+                format!("{} over {} programs", fmt_ratio(geomean), vs_rayon.len()),
+                Some(geomean <= REAL_GEOMEAN_MAX),
+            ));
+        }
+    }
+
+    fn serial_target(&mut self, program: &str, serial: f64) {
+        self.targets.push(Target::new(
+            format!("`backend = serial` ≤ {SERIAL_VS_SEQ_MAX}x the sequential program (`{program}`)"),
+            format!("{} of sequential", fmt_ratio(serial)),
+            Some(serial <= SERIAL_VS_SEQ_MAX),
+        ));
+    }
+
     fn memory_section(&mut self, out: &mut String) {
         let _ = writeln!(
             out,
@@ -1022,6 +1142,7 @@ struct Args {
     others_cpu: Option<f64>,
     memory: Option<PathBuf>,
     memory_note: Option<String>,
+    real: Option<PathBuf>,
     out: PathBuf,
 }
 
@@ -1034,6 +1155,7 @@ usage: cargo run --release -p bounded-tools --bin bench-report -- [options]
   --others-cpu PCT    share of the machine's CPU time other processes took meanwhile
   --memory FILE       TSV lines of `cargo run --release -p bounded-tools --bin memory -- --tsv`
   --memory-note TEXT  shown above the memory table (why it is missing or partial)
+  --real FILE         what `cargo bench --bench real` printed
   --out FILE          where to write (default: BENCHMARKS.md at the repository root)";
 
 fn parse_args() -> Result<Args, String> {
@@ -1044,6 +1166,7 @@ fn parse_args() -> Result<Args, String> {
         others_cpu: None,
         memory: None,
         memory_note: None,
+        real: None,
         out: repository_root().join("BENCHMARKS.md"),
     };
     let mut it = std::env::args().skip(1);
@@ -1068,6 +1191,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--memory" => args.memory = Some(value()?.into()),
             "--memory-note" => args.memory_note = Some(value()?),
+            "--real" => args.real = Some(value()?.into()),
             "--out" => args.out = value()?.into(),
             "--help" | "-h" => return Err(String::new()),
             other => return Err(format!("unknown argument `{other}`")),
@@ -1140,6 +1264,10 @@ fn main() -> ExitCode {
         cores: bounded::available_cpus(),
         memory,
         memory_note,
+        real: args
+            .real
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok()),
         targets: Vec::new(),
     };
     let mut body = String::new();
@@ -1150,6 +1278,8 @@ fn main() -> ExitCode {
     cx.pool_section(&mut body);
     cx.async_section(&mut body);
     cx.sweep_section(&mut body);
+    cx.early_exit_section(&mut body);
+    cx.real_section(&mut body);
     cx.memory_section(&mut body);
 
     let now = SystemTime::now();
