@@ -1321,6 +1321,30 @@ fn wc_serial(text: &str) -> WordCounts<'_> {
     counts
 }
 
+/// The fixed batch `batch = auto` used to be for an input of unknown length: 64 items,
+/// a fresh map each, however cheap the items are.
+#[bounded(batch = 64, reduce(counts: merge))]
+fn wc_batch_64(text: &str) -> WordCounts<'_> {
+    let mut counts = HashMap::new();
+    for line in text.lines() {
+        for word in line.split_whitespace() {
+            *counts.entry(word).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+#[bounded(backend = serial, batch = 64, reduce(counts: merge))]
+fn wc_serial_64(text: &str) -> WordCounts<'_> {
+    let mut counts = HashMap::new();
+    for line in text.lines() {
+        for word in line.split_whitespace() {
+            *counts.entry(word).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
 fn wc_rayon(text: &str) -> WordCounts<'_> {
     text.par_lines()
         .fold(HashMap::new, |mut counts: WordCounts<'_>, line| {
@@ -1345,6 +1369,12 @@ fn word_count(h: &mut Harness) {
     assert_eq!(wc_bounded(&text), expected, "word count bounded");
     assert_eq!(wc_serial(&text), expected, "word count serial");
     assert_eq!(wc_rayon(&text), expected, "word count rayon");
+    assert_eq!(wc_batch_64(&text), expected, "word count batch = 64");
+    assert_eq!(
+        wc_serial_64(&text),
+        expected,
+        "word count serial, batch = 64"
+    );
     let text = &text;
     type F = for<'a> fn(&'a str) -> WordCounts<'a>;
     let v = |f: F| -> Run { Box::new(move || sink(black_box(f(black_box(text))))) };
@@ -1356,6 +1386,8 @@ fn word_count(h: &mut Harness) {
             ("bounded", v(wc_bounded)),
             ("serial", v(wc_serial)),
             ("rayon", v(wc_rayon)),
+            ("bounded, batch = 64", v(wc_batch_64)),
+            ("serial, batch = 64", v(wc_serial_64)),
         ],
     );
 }

@@ -56,15 +56,22 @@ enum Kind {
     },
 }
 
-/// A worker's own position in a [`Plan`]: which lane it is.
+/// A worker's own position in its run's input: which lane it is in a [`Plan`], and for a
+/// pulled input, how big its last batch was and when it was claimed (growing batches).
 #[derive(Debug)]
 pub(crate) struct LaneCursor {
     lane: usize,
+    pub(crate) pulled: usize,
+    pub(crate) pulled_at: Option<std::time::Instant>,
 }
 
 impl LaneCursor {
     pub(crate) fn new(lane: usize) -> Self {
-        LaneCursor { lane }
+        LaneCursor {
+            lane,
+            pulled: 0,
+            pulled_at: None,
+        }
     }
 }
 
