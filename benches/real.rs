@@ -1321,6 +1321,30 @@ fn wc_serial(text: &str) -> WordCounts<'_> {
     counts
 }
 
+/// The fixed batch `batch = auto` used to be for an input of unknown length: 64 items,
+/// a fresh map each, however cheap the items are.
+#[bounded(batch = 64, reduce(counts: merge))]
+fn wc_batch_64(text: &str) -> WordCounts<'_> {
+    let mut counts = HashMap::new();
+    for line in text.lines() {
+        for word in line.split_whitespace() {
+            *counts.entry(word).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+#[bounded(backend = serial, batch = 64, reduce(counts: merge))]
+fn wc_serial_64(text: &str) -> WordCounts<'_> {
+    let mut counts = HashMap::new();
+    for line in text.lines() {
+        for word in line.split_whitespace() {
+            *counts.entry(word).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
 fn wc_rayon(text: &str) -> WordCounts<'_> {
     text.par_lines()
         .fold(HashMap::new, |mut counts: WordCounts<'_>, line| {
@@ -1345,6 +1369,12 @@ fn word_count(h: &mut Harness) {
     assert_eq!(wc_bounded(&text), expected, "word count bounded");
     assert_eq!(wc_serial(&text), expected, "word count serial");
     assert_eq!(wc_rayon(&text), expected, "word count rayon");
+    assert_eq!(wc_batch_64(&text), expected, "word count batch = 64");
+    assert_eq!(
+        wc_serial_64(&text),
+        expected,
+        "word count serial, batch = 64"
+    );
     let text = &text;
     type F = for<'a> fn(&'a str) -> WordCounts<'a>;
     let v = |f: F| -> Run { Box::new(move || sink(black_box(f(black_box(text))))) };
@@ -1356,6 +1386,8 @@ fn word_count(h: &mut Harness) {
             ("bounded", v(wc_bounded)),
             ("serial", v(wc_serial)),
             ("rayon", v(wc_rayon)),
+            ("bounded, batch = 64", v(wc_batch_64)),
+            ("serial, batch = 64", v(wc_serial_64)),
         ],
     );
 }
@@ -1488,6 +1520,63 @@ fn sum_of_squares(h: &mut Harness) {
     );
 }
 
+// ====================================================== sum of squares over a range
+
+/// `0..n` is an integer range: items are computed, not read from memory, so the loop
+/// is all arithmetic and the batch loop's code is what the row measures. The `% 1024`
+/// keeps the compiler from replacing the sequential loop by a closed formula.
+const RANGE_SQUARES: u64 = 20_000_000;
+
+fn range_squares_seq(n: u64) -> u64 {
+    let mut total = 0;
+    for x in 0..n {
+        total += x * x % 1024;
+    }
+    total
+}
+
+#[bounded(reduce(total: +))]
+fn range_squares_bounded(n: u64) -> u64 {
+    let mut total = 0;
+    for x in 0..n {
+        total += x * x % 1024;
+    }
+    total
+}
+
+#[bounded(backend = serial, reduce(total: +))]
+fn range_squares_serial(n: u64) -> u64 {
+    let mut total = 0;
+    for x in 0..n {
+        total += x * x % 1024;
+    }
+    total
+}
+
+fn range_squares_rayon(n: u64) -> u64 {
+    (0..n).into_par_iter().map(|x| x * x % 1024).sum()
+}
+
+fn sum_of_squares_range(h: &mut Harness) {
+    let n = RANGE_SQUARES;
+    let expected = range_squares_seq(n);
+    assert_eq!(range_squares_bounded(n), expected, "range squares bounded");
+    assert_eq!(range_squares_serial(n), expected, "range squares serial");
+    assert_eq!(range_squares_rayon(n), expected, "range squares rayon");
+    type F = fn(u64) -> u64;
+    let v = |f: F| -> Run { Box::new(move || sink(black_box(f(black_box(n))))) };
+    h.bench(
+        "sum of squares over 0..20M (integer range)",
+        1,
+        vec![
+            ("seq", v(range_squares_seq)),
+            ("bounded", v(range_squares_bounded)),
+            ("serial", v(range_squares_serial)),
+            ("rayon", v(range_squares_rayon)),
+        ],
+    );
+}
+
 // ========================================================================== main
 
 fn main() {
@@ -1505,7 +1594,7 @@ fn main() {
         loadavg()
     );
     type Program = fn(&mut Harness);
-    let programs: [(&str, Program); 11] = [
+    let programs: [(&str, Program); 12] = [
         ("spectral", spectral),
         ("mandelbrot", mandelbrot),
         ("fannkuch", fannkuch),
@@ -1517,6 +1606,7 @@ fn main() {
         ("wordcount", word_count),
         ("percall", per_call),
         ("sum", sum_of_squares),
+        ("range", sum_of_squares_range),
     ];
     let started = Instant::now();
     for (name, program) in programs {

@@ -90,6 +90,18 @@ fn bounded_steal(jobs: &[Job]) -> u64 {
     total
 }
 
+/// `steal` claiming and stealing whole batches of the size `auto` picks (how `auto`
+/// ran before its runs were cut into sixteenths): the clustered slow items all sit in
+/// the last lane's last batch.
+fn bounded_steal_whole(jobs: &[Job]) -> u64 {
+    let batch = jobs.len().div_ceil(bounded::available_cpus() * 16);
+    let mut total = 0u64;
+    par_bounded!(schedule = steal, batch = batch, reduce(total: +); for j in jobs {
+        total += work(j);
+    });
+    total
+}
+
 /// Not a target: shows what a hand-picked small batch does for the same schedule.
 fn bounded_dynamic_16(jobs: &[Job]) -> u64 {
     let mut total = 0u64;
@@ -101,13 +113,17 @@ fn bounded_dynamic_16(jobs: &[Job]) -> u64 {
 
 fn skew(c: &mut Criterion) {
     type Variant = (&'static str, fn(&[Job]) -> u64);
-    let variants: [Variant; 7] = [
+    let variants: [Variant; 8] = [
         ("sequential", sequential),
         ("rayon par_iter()", rayon_par_iter),
         ("par_bounded! schedule = static", bounded_static),
         ("par_bounded! schedule = dynamic", bounded_dynamic),
         ("par_bounded! schedule = guided", bounded_guided),
         ("par_bounded! schedule = steal", bounded_steal),
+        (
+            "par_bounded! schedule = steal, whole auto-sized batches",
+            bounded_steal_whole,
+        ),
         (
             "par_bounded! schedule = dynamic, batch = 16",
             bounded_dynamic_16,

@@ -9,25 +9,85 @@
 
 use std::ops::Range;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use crate::config::{Backend, Config, Schedule};
 use crate::input::{Buffer, Shape, Source};
 use crate::schedule::{auto_batch, LaneCursor, Plan};
 
-/// `batch = auto` for an iterator whose length is unknown.
+/// `batch = auto` for an iterator whose length is unknown: a lane's first pulled batch.
 pub(crate) const AUTO_PULL_BATCH: usize = 64;
 
 /// The largest batch `batch = auto` picks for a pulled input of known length: pulled
 /// items are moved into lane buffers, so the batch is what bounds memory.
 pub(crate) const MAX_AUTO_PULL_BATCH: usize = 1024;
 
+/// The largest a growing pulled batch gets on parallel lanes: at most `lanes ×` this
+/// many items are out of the iterator at once.
+pub(crate) const MAX_GROWN_PULL_BATCH: usize = 8192;
+
+/// The largest a growing pulled batch gets on one lane that nothing stops early.
+pub(crate) const MAX_SERIAL_PULL_BATCH: usize = 1 << 18;
+
+/// Parallel lanes double their pulled batch while a batch takes less than this (claim
+/// to next claim): a batch's own cost (a fresh partial, a merge, a lock) stays small
+/// beside it, and the lane that pulls the last batch finishes at most about two of
+/// these after the others.
+pub(crate) const GROW_PARALLEL_BELOW: Duration = Duration::from_millis(2);
+
+/// One lane has no other lane to wait for: it grows (sixteenfold) while a batch takes less
+/// than this, which only keeps a slow iterator (a channel that trickles) from waiting
+/// for a large batch to fill before the body sees an item.
+pub(crate) const GROW_SERIAL_BELOW: Duration = Duration::from_millis(20);
+
+/// How a pulled batch of `batch = auto` grows when the input's length is unknown: each
+/// lane starts at [`AUTO_PULL_BATCH`] and multiplies its next batch by `factor` while
+/// the last one took less than `below`, up to `max`; a batch that took over four times
+/// `below` halves the next (not below the first size).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PullGrowth {
+    pub(crate) factor: usize,
+    pub(crate) max: usize,
+    pub(crate) below: Duration,
+}
+
+impl PullGrowth {
+    /// Parallel lanes: doubling to [`MAX_GROWN_PULL_BATCH`] under [`GROW_PARALLEL_BELOW`].
+    pub(crate) const PARALLEL: PullGrowth = PullGrowth {
+        factor: 2,
+        max: MAX_GROWN_PULL_BATCH,
+        below: GROW_PARALLEL_BELOW,
+    };
+
+    /// One lane that nothing stops early: sixteenfold to [`MAX_SERIAL_PULL_BATCH`] under
+    /// [`GROW_SERIAL_BELOW`].
+    pub(crate) const SERIAL: PullGrowth = PullGrowth {
+        factor: 16,
+        max: MAX_SERIAL_PULL_BATCH,
+        below: GROW_SERIAL_BELOW,
+    };
+
+    /// The next batch of a lane whose last batch held `last` items and took `took`.
+    pub(crate) fn next(&self, last: usize, took: Duration) -> usize {
+        if took < self.below {
+            last.saturating_mul(self.factor).min(self.max)
+        } else if took > self.below * 4 {
+            (last / 2).max(AUTO_PULL_BATCH)
+        } else {
+            last
+        }
+    }
+}
+
 /// How many lanes a run starts and how big its batches are: the one sizing rule.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sizing {
     /// Lanes to start: at most `limit`, and no more than there are batches.
     pub(crate) lanes: usize,
-    /// Items per pulled batch.
+    /// Items per pulled batch (the first, when it grows).
     pub(crate) pull: usize,
+    /// How pulled batches grow (`batch = auto`, length unknown); `None`: fixed.
+    pub(crate) grow: Option<PullGrowth>,
     /// The plan of an indexed input: its schedule and fixed batch (`None`: auto).
     pub(crate) plan: Option<(Schedule, usize, Option<usize>)>,
 }
@@ -58,12 +118,22 @@ impl Sizing {
                     Sizing {
                         lanes: 1,
                         pull: step,
+                        grow: None,
                         plan: Some((Schedule::Dynamic, len, Some(step))),
                     }
                 }
+                // The same for a pulled input, as far as memory allows: batches grow
+                // to `MAX_SERIAL_PULL_BATCH`, so the body runs over long stretches of
+                // the input with one partial each. A deadline or token keeps them to
+                // the parallel lanes' size, so the check still runs between.
                 Shape::Pulled { .. } => Sizing {
                     lanes: 1,
                     pull: batch.unwrap_or(AUTO_PULL_BATCH),
+                    grow: match (batch, config.backend, stoppable) {
+                        (Some(_), _, _) | (None, Backend::Async, _) => None,
+                        (None, _, true) => Some(PullGrowth::PARALLEL),
+                        (None, _, false) => Some(PullGrowth::SERIAL),
+                    },
                     plan: None,
                 },
             };
@@ -77,6 +147,7 @@ impl Sizing {
                     Sizing {
                         lanes,
                         pull: 0,
+                        grow: None,
                         plan: Some((config.schedule, len, batch)),
                     }
                 }
@@ -85,6 +156,7 @@ impl Sizing {
                     Sizing {
                         lanes: limit.min(len.div_ceil(b)),
                         pull: b,
+                        grow: None,
                         plan: Some((Schedule::Dynamic, len, Some(b))),
                     }
                 }
@@ -95,12 +167,18 @@ impl Sizing {
                 Sizing {
                     lanes: limit.min(len.div_ceil(b)),
                     pull: b,
+                    grow: None,
                     plan: None,
                 }
             }
+            // Unknown length: batches start small (a short input still spreads over
+            // the lanes) and grow while they are cheap (async lanes keep theirs fixed:
+            // a stream's batch is what is ready, not what was asked for).
             Shape::Pulled { hint: None } => Sizing {
                 lanes: limit,
                 pull: batch.unwrap_or(AUTO_PULL_BATCH),
+                grow: (batch.is_none() && config.backend != Backend::Async)
+                    .then_some(PullGrowth::PARALLEL),
                 plan: None,
             },
         }
@@ -112,6 +190,7 @@ pub(crate) struct Feed<S: Source> {
     source: S,
     plan: Option<Plan>,
     pull: usize,
+    grow: Option<PullGrowth>,
 }
 
 impl<S: Source> Feed<S> {
@@ -123,7 +202,24 @@ impl<S: Source> Feed<S> {
             source,
             plan,
             pull: sizing.pull,
+            grow: sizing.grow,
         }
+    }
+
+    /// How many items the lane at `cursor` pulls next: the fixed size, or its last
+    /// batch grown or shrunk by [`PullGrowth::next`] for the time since its last claim.
+    fn pull_size(&self, cursor: &mut LaneCursor) -> usize {
+        let Some(grow) = self.grow else {
+            return self.pull;
+        };
+        let now = Instant::now();
+        let size = match cursor.pulled_at {
+            Some(at) => grow.next(cursor.pulled, now.saturating_duration_since(at)),
+            None => self.pull,
+        };
+        cursor.pulled = size;
+        cursor.pulled_at = Some(now);
+        size
     }
 
     /// The next batch for the lane at `cursor`; `spare` is a buffer to fill (pulled
@@ -137,7 +233,7 @@ impl<S: Source> Feed<S> {
             Some(plan) => plan.claim(cursor).map(|r| self.work(Kind::Range(r))),
             None => {
                 let mut scratch = std::mem::take(spare);
-                let start = self.source.fill(self.pull, &mut scratch)?;
+                let start = self.source.fill(self.pull_size(cursor), &mut scratch)?;
                 Some(self.work(Kind::Items { start, scratch }))
             }
         }
@@ -152,14 +248,17 @@ impl<S: Source> Feed<S> {
     ) -> Poll<Option<Work<'_, S>>> {
         match &self.plan {
             Some(plan) => Poll::Ready(plan.claim(cursor).map(|r| self.work(Kind::Range(r)))),
-            None => self.source.poll_fill(cx, self.pull, scratch).map(|start| {
-                start.map(|start| {
-                    self.work(Kind::Items {
-                        start,
-                        scratch: std::mem::take(scratch),
+            None => self
+                .source
+                .poll_fill(cx, self.pull_size(cursor), scratch)
+                .map(|start| {
+                    start.map(|start| {
+                        self.work(Kind::Items {
+                            start,
+                            scratch: std::mem::take(scratch),
+                        })
                     })
-                })
-            }),
+                }),
         }
     }
 

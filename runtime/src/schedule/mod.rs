@@ -49,22 +49,35 @@ enum Kind {
     },
     /// Shrinking batches from a shared position.
     Guided { min: usize, pos: AtomicUsize },
-    /// Per-lane runs of batch indices `[lo, hi)`, packed as `hi << 32 | lo`.
+    /// Per-lane runs of unit indices `[lo, hi)`, packed as `hi << 32 | lo`; a unit is
+    /// `unit` items and a claim takes up to `per_claim` units from the front of the
+    /// lane's run. With `batch = auto` a unit is a sixteenth of a batch and a claim
+    /// takes at most half of what is left of the run, so each run's last stretch (where
+    /// a lane's slow items wait when they are clustered) is claimed, and stolen, in
+    /// small pieces.
     Steal {
-        batch: usize,
+        unit: usize,
+        per_claim: u64,
         slots: Box<[AtomicU64]>,
     },
 }
 
-/// A worker's own position in a [`Plan`]: which lane it is.
+/// A worker's own position in its run's input: which lane it is in a [`Plan`], and for a
+/// pulled input, how big its last batch was and when it was claimed (growing batches).
 #[derive(Debug)]
 pub(crate) struct LaneCursor {
     lane: usize,
+    pub(crate) pulled: usize,
+    pub(crate) pulled_at: Option<std::time::Instant>,
 }
 
 impl LaneCursor {
     pub(crate) fn new(lane: usize) -> Self {
-        LaneCursor { lane }
+        LaneCursor {
+            lane,
+            pulled: 0,
+            pulled_at: None,
+        }
     }
 }
 
@@ -97,20 +110,30 @@ impl Plan {
                 pos: AtomicUsize::new(0),
             },
             Schedule::Steal => {
-                let mut batch = batch.unwrap_or_else(|| auto_batch(len, lanes));
-                // Batch indices are packed in 32 bits; grow the batch if there are more.
-                while len.div_ceil(batch) as u64 > u32::MAX as u64 {
-                    batch *= 2;
+                let (mut unit, per_claim) = match batch {
+                    Some(b) => (b, 1),
+                    None => (
+                        auto_batch(len, lanes * AUTO_BATCHES_PER_LANE),
+                        AUTO_BATCHES_PER_LANE as u64,
+                    ),
+                };
+                // Unit indices are packed in 32 bits; grow the unit if there are more.
+                while len.div_ceil(unit) as u64 > u32::MAX as u64 {
+                    unit *= 2;
                 }
-                let batches = len.div_ceil(batch) as u64;
+                let units = len.div_ceil(unit) as u64;
                 let slots = (0..lanes as u64)
                     .map(|l| {
-                        let lo = batches * l / lanes as u64;
-                        let hi = batches * (l + 1) / lanes as u64;
+                        let lo = units * l / lanes as u64;
+                        let hi = units * (l + 1) / lanes as u64;
                         AtomicU64::new(pack(lo, hi))
                     })
                     .collect();
-                Kind::Steal { batch, slots }
+                Kind::Steal {
+                    unit,
+                    per_claim,
+                    slots,
+                }
             }
         };
         Plan { len, lanes, kind }
@@ -191,10 +214,14 @@ impl Plan {
                     }
                 }
             }
-            Kind::Steal { batch, slots } => {
-                let k = self.claim_stealing(slots, cursor.lane)?;
-                let start = k as usize * batch;
-                Some(start..(start + batch).min(len))
+            Kind::Steal {
+                unit,
+                per_claim,
+                slots,
+            } => {
+                let units = self.claim_stealing(slots, cursor.lane, *per_claim)?;
+                let start = units.start as usize * unit;
+                Some(start..(units.end as usize * unit).min(len))
             }
         }
     }
@@ -210,9 +237,16 @@ impl Plan {
         }
     }
 
-    /// Pops the front batch of the lane's own run; when it is empty, steals the back half
-    /// of the first other run that has work and keeps what it stole as its new run.
-    fn claim_stealing(&self, slots: &[AtomicU64], lane: usize) -> Option<u64> {
+    /// Takes units from the front of the lane's own run (up to `per_claim`, and no more
+    /// than half of what is left once the run has fewer than `2 × per_claim`); when the
+    /// run is empty, steals the back half of the first other run that has work and
+    /// keeps what it stole as its new run.
+    fn claim_stealing(
+        &self,
+        slots: &[AtomicU64],
+        lane: usize,
+        per_claim: u64,
+    ) -> Option<Range<u64>> {
         let own = &slots[lane];
         loop {
             let cur = own.load(Ordering::Acquire);
@@ -220,11 +254,17 @@ impl Plan {
             if lo >= hi {
                 break;
             }
+            let take = ((hi - lo) / 2).clamp(1, per_claim);
             if own
-                .compare_exchange_weak(cur, pack(lo + 1, hi), Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange_weak(
+                    cur,
+                    pack(lo + take, hi),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
                 .is_ok()
             {
-                return Some(lo);
+                return Some(lo..lo + take);
             }
         }
         // Our run is empty, so no thief will touch our slot until we store a new run in
@@ -240,14 +280,16 @@ impl Plan {
                     continue 'victims;
                 }
                 let mid = lo + (hi - lo) / 2;
-                // Take `[mid, hi)`: leave the victim its front half (at least one batch
-                // when it has two or more), run `mid` now, keep `[mid + 1, hi)`.
+                // Take `[mid, hi)`: leave the victim its front half (at least one unit
+                // when it has two or more), run the front of the stolen part now, as
+                // an own claim would, and keep the rest.
                 if victim
                     .compare_exchange_weak(cur, pack(lo, mid), Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
                 {
-                    own.store(pack(mid + 1, hi), Ordering::Release);
-                    return Some(mid);
+                    let take = ((hi - mid) / 2).clamp(1, per_claim);
+                    own.store(pack(mid + take, hi), Ordering::Release);
+                    return Some(mid..mid + take);
                 }
             }
         }
