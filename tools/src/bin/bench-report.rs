@@ -881,7 +881,8 @@ impl Context {
         );
         let Some(text) = self.real.take() else {
             let _ = writeln!(out, "{MISSING}: `cargo bench --bench real` did not run.\n");
-            self.targets.push(Target::missing("real programs ≤ 1.05x hand-written rayon"));
+            self.targets
+                .push(Target::missing("real programs ≤ 1.05x hand-written rayon"));
             return;
         };
         let mut in_summary = false;
@@ -935,7 +936,9 @@ impl Context {
 
     fn serial_target(&mut self, program: &str, serial: f64) {
         self.targets.push(Target::new(
-            format!("`backend = serial` ≤ {SERIAL_VS_SEQ_MAX}x the sequential program (`{program}`)"),
+            format!(
+                "`backend = serial` ≤ {SERIAL_VS_SEQ_MAX}x the sequential program (`{program}`)"
+            ),
             format!("{} of sequential", fmt_ratio(serial)),
             Some(serial <= SERIAL_VS_SEQ_MAX),
         ));
