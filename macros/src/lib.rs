@@ -15,6 +15,8 @@ mod scan;
 mod validate;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
 
 /// Runs the outermost `for` loops of a function in parallel, bounded and batched.
