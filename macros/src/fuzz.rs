@@ -735,3 +735,31 @@ fn fuzz_gate_attr() {
 fn fuzz_par_bounded() {
     fuzz(Entry::Macro);
 }
+
+/// Inputs the fuzzer found, kept so they stay fixed.
+#[test]
+fn fuzz_findings() {
+    let tally = Tally::default();
+    let macros = [
+        // An or-pattern with a leading `|` went into a `let` unparenthesised.
+        "limit = 16, batch = 1, keep_going, timeout = 30s; for | user in users { mailer.send(&user.email).await?; }",
+        "limit = 2; for Ok(x) | Err(x) in xs => x * 2",
+    ];
+    for input in macros {
+        let out = par_bounded(input.parse().expect("lexes"));
+        check(&out, true, input, &tally).unwrap_or_else(|e| panic!("{e}\n{input}\n{out}"));
+    }
+    let attrs = [(
+        "backend = pool, limit = 2, key = x",
+        "fn f(xs: Vec<Result<u64, u64>>) { for Ok(x) | Err(x) in xs { work(x); } }",
+    )];
+    for (args, item) in attrs {
+        let out = bounded_attr(args.parse().expect("lexes"), item.parse().expect("lexes"));
+        check(&out, false, item, &tally).unwrap_or_else(|e| panic!("{e}\n{item}\n{out}"));
+    }
+    assert_eq!(
+        tally.expanded.get(),
+        3,
+        "each finding expands without errors"
+    );
+}
