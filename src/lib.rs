@@ -123,6 +123,7 @@ mod book {
         GettingStarted => "getting-started.md",
         Reference => "reference.md",
         Guarantees => "guarantees.md",
+        Audit => "audit.md",
         PatternFanOut => "patterns/fan-out.md",
         PatternBatching => "patterns/batching.md",
         PatternPerWorkerState => "patterns/per-worker-state.md",

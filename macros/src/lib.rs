@@ -17,6 +17,8 @@ mod validate;
 mod words;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
 
 /// Runs the outermost `for` loops of a function in parallel, bounded and batched.

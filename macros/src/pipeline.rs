@@ -168,7 +168,7 @@ fn build(
     let model = ParLoop {
         label: for_loop.label,
         for_span: for_loop.for_token.span,
-        pat: *for_loop.pat,
+        pat: without_top_alt(*for_loop.pat),
         input: *for_loop.expr,
         body,
         options,
@@ -181,6 +181,27 @@ fn build(
         Ok(expand(&model))
     } else {
         Err(errors)
+    }
+}
+
+/// The loop's pattern as `let` and closure parameters take it: an or-pattern (`A | B`,
+/// or `| A`) loses its leading `|` and goes in parentheses, which `for` accepts too.
+fn without_top_alt(pat: Pat) -> Pat {
+    match pat {
+        Pat::Or(mut or) => {
+            or.leading_vert = None;
+            if or.cases.len() == 1 && or.attrs.is_empty() {
+                return or.cases.into_iter().next().expect("one case");
+            }
+            // The parentheses are the macro's (no user span), so `unused_parens` does
+            // not fire on the `for` the expansion keeps.
+            Pat::Paren(syn::PatParen {
+                attrs: Vec::new(),
+                paren_token: syn::token::Paren::default(),
+                pat: Box::new(Pat::Or(or)),
+            })
+        }
+        pat => pat,
     }
 }
 

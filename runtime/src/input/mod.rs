@@ -79,7 +79,7 @@ pub unsafe trait Source: Sync {
     ///
     /// As for [`Source::range`].
     unsafe fn discard(&self, range: Range<usize>) {
-        // SAFETY: forwarded contract.
+        // SAFETY: the caller's contract for `discard` is the one `range` needs.
         unsafe { self.range(range) }.for_each(drop);
     }
 

@@ -89,7 +89,10 @@ impl<T> Drop for OwnedCursor<'_, T> {
     }
 }
 
-// SAFETY: `range` checks bounds; disjointness is the caller's contract.
+// SAFETY: `range` asserts that its range is in bounds, and its cursor moves out only
+// the items of that range, each once (what it does not yield it drops); the default
+// `discard` runs such a cursor. That no two calls get overlapping ranges, so no item is
+// moved out twice, is the caller's contract.
 unsafe impl<T: Send> Source for Owned<T> {
     type Item = T;
     type Cursor<'a>

@@ -41,7 +41,9 @@ impl<I: Iterator> Pulled<I> {
     }
 }
 
-// SAFETY: never indexed; `pull` hands out items moved out of the iterator under a lock.
+// SAFETY: never indexed (`range` panics); `fill` moves items out of the iterator under
+// the lock, so each item goes to one worker; unclaimed items stay in the iterator and
+// are dropped with it, so `discard` has nothing to do.
 unsafe impl<I> Source for Pulled<I>
 where
     I: Iterator + Send,
@@ -118,7 +120,8 @@ impl<C: Iterator> Iterator for EnumCursor<C> {
     }
 }
 
-// SAFETY: forwards to `S` with the same ranges.
+// SAFETY: forwards every range to `S` unchanged, so `S`'s guarantees and the caller's
+// contract carry over as they are.
 unsafe impl<S: Source> Source for Enumerated<S> {
     type Item = (usize, S::Item);
     type Cursor<'a>

@@ -9,7 +9,8 @@ use super::{Input, Shape, Source, ViaIndexed};
 #[derive(Debug)]
 pub struct Slice<'s, T>(&'s [T]);
 
-// SAFETY: hands out shared references only; `T: Sync` makes them shareable.
+// SAFETY: hands out shared references only, and `T: Sync` makes them shareable across
+// workers; `range` indexes with bounds checks, so it relies on no part of the contract.
 unsafe impl<'s, T: Sync> Source for Slice<'s, T> {
     type Item = &'s T;
     type Cursor<'a>

@@ -32,7 +32,9 @@ impl<St: futures_core::Stream> Streamed<St> {
     }
 }
 
-// SAFETY: never indexed; items are moved out of the stream under a lock.
+// SAFETY: never indexed (`range` panics); items are moved out of the stream under the
+// lock, so each goes to one future; unclaimed items stay in the stream and are dropped
+// with it, so `discard` has nothing to do.
 unsafe impl<St> Source for Streamed<St>
 where
     St: futures_core::Stream + Send,

@@ -242,7 +242,9 @@ impl<F: Future> Future for CatchUnwind<F> {
     type Output = std::thread::Result<F::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: structural pinning of the only field; it is never moved out.
+        // SAFETY: structural pinning of the only field: `CatchUnwind` has no `Drop` impl
+        // and nothing else moves the field or hands out `&mut F`, so `F` stays where it
+        // was pinned until it is dropped in place.
         let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
         match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,

@@ -280,8 +280,8 @@ impl<S: Source> Drop for Feed<S> {
     fn drop(&mut self) {
         if let Some(plan) = &self.plan {
             if self.source.owns_items() {
-                // SAFETY: every range the plan hands out is in bounds and handed out
-                // once; these were never handed to anyone else.
+                // SAFETY: `drain` yields the ranges no lane claimed, each once and in
+                // bounds: disjoint from every range given to a `Work`, which drops its own.
                 plan.drain(|r| unsafe { self.source.discard(r) });
             }
         }
