@@ -5,6 +5,10 @@
 //! valid ones) and values of the wrong form, each at the user's span. Whether a
 //! combination makes sense for the loop is `validate.rs`'s business.
 
+// The option values are syntax trees built once per macro call: boxing the large
+// variants would only add indirection.
+#![allow(clippy::large_enum_variant)]
+
 use crate::words::{Backend, OnFull, Schedule, Word};
 use proc_macro2::Span;
 use syn::ext::IdentExt;
