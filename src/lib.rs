@@ -85,6 +85,7 @@ pub mod prelude {
 /// What the generated code names. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::{progress_label, Progress};
     pub use bounded_runtime::capture::{Cap, CapCopy, CapRef};
     pub use bounded_runtime::config::{Backend, BatchSize, Config, Limit, OnFull, Schedule};
     pub use bounded_runtime::input::Pulled;
@@ -98,6 +99,32 @@ pub mod __private {
     pub use bounded_runtime::stats::Site;
     pub use bounded_runtime::{hash_key, run, run_keyed, run_stoppable, Stop};
     pub use bounded_runtime::{AsyncRun, Exit};
+}
+
+/// The `progress` option's check: implemented only with the `progress` feature, so that
+/// without it the option is one error at the option.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "the `progress` option draws a bar only with the `progress` feature of bounded\nhelp: enable the `progress` feature of bounded",
+    label = "needs the `progress` feature",
+    note = "in Cargo.toml: `bounded = {{ version = \"0.1\", features = [\"progress\"] }}`"
+)]
+pub trait ProgressFeature {}
+
+/// What the `progress` option passes to [`ProgressFeature`]'s check.
+#[doc(hidden)]
+pub struct Progress;
+
+#[cfg(feature = "progress")]
+impl ProgressFeature for Progress {}
+
+/// `progress` / `progress = "label"`: the label, once the feature is checked.
+#[doc(hidden)]
+pub fn progress_label<P: ProgressFeature>(
+    _: P,
+    label: Option<&'static str>,
+) -> Option<&'static str> {
+    label
 }
 
 /// The book's chapters, so that every Rust snippet in them is compiled and run by

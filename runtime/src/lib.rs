@@ -15,6 +15,7 @@ pub mod config;
 mod error;
 pub mod input;
 pub mod limit;
+mod observe;
 pub mod pool;
 pub mod reduce;
 pub mod run;

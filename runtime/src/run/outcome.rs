@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::control::Control;
 use crate::cancel::Stop;
 use crate::config::Config;
+use crate::observe::{Entered, Watch};
 use crate::reduce::ReduceSet;
 use crate::stats::{RunEnd, RunStats, Running, Site};
 
@@ -61,6 +62,8 @@ struct Inner<A, E> {
 pub(crate) struct Outcome<A, E> {
     inner: Mutex<Inner<A, E>>,
     figures: Figures,
+    /// The run's progress bar and span (empty without the features).
+    watch: Watch,
 }
 
 /// One run's counts and times, as the lanes report them.
@@ -96,8 +99,9 @@ fn nanos(d: Duration) -> u64 {
 }
 
 impl<A, E> Outcome<A, E> {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(watch: Watch) -> Self {
         Outcome {
+            watch,
             inner: Mutex::new(Inner {
                 partials: Vec::new(),
                 error: None,
@@ -117,6 +121,11 @@ impl<A, E> Outcome<A, E> {
                 peak_running: AtomicUsize::new(0),
             },
         }
+    }
+
+    /// Enters the run's span on the calling thread (feature `tracing`).
+    pub(crate) fn enter_span(&self) -> Entered {
+        self.watch.enter()
     }
 
     /// A lane (or a batch the dispatcher runs) starts running.
@@ -148,6 +157,7 @@ impl<A, E> Outcome<A, E> {
     pub(crate) fn dropped(&self, site: &Site, items: u64) {
         site.count_dropped(items);
         self.figures.dropped.fetch_add(items, Relaxed);
+        self.watch.dropped(items);
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner<A, E>> {
@@ -160,6 +170,7 @@ impl<A, E> Outcome<A, E> {
     pub(crate) fn failed(&self, config: &Config, control: &Control, at: usize, error: E) {
         config.site.count_failed();
         self.figures.failed.fetch_add(1, Relaxed);
+        self.watch.failed(at);
         if !config.keep_going {
             if config.early_exit {
                 control.cut_at(at);
@@ -177,6 +188,7 @@ impl<A, E> Outcome<A, E> {
     pub(crate) fn panicked(&self, site: &Site, control: &Control, payload: Box<dyn Any + Send>) {
         site.count_panicked();
         self.figures.panicked.fetch_add(1, Relaxed);
+        self.watch.panicked();
         control.stop();
         self.lock().panic.get_or_insert(payload);
     }
@@ -190,6 +202,7 @@ impl<A, E> Outcome<A, E> {
         acc: A,
         reducers: &R,
     ) {
+        self.watch.done(range.len());
         // Nothing to combine (no `reduce`): keep no partials, so memory does not grow
         // with the number of batches.
         if std::mem::size_of::<A>() == 0 {
@@ -243,7 +256,7 @@ impl<A, E> Outcome<A, E> {
         let lanes = f.lanes.load(Relaxed);
         let busy = Duration::from_nanos(f.busy_ns.load(Relaxed));
         let merging = Duration::from_nanos(f.merge_ns.load(Relaxed));
-        config.site.finish_run(RunStats {
+        let run = RunStats {
             name: config.site.name(),
             lanes,
             items: f.items.load(Relaxed),
@@ -261,7 +274,9 @@ impl<A, E> Outcome<A, E> {
                 .unwrap_or(Duration::MAX)
                 .saturating_sub(busy + merging),
             peak_running: f.peak_running.load(Relaxed),
-        });
+        };
+        self.watch.finish(ended, &run);
+        config.site.finish_run(run);
     }
 
     /// The loop's result. `stops` turns the run's own stop into the loop's error type.

@@ -1,0 +1,81 @@
+//! The `progress` bar: items done (of the total when the input knows its length), rate
+//! and ETA, on stderr, drawn only when stderr is a terminal.
+//!
+//! Only one loop draws at a time: a loop nested in another's body (or running beside
+//! it) draws nothing, so the outer bar is never garbled by inner ones.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+
+use crate::stats::RunEnd;
+
+/// Whether some loop's bar is on the terminal now.
+static DRAWING: AtomicBool = AtomicBool::new(false);
+
+const BAR: &str = "{prefix} [{bar:30}] {pos}/{len} items  {rate}  ETA {eta}  {msg}";
+const SPINNER: &str = "{prefix} {spinner} {pos} items  {rate}  {elapsed}  {msg}";
+
+/// One run's bar; the run that holds it is the one that draws.
+pub(crate) struct Bar {
+    bar: ProgressBar,
+}
+
+impl Bar {
+    /// A bar labelled `label`, or `None` when stderr is not a terminal or another
+    /// loop's bar is showing.
+    pub(crate) fn start(label: &str, total: Option<u64>) -> Option<Bar> {
+        // `stderr()` hides itself when stderr is not a terminal: then draw nothing at all.
+        let target = ProgressDrawTarget::stderr();
+        if target.is_hidden() {
+            return None;
+        }
+        if DRAWING
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return None;
+        }
+        let (template, len) = match total {
+            Some(n) => (BAR, Some(n)),
+            None => (SPINNER, None),
+        };
+        let style = ProgressStyle::with_template(template)
+            .expect("the bar's template is valid")
+            .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0} items/s", s.per_sec());
+            })
+            .progress_chars("=> ");
+        let bar = ProgressBar::with_draw_target(len, target)
+            .with_style(style)
+            .with_prefix(label.to_string());
+        bar.tick();
+        Some(Bar { bar })
+    }
+
+    /// `items` more items are done.
+    #[inline]
+    pub(crate) fn advance(&self, items: u64) {
+        self.bar.inc(items);
+    }
+
+    /// Leaves the bar on the terminal in its final state: `done` items, and how the
+    /// run ended unless it completed.
+    pub(crate) fn finish(&self, ended: RunEnd, done: u64) {
+        self.bar.set_position(done);
+        match ended {
+            RunEnd::Completed => self.bar.finish_with_message("done"),
+            RunEnd::Exited => self.bar.finish_with_message("done (exited early)"),
+            RunEnd::Failed => self.bar.abandon_with_message("failed"),
+            RunEnd::Panicked => self.bar.abandon_with_message("panicked"),
+            RunEnd::Rejected => self.bar.abandon_with_message("rejected"),
+            RunEnd::Cancelled => self.bar.abandon_with_message("cancelled"),
+        }
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        DRAWING.store(false, Ordering::Release);
+    }
+}
