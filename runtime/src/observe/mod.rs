@@ -5,6 +5,8 @@
 
 #[cfg(feature = "progress")]
 mod progress;
+#[cfg(feature = "tracing")]
+mod trace;
 
 use crate::config::Config;
 use crate::input::Shape;
@@ -14,10 +16,14 @@ use crate::stats::{RunEnd, RunStats};
 pub(crate) struct Watch {
     #[cfg(feature = "progress")]
     bar: Option<progress::Bar>,
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
 }
 
 /// The run's span entered on the calling thread, while it lives.
 pub(crate) struct Entered {
+    #[cfg(feature = "tracing")]
+    _entered: tracing::span::EnteredSpan,
 }
 
 impl Watch {
@@ -33,12 +39,16 @@ impl Watch {
                 };
                 progress::Bar::start(label.unwrap_or(config.name()), total)
             }),
+            #[cfg(feature = "tracing")]
+            span: trace::span(config, limit),
         }
     }
 
     /// Enters the run's span on this thread until the guard is dropped.
     pub(crate) fn enter(&self) -> Entered {
         Entered {
+            #[cfg(feature = "tracing")]
+            _entered: self.span.clone().entered(),
         }
     }
 
@@ -55,10 +65,14 @@ impl Watch {
     /// The batch holding input position `at` failed.
     #[allow(unused_variables)]
     pub(crate) fn failed(&self, at: usize) {
+        #[cfg(feature = "tracing")]
+        trace::failed(&self.span, at);
     }
 
     /// A batch panicked.
     pub(crate) fn panicked(&self) {
+        #[cfg(feature = "tracing")]
+        trace::panicked(&self.span);
     }
 
     /// `items` items were shed by `on_full = drop`.
@@ -68,6 +82,8 @@ impl Watch {
         if let Some(bar) = &self.bar {
             bar.advance(items);
         }
+        #[cfg(feature = "tracing")]
+        trace::dropped(&self.span, items);
     }
 
     /// The run ended with these figures.
@@ -77,5 +93,7 @@ impl Watch {
         if let Some(bar) = &self.bar {
             bar.finish(ended, run.items + run.dropped);
         }
+        #[cfg(feature = "tracing")]
+        trace::finish(&self.span, ended, run);
     }
 }
