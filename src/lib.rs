@@ -62,6 +62,30 @@ pub mod stats {
     pub use bounded_runtime::stats::{last_run, loops, LoopStats, RunEnd, RunStats, SiteLocation};
 }
 
+/// Loops, pools and gates as Prometheus metrics (feature `prometheus`): [`register`]
+/// adds them to a `prometheus_client` registry, [`watch_pool`] adds a pool.
+///
+/// ```
+/// use bounded::metrics::prometheus_client::{encoding::text::encode, registry::Registry};
+///
+/// let mut registry = Registry::default();
+/// bounded::metrics::register(&mut registry);
+/// let data = vec![1u64; 100];
+/// bounded::par_bounded!(limit = 2, name = "metrics-doc"; for x in &data {
+///     std::hint::black_box(x);
+/// });
+/// let mut text = String::new();
+/// encode(&mut text, &registry).unwrap();
+/// assert!(text.contains(r#"bounded_loop_items_total{loop="metrics-doc"} 100"#));
+/// ```
+///
+/// [`register`]: metrics::register
+/// [`watch_pool`]: metrics::watch_pool
+#[cfg(feature = "prometheus")]
+pub mod metrics {
+    pub use bounded_runtime::metrics::{prometheus_client, register, watch_pool};
+}
+
 /// The configuration types the attribute's options become.
 pub mod config {
     pub use bounded_runtime::config::{Backend, BatchSize, Limit, OnFull, Schedule};

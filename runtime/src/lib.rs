@@ -22,6 +22,9 @@ pub mod run;
 mod schedule;
 pub mod stats;
 
+#[cfg(feature = "prometheus")]
+pub use observe::metrics;
+
 pub use cancel::{CancelToken, Stop};
 pub use config::{Backend, BatchSize, Config, Schedule};
 pub use error::{Cancelled, Overloaded, Rejected};

@@ -2,7 +2,13 @@
 //! `tracing` span and events (feature `tracing`). One [`Watch`] per run, owned by the
 //! run's outcome, which every driver reports through; without either feature it is
 //! empty and its methods compile to nothing.
+//!
+//! The Prometheus exposition (feature `prometheus`) reads the counters of
+//! [`crate::stats`], pools and gates at scrape time; the one thing it records, each
+//! run's wall time, is recorded here too, when the run ends.
 
+#[cfg(feature = "prometheus")]
+pub mod metrics;
 #[cfg(feature = "progress")]
 mod progress;
 #[cfg(feature = "tracing")]
@@ -95,5 +101,7 @@ impl Watch {
         }
         #[cfg(feature = "tracing")]
         trace::finish(&self.span, ended, run);
+        #[cfg(feature = "prometheus")]
+        metrics::record_run(run.name, run.wall);
     }
 }
