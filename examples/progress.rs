@@ -12,7 +12,7 @@ fn main() {
     let items: Vec<u64> = (0..200).collect();
     let mut total = 0u64;
     par_bounded!(limit = 4, batch = 5, progress = "resize", reduce(total: +); for x in &items {
-        std::thread::sleep(Duration::from_millis(8));
+        std::thread::sleep(Duration::from_millis(10));
         let parts: Vec<u64> = (0..4).collect();
         // A nested loop with its own bar: it stays off the terminal.
         let inner: Vec<u64> = par_bounded!(limit = 2, progress; for p in &parts => p * x);
