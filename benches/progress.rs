@@ -59,6 +59,42 @@ fn overhead(c: &mut Criterion) {
         });
     }
     g.finish();
+    paired(&data);
+}
+
+/// The same comparison as pairs run back to back, plain then with a bar, so that load
+/// from other processes hits both alike: prints the median of the per-pair ratios.
+fn paired(data: &[u64]) {
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    for (label, batch) in [("auto", None), ("256", Some(256))] {
+        let mut ratios: Vec<f64> = (0..301)
+            .map(|i| {
+                let time = |f: &dyn Fn() -> u64| {
+                    let t = std::time::Instant::now();
+                    black_box(f());
+                    t.elapsed().as_secs_f64()
+                };
+                let plain_t;
+                let bar_t;
+                // Alternate which runs first, so neither always gets a warm cache.
+                if i % 2 == 0 {
+                    plain_t = time(&|| plain(black_box(data), batch));
+                    bar_t = time(&|| with_bar(black_box(data), batch));
+                } else {
+                    bar_t = time(&|| with_bar(black_box(data), batch));
+                    plain_t = time(&|| plain(black_box(data), batch));
+                }
+                bar_t / plain_t
+            })
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        let (lo, mid, hi) = (ratios[75], ratios[150], ratios[225]);
+        println!(
+            "progress/paired/{label}: with a bar / without, median of 301 pairs {mid:.4} (quartiles {lo:.4} .. {hi:.4})"
+        );
+    }
 }
 
 criterion_group!(benches, overhead);

@@ -26,6 +26,41 @@ pub(crate) struct Watch {
     span: tracing::Span,
 }
 
+/// One lane's finished items not yet added to the bar. A lane adds them every
+/// `stride` batches, and doubles the stride while that is more often than every few
+/// milliseconds, so a loop of many small batches does not pay a shared atomic and a
+/// clock read per batch; a slow loop still updates per batch.
+#[derive(Default)]
+pub(crate) struct Pace {
+    #[cfg(feature = "progress")]
+    pending: u64,
+    #[cfg(feature = "progress")]
+    batches: u32,
+    #[cfg(feature = "progress")]
+    stride: u32,
+    #[cfg(feature = "progress")]
+    last: Option<std::time::Instant>,
+}
+
+#[cfg(feature = "progress")]
+impl Pace {
+    /// Retunes the stride from the time since the last report.
+    fn retune(&mut self) {
+        use std::time::{Duration, Instant};
+        let now = Instant::now();
+        if let Some(last) = self.last {
+            let since = now - last;
+            if since < Duration::from_millis(5) {
+                self.stride = (self.stride.max(1) * 2).min(1 << 16);
+            } else if since > Duration::from_millis(40) {
+                self.stride = (self.stride / 2).max(1);
+            }
+        }
+        self.last = Some(now);
+        self.batches = 0;
+    }
+}
+
 /// The run's span entered on the calling thread, while it lives.
 pub(crate) struct Entered {
     #[cfg(feature = "tracing")]
@@ -58,13 +93,29 @@ impl Watch {
         }
     }
 
-    /// `items` more items finished.
+    /// `items` more items of a lane finished.
     #[inline]
     #[allow(unused_variables)]
-    pub(crate) fn done(&self, items: usize) {
+    pub(crate) fn done(&self, pace: &mut Pace, items: usize) {
         #[cfg(feature = "progress")]
         if let Some(bar) = &self.bar {
-            bar.advance(items as u64);
+            pace.pending += items as u64;
+            pace.batches += 1;
+            if pace.batches >= pace.stride {
+                pace.retune();
+                bar.advance(std::mem::take(&mut pace.pending));
+            }
+        }
+    }
+
+    /// Adds what a lane still holds back to the bar (the lane is done, or merging).
+    #[allow(unused_variables)]
+    pub(crate) fn flush(&self, pace: &mut Pace) {
+        #[cfg(feature = "progress")]
+        if let Some(bar) = &self.bar {
+            if pace.pending > 0 {
+                bar.advance(std::mem::take(&mut pace.pending));
+            }
         }
     }
 

@@ -9,6 +9,7 @@
 //! a loop shorter than a frame draws only its final state.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
@@ -23,6 +24,21 @@ const SPINNER: &str = "{prefix} {spinner} {pos} items  {rate}  {elapsed}  {msg}"
 
 /// The least time between two frames.
 const FRAME: Duration = Duration::from_millis(100);
+
+/// The bar's and the spinner's styles, parsed once.
+fn styles() -> &'static (ProgressStyle, ProgressStyle) {
+    static STYLES: OnceLock<(ProgressStyle, ProgressStyle)> = OnceLock::new();
+    STYLES.get_or_init(|| (style(BAR), style(SPINNER)))
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .expect("the bar's template is valid")
+        .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{} items/s", human(s.per_sec()));
+        })
+        .progress_chars("=> ")
+}
 
 /// One run's bar; the run that holds it is the one that draws.
 pub(crate) struct Bar {
@@ -62,16 +78,10 @@ impl Bar {
         {
             return None;
         }
-        let (template, len) = match total {
-            Some(n) => (BAR, Some(n)),
-            None => (SPINNER, None),
+        let (style, len) = match total {
+            Some(n) => (styles().0.clone(), Some(n)),
+            None => (styles().1.clone(), None),
         };
-        let style = ProgressStyle::with_template(template)
-            .expect("the bar's template is valid")
-            .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
-                let _ = write!(w, "{} items/s", human(s.per_sec()));
-            })
-            .progress_chars("=> ");
         let bar = ProgressBar::with_draw_target(len, target)
             .with_style(style)
             .with_prefix(label.to_string());
@@ -107,7 +117,11 @@ impl Bar {
     /// Leaves the bar on the terminal in its final state: `done` items, and how the
     /// run ended unless it completed.
     pub(crate) fn finish(&self, ended: RunEnd, done: u64) {
-        self.bar.set_position(done);
+        // A completed run of known length ends at its length; `finish` sets it there
+        // and draws once. Any other end shows where it stopped.
+        if ended != RunEnd::Completed || self.bar.length().is_none() {
+            self.bar.set_position(done);
+        }
         match ended {
             RunEnd::Completed => self.bar.finish_with_message("done"),
             RunEnd::Exited => self.bar.finish_with_message("done (exited early)"),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use super::control::Control;
 use crate::cancel::Stop;
 use crate::config::Config;
-use crate::observe::{Entered, Watch};
+use crate::observe::{Entered, Pace, Watch};
 use crate::reduce::ReduceSet;
 use crate::stats::{RunEnd, RunStats, Running, Site};
 
@@ -39,14 +39,19 @@ fn push_or_join<R: ReduceSet>(list: &mut Vec<Partial<R::Acc>>, p: Partial<R::Acc
     }
 }
 
-/// One lane's partials, neighbours in input order combined at once.
+/// One lane's partials, neighbours in input order combined at once, and its finished
+/// items not yet shown on the run's progress bar.
 pub(crate) struct LanePartials<A> {
     list: Vec<Partial<A>>,
+    pace: Pace,
 }
 
 impl<A> Default for LanePartials<A> {
     fn default() -> Self {
-        LanePartials { list: Vec::new() }
+        LanePartials {
+            list: Vec::new(),
+            pace: Pace::default(),
+        }
     }
 }
 
@@ -202,7 +207,7 @@ impl<A, E> Outcome<A, E> {
         acc: A,
         reducers: &R,
     ) {
-        self.watch.done(range.len());
+        self.watch.done(&mut lane.pace, range.len());
         // Nothing to combine (no `reduce`): keep no partials, so memory does not grow
         // with the number of batches.
         if std::mem::size_of::<A>() == 0 {
@@ -230,6 +235,7 @@ impl<A, E> Outcome<A, E> {
         reducers: &R,
         compact: bool,
     ) {
+        self.watch.flush(&mut lane.pace);
         if lane.list.is_empty() {
             return;
         }
