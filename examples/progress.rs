@@ -19,4 +19,11 @@ fn main() {
         total += inner.iter().sum::<u64>();
     });
     println!("total = {total}");
+
+    // Every backend reports through the same place: an async loop's bar too.
+    futures::executor::block_on(async {
+        par_bounded!(limit = 4, batch = 10, progress = "fetch"; for x in &items {
+            std::future::ready(x).await;
+        });
+    });
 }

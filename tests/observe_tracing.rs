@@ -258,3 +258,24 @@ fn cancellation_is_an_event() {
         "{events:?}"
     );
 }
+
+#[test]
+fn async_loops_have_their_span_and_events() {
+    recorder();
+    let xs: Vec<u64> = (0..20).collect();
+    let r: Result<(), Failure> = futures::executor::block_on(async {
+        par_bounded!(limit = 2, batch = 2, name = "traced-async"; for x in &xs {
+            std::future::ready(()).await;
+            if *x == 5 {
+                Err(Failure::Item(*x))?;
+            }
+        });
+        Ok(())
+    });
+    assert_eq!(r, Err(Failure::Item(5)));
+    let (span, events) = run_of("traced-async");
+    assert_eq!(span.fields["backend"], "async");
+    assert_eq!(span.fields["ended"], "failed");
+    assert_eq!(messages(&events), vec!["item failed"]);
+    assert_eq!(events[0].fields["item"], "5");
+}

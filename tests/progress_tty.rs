@@ -81,6 +81,15 @@ fn draws_a_bar_that_ends_at_done_over_total() {
         "ends at done/total: {last:?}"
     );
     assert!(last.contains("done"), "{last:?}");
+    // The async loop after it draws its own bar, ending at done/total.
+    let fetch = screen
+        .split('\r')
+        .rfind(|f| f.contains("fetch ["))
+        .expect("the async loop's bar");
+    assert!(
+        fetch.contains("200/200 items") && fetch.contains("done"),
+        "{fetch:?}"
+    );
     // Only the outermost loop draws: no frame of the nested loops.
     assert!(
         !screen.contains("/4 items"),
