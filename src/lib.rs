@@ -62,6 +62,30 @@ pub mod stats {
     pub use bounded_runtime::stats::{last_run, loops, LoopStats, RunEnd, RunStats, SiteLocation};
 }
 
+/// Loops, pools and gates as Prometheus metrics (feature `prometheus`): [`register`]
+/// adds them to a `prometheus_client` registry, [`watch_pool`] adds a pool.
+///
+/// ```
+/// use bounded::metrics::prometheus_client::{encoding::text::encode, registry::Registry};
+///
+/// let mut registry = Registry::default();
+/// bounded::metrics::register(&mut registry);
+/// let data = vec![1u64; 100];
+/// bounded::par_bounded!(limit = 2, name = "metrics-doc"; for x in &data {
+///     std::hint::black_box(x);
+/// });
+/// let mut text = String::new();
+/// encode(&mut text, &registry).unwrap();
+/// assert!(text.contains(r#"bounded_loop_items_total{loop="metrics-doc"} 100"#));
+/// ```
+///
+/// [`register`]: metrics::register
+/// [`watch_pool`]: metrics::watch_pool
+#[cfg(feature = "prometheus")]
+pub mod metrics {
+    pub use bounded_runtime::metrics::{prometheus_client, register, watch_pool};
+}
+
 /// The configuration types the attribute's options become.
 pub mod config {
     pub use bounded_runtime::config::{Backend, BatchSize, Limit, OnFull, Schedule};
@@ -85,6 +109,7 @@ pub mod prelude {
 /// What the generated code names. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::{progress_label, Progress};
     pub use bounded_runtime::capture::{Cap, CapCopy, CapRef};
     pub use bounded_runtime::config::{Backend, BatchSize, Config, Limit, OnFull, Schedule};
     pub use bounded_runtime::input::Pulled;
@@ -98,6 +123,32 @@ pub mod __private {
     pub use bounded_runtime::stats::Site;
     pub use bounded_runtime::{hash_key, run, run_keyed, run_stoppable, Stop};
     pub use bounded_runtime::{AsyncRun, Exit};
+}
+
+/// The `progress` option's check: implemented only with the `progress` feature, so that
+/// without it the option is one error at the option.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "the `progress` option draws a bar only with the `progress` feature of bounded\nhelp: enable the `progress` feature of bounded",
+    label = "needs the `progress` feature",
+    note = "in Cargo.toml: `bounded = {{ version = \"0.1\", features = [\"progress\"] }}`"
+)]
+pub trait ProgressFeature {}
+
+/// What the `progress` option passes to [`ProgressFeature`]'s check.
+#[doc(hidden)]
+pub struct Progress;
+
+#[cfg(feature = "progress")]
+impl ProgressFeature for Progress {}
+
+/// `progress` / `progress = "label"`: the label, once the feature is checked.
+#[doc(hidden)]
+pub fn progress_label<P: ProgressFeature>(
+    _: P,
+    label: Option<&'static str>,
+) -> Option<&'static str> {
+    label
 }
 
 /// The book's chapters, so that every Rust snippet in them is compiled and run by

@@ -41,10 +41,7 @@ pub const KEYS: &[&str] = &[
 
 /// Option keys that belong to backends this version does not have yet, with the
 /// reason given in their error.
-pub const PLANNED: &[(&str, &str)] = &[(
-    "progress",
-    "progress bars are not available in this version",
-)];
+pub const PLANNED: &[(&str, &str)] = &[];
 
 /// What one `#[bounded(...)]` or `par_bounded!(...;` said. `None` means "not given here";
 /// a loop's own options override the function's key by key.
@@ -59,6 +56,8 @@ pub struct Options {
     pub parallel_if: Option<Expr>,
     pub keep_going: Option<Span>,
     pub name: Option<LitStr>,
+    /// `progress` or `progress = "label"`: the key's span and the label.
+    pub progress: Option<(Span, Option<LitStr>)>,
     pub krate: Option<Path>,
     /// `pool = EXPR`: a `bounded::Pool` (or anything that derefs to one).
     pub pool: Option<Expr>,
@@ -322,6 +321,20 @@ impl Options {
                         "`name` takes a string literal, like `name = \"resize-images\"`",
                     )
                 })?);
+            }
+            "progress" => {
+                let label = if input.peek(Token![=]) {
+                    input.parse::<Token![=]>()?;
+                    Some(input.parse().map_err(|e| {
+                        syn::Error::new(
+                            e.span(),
+                            "`progress` takes a string literal label, like `progress = \"resize\"`, or no value\nhelp: write `progress` to label the bar with the loop's name",
+                        )
+                    })?)
+                } else {
+                    None
+                };
+                self.progress = Some((key.span(), label));
             }
             "crate" => {
                 eq(input, key)?;
@@ -611,6 +624,7 @@ impl Options {
             parallel_if: pick(&self.parallel_if, &over.parallel_if),
             keep_going: over.keep_going.or(self.keep_going),
             name: pick(&self.name, &over.name),
+            progress: pick(&self.progress, &over.progress),
             krate: pick(&self.krate, &over.krate),
             pool: pick(&self.pool, &over.pool),
             queue: pick(&self.queue, &over.queue),

@@ -612,3 +612,14 @@ fn check_until_bad(rows: &[Row]) -> usize {
 }
 "#
 );
+
+snapshot!(
+    progress_labelled,
+    r#"
+fn resize_all(paths: &[PathBuf]) {
+    par_bounded!(limit = 8, progress = "resize"; for path in paths {
+        resize(path);
+    });
+}
+"#
+);

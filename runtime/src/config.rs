@@ -75,6 +75,8 @@ pub struct Config {
     pub(crate) cancel: Option<CancelToken>,
     pub(crate) rayon_pool: Option<&'static rayon::ThreadPool>,
     pub(crate) early_exit: bool,
+    /// `progress`: `Some(None)` labels the bar with the loop's name.
+    pub(crate) progress: Option<Option<&'static str>>,
 }
 
 impl Config {
@@ -95,6 +97,7 @@ impl Config {
             cancel: None,
             rayon_pool: None,
             early_exit: false,
+            progress: None,
         }
     }
 
@@ -179,6 +182,20 @@ impl Config {
     pub fn early_exit(mut self, early_exit: bool) -> Self {
         self.early_exit = early_exit;
         self
+    }
+
+    /// `progress` (`label = None`: the loop's name) or `progress = "label"`: a bar on
+    /// stderr when it is a terminal. Draws nothing without the `progress` feature (the
+    /// option is then a compile error).
+    pub fn progress(mut self, label: Option<&'static str>) -> Self {
+        self.progress = Some(label);
+        self
+    }
+
+    /// Whether the run shows a progress bar (it then runs in batches even on one lane,
+    /// so the bar moves).
+    pub(crate) fn shows_progress(&self) -> bool {
+        cfg!(feature = "progress") && self.progress.is_some()
     }
 
     /// The loop's name in stats and messages.

@@ -15,11 +15,15 @@ pub mod config;
 mod error;
 pub mod input;
 pub mod limit;
+mod observe;
 pub mod pool;
 pub mod reduce;
 pub mod run;
 mod schedule;
 pub mod stats;
+
+#[cfg(feature = "prometheus")]
+pub use observe::metrics;
 
 pub use cancel::{CancelToken, Stop};
 pub use config::{Backend, BatchSize, Config, Schedule};

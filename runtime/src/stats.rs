@@ -134,6 +134,7 @@ impl Site {
             failed: self.failed.load(Relaxed),
             panicked: self.panicked.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
+            running: self.running.load(Relaxed),
             peak_running: self.peak_running.load(Relaxed),
         }
     }
@@ -170,6 +171,8 @@ pub struct LoopStats {
     pub panicked: u64,
     /// Items skipped by `on_full = drop` (pool backend).
     pub dropped: u64,
+    /// Lanes (or dispatcher batches) of this loop running now, over all its runs.
+    pub running: usize,
     /// The most batches of this loop ever seen running at once (never above `limit`).
     pub peak_running: usize,
 }

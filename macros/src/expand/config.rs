@@ -93,6 +93,16 @@ fn calls(g: &Gen) -> TokenStream {
     if let Some(e) = &o.parallel_if {
         calls.extend(quote!(.parallel_if(#e)));
     }
+    if let Some((span, label)) = &o.progress {
+        // A check of the facade: without its `progress` feature, one compile error here.
+        let label = match label {
+            Some(l) => quote!(::core::option::Option::Some(#l)),
+            None => quote!(::core::option::Option::None),
+        };
+        // The whole argument at the option, so that the error points there.
+        let check = respanned(quote!(#p::progress_label(#p::Progress, #label)), *span);
+        calls.extend(quote_spanned!(*span=> .progress(#check)));
+    }
     if g.keep_going {
         calls.extend(quote!(.keep_going(true)));
     }
@@ -100,6 +110,23 @@ fn calls(g: &Gen) -> TokenStream {
         calls.extend(quote!(.early_exit(true)));
     }
     calls
+}
+
+/// `tokens` with every span set to `span`.
+fn respanned(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut t| {
+            if let proc_macro2::TokenTree::Group(g) = &t {
+                let mut inner = proc_macro2::Group::new(g.delimiter(), respanned(g.stream(), span));
+                inner.set_span(span);
+                t = inner.into();
+            } else {
+                t.set_span(span);
+            }
+            t
+        })
+        .collect()
 }
 
 /// A `limit` option as a runtime `Limit` value.

@@ -33,6 +33,7 @@ use crate::cancel::Stop;
 use crate::config::{Config, OnFull};
 use crate::input::Source;
 use crate::limit::{when_full, Full, WhenFull};
+use crate::observe::Watch;
 use crate::reduce::ReduceSet;
 use crate::schedule::LaneCursor;
 
@@ -204,8 +205,11 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
         let (limit, batch) = config.checked(&source);
         config.site.start_run();
         let parallel = config.wants_parallel();
-        let stoppable = config.timeout.is_some() || config.cancel.is_some();
-        let sizing = Sizing::new(&config, source.shape(), limit, batch, parallel, stoppable);
+        let stoppable =
+            config.timeout.is_some() || config.cancel.is_some() || config.shows_progress();
+        let shape = source.shape();
+        let sizing = Sizing::new(&config, shape, limit, batch, parallel, stoppable);
+        let watch = Watch::start(&config, shape, limit);
         // A stream or an unsized iterator may turn out empty: still one lane to find out.
         let lanes = sizing.lanes.max(1);
         let feed = Feed::new(source, &sizing);
@@ -227,7 +231,7 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
             lanes,
             polling: AtomicUsize::new(0),
             trackers: (0..lanes).map(|_| Tracker::default()).collect(),
-            outcome: Outcome::new(),
+            outcome: Outcome::new(watch),
             pump,
         }
     }
@@ -339,6 +343,8 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
         let mut pump = self.pump.as_ref().map(|p| Box::pin(self.pump(p)));
         let pump_waker = Waker::from(Arc::new(ParentWaker(ready.clone())));
         poll_fn(|cx| {
+            // The run's span, entered for each poll (never held across an await).
+            let _span = self.outcome.enter_span();
             *lock(&ready.parent) = Some(cx.waker().clone());
             for _ in 0..ROUNDS_BEFORE_YIELD {
                 if let Some(p) = pump.as_mut() {

@@ -15,6 +15,7 @@ use super::outcome::{LanePartials, Outcome, RunningGuard};
 use crate::cancel::Stop;
 use crate::config::Config;
 use crate::input::Source;
+use crate::observe::Watch;
 use crate::reduce::ReduceSet;
 use crate::schedule::LaneCursor;
 
@@ -121,6 +122,7 @@ where
         sizing: Sizing,
         reducers: &'r R,
         body: &'r B,
+        watch: Watch,
     ) -> Self {
         Engine {
             control: Control::new(config),
@@ -129,7 +131,7 @@ where
             sizing,
             reducers,
             body,
-            outcome: Outcome::new(),
+            outcome: Outcome::new(watch),
         }
     }
 

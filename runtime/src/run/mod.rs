@@ -34,6 +34,7 @@ pub use exit::Exit;
 use crate::cancel::Stop;
 use crate::config::{Backend, Config};
 use crate::input::Source;
+use crate::observe::Watch;
 use crate::reduce::ReduceSet;
 use engine::{Closures, Engine};
 use feed::{Feed, Sizing};
@@ -152,7 +153,8 @@ where
     let (limit, batch) = config.checked(&source);
     config.site.start_run();
     let shape = source.shape();
-    let stoppable = config.timeout.is_some() || config.cancel.is_some();
+    // A bar moves per batch: a loop that shows one runs in batches even on one lane.
+    let stoppable = config.timeout.is_some() || config.cancel.is_some() || config.shows_progress();
     let on_pool = config.backend == Backend::Pool;
     let mut parallel = config.wants_parallel();
     let mut sizing = Sizing::new(&config, shape, limit, batch, parallel, stoppable);
@@ -163,7 +165,9 @@ where
         sizing = Sizing::new(&config, shape, limit, batch, false, stoppable);
     }
     let feed = Feed::new(source, &sizing);
-    let engine = Engine::new(&config, feed, sizing, reducers, body);
+    let watch = Watch::start(&config, shape, limit);
+    let engine = Engine::new(&config, feed, sizing, reducers, body, watch);
+    let _span = engine.outcome.enter_span();
     if !parallel {
         serial::drive(&engine);
     } else if on_pool {

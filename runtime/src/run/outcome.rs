@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::control::Control;
 use crate::cancel::Stop;
 use crate::config::Config;
+use crate::observe::{Entered, Pace, Watch};
 use crate::reduce::ReduceSet;
 use crate::stats::{RunEnd, RunStats, Running, Site};
 
@@ -38,14 +39,19 @@ fn push_or_join<R: ReduceSet>(list: &mut Vec<Partial<R::Acc>>, p: Partial<R::Acc
     }
 }
 
-/// One lane's partials, neighbours in input order combined at once.
+/// One lane's partials, neighbours in input order combined at once, and its finished
+/// items not yet shown on the run's progress bar.
 pub(crate) struct LanePartials<A> {
     list: Vec<Partial<A>>,
+    pace: Pace,
 }
 
 impl<A> Default for LanePartials<A> {
     fn default() -> Self {
-        LanePartials { list: Vec::new() }
+        LanePartials {
+            list: Vec::new(),
+            pace: Pace::default(),
+        }
     }
 }
 
@@ -61,6 +67,8 @@ struct Inner<A, E> {
 pub(crate) struct Outcome<A, E> {
     inner: Mutex<Inner<A, E>>,
     figures: Figures,
+    /// The run's progress bar and span (empty without the features).
+    watch: Watch,
 }
 
 /// One run's counts and times, as the lanes report them.
@@ -96,8 +104,9 @@ fn nanos(d: Duration) -> u64 {
 }
 
 impl<A, E> Outcome<A, E> {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(watch: Watch) -> Self {
         Outcome {
+            watch,
             inner: Mutex::new(Inner {
                 partials: Vec::new(),
                 error: None,
@@ -117,6 +126,11 @@ impl<A, E> Outcome<A, E> {
                 peak_running: AtomicUsize::new(0),
             },
         }
+    }
+
+    /// Enters the run's span on the calling thread (feature `tracing`).
+    pub(crate) fn enter_span(&self) -> Entered {
+        self.watch.enter()
     }
 
     /// A lane (or a batch the dispatcher runs) starts running.
@@ -148,6 +162,7 @@ impl<A, E> Outcome<A, E> {
     pub(crate) fn dropped(&self, site: &Site, items: u64) {
         site.count_dropped(items);
         self.figures.dropped.fetch_add(items, Relaxed);
+        self.watch.dropped(items);
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner<A, E>> {
@@ -160,6 +175,7 @@ impl<A, E> Outcome<A, E> {
     pub(crate) fn failed(&self, config: &Config, control: &Control, at: usize, error: E) {
         config.site.count_failed();
         self.figures.failed.fetch_add(1, Relaxed);
+        self.watch.failed(at);
         if !config.keep_going {
             if config.early_exit {
                 control.cut_at(at);
@@ -177,6 +193,7 @@ impl<A, E> Outcome<A, E> {
     pub(crate) fn panicked(&self, site: &Site, control: &Control, payload: Box<dyn Any + Send>) {
         site.count_panicked();
         self.figures.panicked.fetch_add(1, Relaxed);
+        self.watch.panicked();
         control.stop();
         self.lock().panic.get_or_insert(payload);
     }
@@ -190,6 +207,7 @@ impl<A, E> Outcome<A, E> {
         acc: A,
         reducers: &R,
     ) {
+        self.watch.done(&mut lane.pace, range.len());
         // Nothing to combine (no `reduce`): keep no partials, so memory does not grow
         // with the number of batches.
         if std::mem::size_of::<A>() == 0 {
@@ -217,6 +235,7 @@ impl<A, E> Outcome<A, E> {
         reducers: &R,
         compact: bool,
     ) {
+        self.watch.flush(&mut lane.pace);
         if lane.list.is_empty() {
             return;
         }
@@ -243,7 +262,7 @@ impl<A, E> Outcome<A, E> {
         let lanes = f.lanes.load(Relaxed);
         let busy = Duration::from_nanos(f.busy_ns.load(Relaxed));
         let merging = Duration::from_nanos(f.merge_ns.load(Relaxed));
-        config.site.finish_run(RunStats {
+        let run = RunStats {
             name: config.site.name(),
             lanes,
             items: f.items.load(Relaxed),
@@ -261,7 +280,9 @@ impl<A, E> Outcome<A, E> {
                 .unwrap_or(Duration::MAX)
                 .saturating_sub(busy + merging),
             peak_running: f.peak_running.load(Relaxed),
-        });
+        };
+        self.watch.finish(ended, &run);
+        config.site.finish_run(run);
     }
 
     /// The loop's result. `stops` turns the run's own stop into the loop's error type.
