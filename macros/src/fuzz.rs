@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use proc_macro2::{Delimiter, Group, Punct, Spacing, Span, TokenStream, TokenTree};
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
 use syn::visit::Visit;
@@ -686,12 +686,20 @@ fn fuzz(entry: Entry) {
 
     let start = Instant::now();
     let deadline = secs.map(|s| start + Duration::from_secs(s));
+    // The short run of `cargo test` is the same every time (a finding stays found, and
+    // the test suite does not flake); the long runs draw new cases.
+    let fixed = std::env::var_os("BOUNDED_FUZZ_CASES").is_none() && secs.is_none();
     loop {
-        let mut runner = TestRunner::new(Config {
+        let config = Config {
             cases,
             failure_persistence: None,
             ..Config::default()
-        });
+        };
+        let mut runner = if fixed {
+            TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha))
+        } else {
+            TestRunner::new(config)
+        };
         if let Err(e) = runner.run(&case(), one) {
             panic!("{name}: {e}");
         }

@@ -315,9 +315,10 @@ impl Options {
             }
             "name" => {
                 eq(input, key)?;
+                let at = value_span(input, key);
                 self.name = Some(input.parse().map_err(|e| {
                     syn::Error::new(
-                        e.span(),
+                        at.unwrap_or(e.span()),
                         "`name` takes a string literal, like `name = \"resize-images\"`",
                     )
                 })?);
@@ -325,9 +326,10 @@ impl Options {
             "progress" => {
                 let label = if input.peek(Token![=]) {
                     input.parse::<Token![=]>()?;
+                    let at = value_span(input, key);
                     Some(input.parse().map_err(|e| {
                         syn::Error::new(
-                            e.span(),
+                            at.unwrap_or(e.span()),
                             "`progress` takes a string literal label, like `progress = \"resize\"`, or no value\nhelp: write `progress` to label the bar with the loop's name",
                         )
                     })?)
@@ -403,6 +405,12 @@ fn ident_of(e: &Expr) -> Option<&Ident> {
         Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => p.path.get_ident(),
         _ => None,
     }
+}
+
+/// Where to report a missing value: at the key when nothing follows the `=` (the
+/// parser's own error would point past the end of the options, at the whole call).
+fn value_span(input: ParseStream, key: &Ident) -> Option<Span> {
+    (input.is_empty() || input.peek(Token![,]) || input.peek(Token![;])).then(|| key.span())
 }
 
 /// One of the words `valid` (all of a [`Word`]'s, or the ones an attribute allows).

@@ -642,12 +642,68 @@ impl FactsVisitor {
     }
 }
 
+/// Where a rewrite of the body stands relative to the parallel loop's own `for`: the
+/// loops and labelled blocks of the body around it, so that a `break` or `continue`
+/// is known to leave the item or to stay inside the body.
+pub struct LoopScope {
+    own_label: Option<String>,
+    loop_depth: usize,
+    inner_labels: Vec<String>,
+}
+
+impl LoopScope {
+    /// At the top of the body of the loop labelled `own_label`, if it is.
+    pub fn of(own_label: Option<&syn::Label>) -> Self {
+        LoopScope {
+            own_label: own_label.map(|l| l.name.ident.to_string()),
+            loop_depth: 0,
+            inner_labels: Vec::new(),
+        }
+    }
+
+    /// Whether a `break` or `continue` with `label` targets the parallel loop.
+    fn targets_us(&self, label: Option<&Lifetime>) -> bool {
+        match label {
+            None => self.loop_depth == 0,
+            Some(l) => {
+                let l = l.ident.to_string();
+                !self.inner_labels.contains(&l) && self.own_label.as_deref() == Some(&l)
+            }
+        }
+    }
+
+    /// Walks `e` with `v` as inside it, if `e` is an inner loop or labelled block of the
+    /// body; returns false (and does nothing) for any other expression.
+    fn within<V>(v: &mut V, e: &mut Expr, scope: fn(&mut V) -> &mut LoopScope) -> bool
+    where
+        V: VisitMut,
+    {
+        let (label, is_loop) = match &*e {
+            Expr::ForLoop(l) => (l.label.as_ref(), true),
+            Expr::While(l) => (l.label.as_ref(), true),
+            Expr::Loop(l) => (l.label.as_ref(), true),
+            Expr::Block(b) if b.label.is_some() => (b.label.as_ref(), false),
+            _ => return false,
+        };
+        let label = label.map(|l| l.name.ident.to_string());
+        let s = scope(v);
+        let pushed = label.is_some();
+        s.inner_labels.extend(label);
+        s.loop_depth += usize::from(is_loop);
+        visit_mut::visit_expr_mut(v, e);
+        let s = scope(v);
+        s.loop_depth -= usize::from(is_loop);
+        if pushed {
+            s.inner_labels.pop();
+        }
+        true
+    }
+}
+
 /// Rewrites the `continue`s that target the loop into `return Ok(())` for the
 /// `keep_going` form, where each item runs in a closure of its own.
 pub struct ContinueToReturn {
-    pub own_label: Option<String>,
-    pub loop_depth: usize,
-    pub inner_labels: Vec<String>,
+    pub scope: LoopScope,
     pub replacement: Expr,
 }
 
@@ -655,37 +711,16 @@ impl VisitMut for ContinueToReturn {
     fn visit_expr_mut(&mut self, e: &mut Expr) {
         match e {
             Expr::Continue(c) => {
-                let targets_us = match &c.label {
-                    None => self.loop_depth == 0,
-                    Some(l) => {
-                        !self.inner_labels.contains(&l.ident.to_string())
-                            && self.own_label.as_deref() == Some(&l.ident.to_string())
-                    }
-                };
-                if targets_us {
+                if self.scope.targets_us(c.label.as_ref()) {
                     *e = self.replacement.clone();
                 }
             }
-            Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_) => {
-                let label = match e {
-                    Expr::ForLoop(l) => l.label.as_ref(),
-                    Expr::While(l) => l.label.as_ref(),
-                    Expr::Loop(l) => l.label.as_ref(),
-                    _ => None,
-                }
-                .map(|l| l.name.ident.to_string());
-                if let Some(l) = &label {
-                    self.inner_labels.push(l.clone());
-                }
-                self.loop_depth += 1;
-                visit_mut::visit_expr_mut(self, e);
-                self.loop_depth -= 1;
-                if label.is_some() {
-                    self.inner_labels.pop();
+            Expr::Closure(_) | Expr::Async(_) => {}
+            _ => {
+                if !LoopScope::within(self, e, |v| &mut v.scope) {
+                    visit_mut::visit_expr_mut(self, e)
                 }
             }
-            Expr::Closure(_) | Expr::Async(_) => {}
-            _ => visit_mut::visit_expr_mut(self, e),
         }
     }
 
@@ -697,9 +732,7 @@ impl VisitMut for ContinueToReturn {
 /// `return EXPR` also hands its value to the run's exit slot, which the generated code
 /// returns from the function after the run.
 pub struct ExitRewrite {
-    pub own_label: Option<String>,
-    pub loop_depth: usize,
-    pub inner_labels: Vec<String>,
+    pub scope: LoopScope,
     /// What a `break` does first (`tracker.broke()`, or `exit.broke(tracker)` in a loop
     /// that can also return).
     pub on_break: Expr,
@@ -715,14 +748,7 @@ impl VisitMut for ExitRewrite {
     fn visit_expr_mut(&mut self, e: &mut Expr) {
         match e {
             Expr::Break(b) => {
-                let leaves = match &b.label {
-                    None => self.loop_depth == 0,
-                    Some(l) => {
-                        !self.inner_labels.contains(&l.ident.to_string())
-                            && self.own_label.as_deref() == Some(&l.ident.to_string())
-                    }
-                };
-                if leaves {
+                if self.scope.targets_us(b.label.as_ref()) {
                     let (on_break, leave) = (&self.on_break, &self.leave);
                     *e = syn::parse_quote!({ #on_break; #leave });
                 } else {
@@ -744,33 +770,13 @@ impl VisitMut for ExitRewrite {
                 let leave = &self.leave;
                 *e = syn::parse_quote!({ #exit.returned(#tracker, #value); #leave });
             }
-            Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_) => {
-                let label = match e {
-                    Expr::ForLoop(l) => l.label.as_ref(),
-                    Expr::While(l) => l.label.as_ref(),
-                    Expr::Loop(l) => l.label.as_ref(),
-                    _ => None,
-                }
-                .map(|l| l.name.ident.to_string());
-                if let Some(l) = &label {
-                    self.inner_labels.push(l.clone());
-                }
-                self.loop_depth += 1;
-                visit_mut::visit_expr_mut(self, e);
-                self.loop_depth -= 1;
-                if label.is_some() {
-                    self.inner_labels.pop();
-                }
-            }
-            Expr::Block(b) if b.label.is_some() => {
-                let label = b.label.as_ref().map(|l| l.name.ident.to_string());
-                self.inner_labels.extend(label);
-                visit_mut::visit_expr_mut(self, e);
-                self.inner_labels.pop();
-            }
             // A closure's `return` and `break` are its own.
             Expr::Closure(_) | Expr::Async(_) => {}
-            _ => visit_mut::visit_expr_mut(self, e),
+            _ => {
+                if !LoopScope::within(self, e, |v| &mut v.scope) {
+                    visit_mut::visit_expr_mut(self, e)
+                }
+            }
         }
     }
 

@@ -11,7 +11,7 @@ use syn::Expr;
 use super::reduce::Reductions;
 use super::{hidden, Gen};
 use crate::model::LoopBody;
-use crate::scan::{wrap_last_assignments, ContinueToReturn, ExitRewrite};
+use crate::scan::{wrap_last_assignments, ContinueToReturn, ExitRewrite, LoopScope};
 
 pub(crate) struct BatchBody {
     /// The per-batch snapshots of captured variables.
@@ -51,9 +51,7 @@ impl BatchBody {
                     syn::parse_quote!(break #batch_label)
                 };
                 ExitRewrite {
-                    own_label: l.label.as_ref().map(|l| l.name.ident.to_string()),
-                    loop_depth: 0,
-                    inner_labels: Vec::new(),
+                    scope: LoopScope::of(l.label.as_ref()),
                     on_break,
                     exit: g
                         .returns
@@ -168,9 +166,7 @@ fn keep_going_loop(
     );
     let mut body: Expr = syn::parse2(per_item).expect("a block is an expression");
     ContinueToReturn {
-        own_label: l.label.as_ref().map(|l| l.name.ident.to_string()),
-        loop_depth: 0,
-        inner_labels: Vec::new(),
+        scope: LoopScope::of(l.label.as_ref()),
         replacement: syn::parse_quote!(return ::core::result::Result::Ok(())),
     }
     .visit_expr_mut(&mut body);
