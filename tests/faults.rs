@@ -9,6 +9,22 @@
 //!   cancelled token reused, a zero timeout).
 //! - `stress_short`: random loops on every backend compared with the sequential loop
 //!   (see `tests/common/faults.rs` for the fixtures, and the `stress` module below).
+//! - `stress_long` (ignored): the same for `BOUNDED_STRESS_SECS` seconds, on every
+//!   backend or, with `BOUNDED_STRESS_BACKEND`, on one family of them (a comma-separated
+//!   list is accepted too):
+//!
+//!   | name            | the loops it draws                                                      |
+//!   |-----------------|-------------------------------------------------------------------------|
+//!   | `serial`        | `backend = serial`                                                      |
+//!   | `rayon`         | the default backend, `schedule = dynamic / static / guided / steal`    |
+//!   | `pool`          | `pool = …` on the shared pool, a pool of the case's own, a shut-down pool, `on_full = caller_runs` and `on_full = reject` |
+//!   | `pool-named`    | `pool = …` on a named, elastic pool that retires idle workers           |
+//!   | `pool-keyed`    | `key = …` on the shared, named, own and shut-down pools                 |
+//!   | `async-futures` | `async` loops under `futures::executor::block_on`, and loops dropped half-way |
+//!   | `async-tokio`   | `async` loops on a tokio runtime                                        |
+//!
+//!   The run prints its seed, the cases, the items made, the bodies run, the wall time
+//!   and the failures per backend and input (`--nocapture` shows them for a passing run).
 //!
 //! Commands:
 //!
@@ -17,6 +33,8 @@
 //! SEED=1234 cargo test --release --test faults stress     # replay one stress run
 //! SEED=1234 FAULTS_CASE=57 cargo test --release --test faults stress_short  # one case
 //! BOUNDED_STRESS_SECS=600 cargo test --release --test faults -- --ignored stress_long
+//! BOUNDED_STRESS_SECS=600 BOUNDED_STRESS_BACKEND=pool-keyed \
+//!     cargo test --release --test faults -- --ignored stress_long --nocapture
 //! ```
 //!
 //! Items are [`Tracked`]: each carries a heap `String` and records its drops in a
@@ -897,6 +915,76 @@ mod stress {
         Backend::Async(Exec::Tokio),
     ];
 
+    /// The names `BOUNDED_STRESS_BACKEND` accepts (see the module's documentation).
+    pub(super) const FAMILIES: [&str; 7] = [
+        "serial",
+        "rayon",
+        "pool",
+        "pool-named",
+        "pool-keyed",
+        "async-futures",
+        "async-tokio",
+    ];
+
+    impl Backend {
+        /// The family a run limited by `BOUNDED_STRESS_BACKEND` selects this backend by.
+        fn family(self) -> &'static str {
+            match self {
+                Backend::Serial => "serial",
+                Backend::Rayon(_) => "rayon",
+                Backend::Pool(Which::Named) => "pool-named",
+                Backend::Pool(_) => "pool",
+                Backend::Keyed(_) => "pool-keyed",
+                Backend::Async(Exec::BlockOn | Exec::Abandon) => "async-futures",
+                Backend::Async(Exec::Tokio) => "async-tokio",
+            }
+        }
+    }
+
+    /// The families named in `spec` (comma-separated; empty: all of them). An unknown
+    /// name is an error that lists the valid ones.
+    pub(super) fn families(spec: &str) -> Result<Vec<&'static str>, String> {
+        let names: Vec<&str> = spec
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        if names.is_empty() {
+            return Ok(FAMILIES.to_vec());
+        }
+        names
+            .iter()
+            .map(|name| {
+                FAMILIES.iter().copied().find(|f| f == name).ok_or_else(|| {
+                    format!(
+                        "BOUNDED_STRESS_BACKEND: unknown backend `{name}`; expected one of {}",
+                        FAMILIES.join(", ")
+                    )
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_drawn_backend_has_a_family_and_every_family_a_backend() {
+        for f in FAMILIES {
+            assert!(
+                BACKENDS.iter().any(|b| b.family() == f),
+                "{f} draws nothing"
+            );
+        }
+        assert_eq!(families("").unwrap(), FAMILIES.to_vec());
+        assert_eq!(
+            families(" pool-keyed ,serial").unwrap(),
+            vec!["pool-keyed", "serial"]
+        );
+        let err = families("pool,threads").unwrap_err();
+        assert!(
+            err.contains("`threads`") && err.contains("async-tokio"),
+            "{err}"
+        );
+    }
+
     const INPUTS: [Input; 5] = [
         Input::Owned,
         Input::Slice,
@@ -1391,8 +1479,15 @@ mod stress {
         }
     }
 
-    /// Runs one case and checks it; `Err` says what went wrong.
-    fn run_case(case: &Case, fresh: &Pool) -> Result<(), String> {
+    /// What one case did: its verdict, the items it made and the bodies it ran.
+    struct Tally {
+        verdict: Result<(), String>,
+        items: usize,
+        bodies: usize,
+    }
+
+    /// Runs one case and checks it; an `Err` verdict says what went wrong.
+    fn run_case(case: &Case, fresh: &Pool) -> Tally {
         let ledger: &'static Ledger = *LEDGER;
         ledger.reset();
         let timeout = match case.plan {
@@ -1436,10 +1531,14 @@ mod stress {
         if let Err(e) = ledger.check() {
             wrong.push(format!("items: {e}"));
         }
-        if wrong.is_empty() {
-            Ok(())
-        } else {
-            Err(wrong.join("; "))
+        Tally {
+            verdict: if wrong.is_empty() {
+                Ok(())
+            } else {
+                Err(wrong.join("; "))
+            },
+            items: ledger.made(),
+            bodies: ctx.done.load(SeqCst),
         }
     }
 
@@ -1452,9 +1551,10 @@ mod stress {
         )
     }
 
-    /// Runs cases for `budget` (at most `max_cases`), each under the watchdog; panics
-    /// with every failure found (the first 20), or at the first hang.
-    pub(super) fn run(budget: Duration, max_cases: usize) {
+    /// Runs cases of the backends of `families` for `budget` (at most `max_cases`),
+    /// each under the watchdog; panics with every failure found (the first 20), or at
+    /// the first hang.
+    pub(super) fn run(budget: Duration, max_cases: usize, families: &[&str]) {
         crate::common::wide_pool();
         kit::quiet_booms();
         let seed = std::env::var("SEED")
@@ -1476,6 +1576,7 @@ mod stress {
         let mut failures: Vec<String> = Vec::new();
         let mut by_backend: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
         let mut cases = 0usize;
+        let (mut items, mut bodies) = (0usize, 0usize);
         let indices: Box<dyn Iterator<Item = usize>> = match only {
             Some(i) => Box::new(std::iter::once(i)),
             None => Box::new(0..max_cases),
@@ -1485,6 +1586,9 @@ mod stress {
                 break;
             }
             let case = Case::draw(seed, index);
+            if !families.contains(&case.backend.family()) {
+                continue;
+            }
             cases += 1;
             let fresh = Pool::builder()
                 .name(format!("fzf{}", index % 1000))
@@ -1498,7 +1602,11 @@ mod stress {
             let entry = by_backend.entry(key).or_default();
             entry.0 += 1;
             let verdict = match outcome {
-                Ok(Ok(v)) => v,
+                Ok(Ok(tally)) => {
+                    items += tally.items;
+                    bodies += tally.bodies;
+                    tally.verdict
+                }
                 Ok(Err(p)) => Err(format!("the case itself panicked: {}", payload_text(&*p))),
                 Err(()) => {
                     failures.push(format!(
@@ -1541,14 +1649,13 @@ mod stress {
             ));
         }
         eprintln!(
-            "faults stress: {cases} cases in {:.1?}, {} failing",
+            "faults stress: SEED={seed} backends {}: {cases} cases, {items} items made, {bodies} bodies run, in {:.1?}, {} failing",
+            families.join(","),
             started.elapsed(),
             by_backend.values().map(|v| v.1).sum::<usize>()
         );
         for (k, (n, bad)) in &by_backend {
-            if *bad > 0 {
-                eprintln!("  {k}: {bad} of {n} cases failed");
-            }
+            eprintln!("  {k}: {bad} of {n} cases failed");
         }
         assert!(
             failures.is_empty(),
@@ -1563,10 +1670,11 @@ mod stress {
 /// The short configuration: a few seconds of random cases on every backend.
 #[test]
 fn stress_short() {
-    stress::run(Duration::from_secs(15), 4000);
+    stress::run(Duration::from_secs(15), 4000, &stress::FAMILIES);
 }
 
-/// The long configuration: `BOUNDED_STRESS_SECS` seconds (default 600).
+/// The long configuration: `BOUNDED_STRESS_SECS` seconds (default 600), on the
+/// backends `BOUNDED_STRESS_BACKEND` names (default: all).
 #[test]
 #[ignore = "long: run with BOUNDED_STRESS_SECS=600 cargo test --release --test faults -- --ignored stress_long"]
 fn stress_long() {
@@ -1574,5 +1682,7 @@ fn stress_long() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(600);
-    stress::run(Duration::from_secs(secs), usize::MAX);
+    let spec = std::env::var("BOUNDED_STRESS_BACKEND").unwrap_or_default();
+    let families = stress::families(&spec).unwrap_or_else(|e| panic!("{e}"));
+    stress::run(Duration::from_secs(secs), usize::MAX, &families);
 }
