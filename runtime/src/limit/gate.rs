@@ -31,13 +31,30 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Gate {
     /// The gate of the function `name` at `file:line`.
+    #[cfg(not(loom))]
     pub const fn new(name: &'static str, file: &'static str, line: u32) -> Self {
+        Self::with_permits(name, file, line, Permits::new())
+    }
+
+    /// The gate of the function `name` at `file:line` (the model checker's build,
+    /// where [`Permits::new`] is not `const`).
+    #[cfg(loom)]
+    pub fn new(name: &'static str, file: &'static str, line: u32) -> Self {
+        Self::with_permits(name, file, line, Permits::new())
+    }
+
+    const fn with_permits(
+        name: &'static str,
+        file: &'static str,
+        line: u32,
+        permits: Permits,
+    ) -> Self {
         Gate {
             name,
             file,
             line,
             limit: OnceLock::new(),
-            permits: Permits::new(),
+            permits,
             registered: AtomicBool::new(false),
             calls: AtomicU64::new(0),
             rejected: AtomicU64::new(0),

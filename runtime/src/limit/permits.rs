@@ -4,14 +4,22 @@
 //! Waiters queue by ticket and only the front may take permits, so a large request is
 //! never overtaken for ever by a stream of small ones. A weight is clamped to
 //! `1..=limit`: a request above the limit runs alone instead of waiting for ever.
+//!
+//! The state is written against the pool's primitives (`pool/sync.rs`), which are
+//! loom's under `--cfg loom`: `runtime/tests/loom_permits.rs` checks the acquire,
+//! release and wake-up protocol in every interleaving. Loom's primitives have no
+//! `const` constructors, so under loom [`Permits::new`] (and with it `Gate::new`) is
+//! an ordinary function, and a `#[gate]` function, which needs a `static` gate, does
+//! not build.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll, Waker};
+
+use crate::pool::sync::{AtomicUsize, Condvar, Mutex, MutexGuard};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -31,6 +39,14 @@ struct State {
     next_ticket: u64,
     /// Waiting requests in arrival order: ticket, weight, and a future's waker.
     waiting: VecDeque<(u64, usize, Option<Waker>)>,
+}
+
+impl State {
+    const IDLE: State = State {
+        used: 0,
+        next_ticket: 0,
+        waiting: VecDeque::new(),
+    };
 }
 
 /// Held permits; released when dropped (also on panic).
@@ -65,14 +81,22 @@ impl Default for Permits {
 }
 
 impl Permits {
-    /// No permit in use.
+    /// No permit in use; a `const fn`, so gates can live in a `static`.
+    #[cfg(not(loom))]
     pub const fn new() -> Self {
         Permits {
-            state: Mutex::new(State {
-                used: 0,
-                next_ticket: 0,
-                waiting: VecDeque::new(),
-            }),
+            state: Mutex::new(State::IDLE),
+            turn: Condvar::new(),
+            peak_used: AtomicUsize::new(0),
+        }
+    }
+
+    /// No permit in use (the model checker's build: loom's primitives are made at run
+    /// time).
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        Permits {
+            state: Mutex::new(State::IDLE),
             turn: Condvar::new(),
             peak_used: AtomicUsize::new(0),
         }

@@ -1,5 +1,6 @@
-//! The synchronisation primitives the pool is written against: `std`'s, or loom's
-//! under `--cfg loom`, so the model checker can explore the pool's interleavings.
+//! The synchronisation primitives the pool and the permits (`limit/permits.rs`) are
+//! written against: `std`'s, or loom's under `--cfg loom`, so the model checker can
+//! explore their interleavings.
 
 // `Arc` stays std's: reference counts are not what the models check, and methods
 // taking `self: &Arc<Self>` need std's.
