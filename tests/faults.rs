@@ -5,8 +5,9 @@
 //!
 //! - `row1_…` … `row8_…`: one regression test per known fault of the pool and async
 //!   backends; each fails on an engine that has the fault, in (nearly) every run.
-//! - `misuse_…`: run-time misuse (a limit or batch of 0, a pool after shutdown, a
-//!   cancelled token reused, a zero timeout).
+//! - `misuse_…`: run-time misuse (a limit or batch of 0, a queue too large to allocate
+//!   on a loop or a pool, a pool after shutdown, a cancelled token reused, a zero
+//!   timeout).
 //! - `stress_short`: random loops on every backend compared with the sequential loop
 //!   (see `tests/common/faults.rs` for the fixtures, and the `stress` module below).
 //! - `stress_long` (ignored): the same for `BOUNDED_STRESS_SECS` seconds, on every
@@ -724,6 +725,194 @@ fn misuse_a_zero_timeout_runs_no_item() {
     // items all finished before the deadline does).
     let outcomes = each_backend!(ledger => ledger.vec(0); limit = 2, batch = 4, timeout = zero);
     expect_stopped(outcomes, Ok(()), "an empty input with timeout = 0");
+}
+
+/// Queue lengths whose buffer no process can hold: one whose size in bytes does not
+/// fit in a `usize`, and one that does but is far beyond any address space (the
+/// allocator refuses it).
+const UNALLOCATABLE: [usize; 2] = [usize::MAX, 1 << 50];
+
+/// One outcome of a loop that was given a queue too large to allocate: it panicked
+/// naming `queue` and the loop's file, ran no item, and dropped every owned item once.
+fn expect_queue_refused(
+    form: &str,
+    outcome: std::thread::Result<Result<(), Fail>>,
+    ledger: &Ledger,
+    ran: usize,
+) -> Vec<String> {
+    let mut wrong = Vec::new();
+    match outcome {
+        Err(p) => {
+            let msg = panic_message(&*p);
+            if !(msg.contains("`queue = ")
+                && msg.contains("cannot be allocated")
+                && msg.contains("faults.rs"))
+            {
+                wrong.push(format!(
+                    "{form}: the message names neither `queue` nor the loop: {msg}"
+                ));
+            }
+        }
+        Ok(r) => wrong.push(format!("{form}: the loop did not panic ({r:?})")),
+    }
+    if ran != 0 {
+        wrong.push(format!("{form}: {ran} items ran"));
+    }
+    if let Err(e) = ledger.check() {
+        wrong.push(format!("{form}: {e}"));
+    }
+    wrong
+}
+
+#[bounded::bounded(backend = pool, limit = 2, batch = 4, queue = queue)]
+fn attribute_loop_with_queue(
+    items: Vec<kit::Tracked>,
+    queue: usize,
+    ran: &AtomicUsize,
+) -> Result<(), Fail> {
+    for t in items {
+        ran.fetch_add(1, SeqCst);
+        let _keep = t;
+    }
+    Ok(())
+}
+
+#[test]
+fn misuse_a_queue_too_large_to_allocate_panics_naming_the_option() {
+    let mut wrong = Vec::new();
+    for q in UNALLOCATABLE.map(std::hint::black_box) {
+        let ledger = Ledger::leak(64);
+        let ran = AtomicUsize::new(0);
+        let r = catch_unwind(AssertUnwindSafe(|| -> Result<(), Fail> {
+            par_bounded!(backend = pool, limit = 2, batch = 4, queue = q; for t in ledger.vec(50) {
+                ran.fetch_add(1, SeqCst);
+                let _keep = t;
+            });
+            Ok(())
+        }));
+        wrong.extend(expect_queue_refused(
+            &format!("par_bounded!, queue = {q}"),
+            r,
+            ledger,
+            ran.load(SeqCst),
+        ));
+
+        // Keyed: the queue is split between the lanes' own channels.
+        let ledger = Ledger::leak(64);
+        let ran = AtomicUsize::new(0);
+        let r = catch_unwind(AssertUnwindSafe(|| -> Result<(), Fail> {
+            par_bounded!(backend = pool, limit = 3, queue = q, key = t.id % 3; for t in ledger.vec(50) {
+                ran.fetch_add(1, SeqCst);
+                let _keep = t;
+            });
+            Ok(())
+        }));
+        wrong.extend(expect_queue_refused(
+            &format!("par_bounded! with key, queue = {q}"),
+            r,
+            ledger,
+            ran.load(SeqCst),
+        ));
+
+        let ledger = Ledger::leak(64);
+        let ran = AtomicUsize::new(0);
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            attribute_loop_with_queue(ledger.vec(50), q, &ran)
+        }));
+        wrong.extend(expect_queue_refused(
+            &format!("#[bounded], queue = {q}"),
+            r,
+            ledger,
+            ran.load(SeqCst),
+        ));
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn a_large_queue_that_can_be_allocated_still_runs() {
+    // Large enough that its buffer (more than a megabyte) is probed before the loop.
+    let q = std::hint::black_box(100_000usize);
+    let ledger = Ledger::leak(300);
+    let mut total = 0usize;
+    par_bounded!(backend = pool, limit = 3, batch = 2, queue = q, reduce(total: +); for t in ledger.vec(300) {
+        total += t.id;
+        let _keep = t;
+    });
+    assert_eq!(total, (0..300).sum::<usize>());
+    ledger.assert_once("queue = 100000");
+    let ran = AtomicUsize::new(0);
+    let ledger = Ledger::leak(300);
+    attribute_loop_with_queue(ledger.vec(300), q, &ran).unwrap();
+    assert_eq!(ran.load(SeqCst), 300);
+    ledger.assert_once("#[bounded], queue = 100000");
+    // The async backend's queue holds what it was given, nothing up front: even the
+    // largest `queue` allocates nothing and runs.
+    let ledger = Ledger::leak(100);
+    let mut total = 0usize;
+    let r: Result<(), Fail> = futures::executor::block_on(async {
+        par_bounded!(limit = 2, batch = 3, queue = usize::MAX, reduce(total: +); for t in ledger.vec(100) {
+            Yields(1).await;
+            total += t.id;
+            let _keep = t;
+        });
+        Ok(())
+    });
+    assert_eq!((r, total), (Ok(()), (0..100).sum::<usize>()));
+    ledger.assert_once("async, queue = usize::MAX");
+}
+
+#[test]
+fn misuse_a_pool_queue_too_large_to_allocate_is_a_build_error_naming_the_call() {
+    use bounded::pool::BuildError;
+    for q in UNALLOCATABLE {
+        let line = line!() + 1;
+        let err = Pool::builder().name("mhuge").workers(1).queue(q).build();
+        let err = err
+            .err()
+            .expect("a pool with an unallocatable queue was built");
+        match err {
+            BuildError::QueueTooLarge {
+                queue,
+                at: Some(at),
+            } => {
+                assert_eq!(queue, q);
+                assert!(at.file().ends_with("faults.rs"), "{at}");
+                assert_eq!(at.line(), line);
+            }
+            other => panic!("queue({q}): {other:?}"),
+        }
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("`queue({q})` at ")) && msg.contains("faults.rs"),
+            "{msg}"
+        );
+        assert_eq!(threads_named("mhuge"), 0, "a refused pool started workers");
+    }
+    // The default queue (2 × max workers) is checked too; it has no call to name.
+    let err = Pool::builder().workers(1..=usize::MAX / 2 + 1).build();
+    assert!(
+        matches!(
+            err,
+            Err(BuildError::QueueTooLarge {
+                queue: usize::MAX,
+                at: None
+            })
+        ),
+        "{err:?}"
+    );
+    // A large queue that fits builds and runs.
+    let pool = Pool::builder().workers(2).queue(100_000).build().unwrap();
+    let done = Arc::new(AtomicUsize::new(0));
+    for _ in 0..100 {
+        let done = done.clone();
+        pool.execute(move || {
+            done.fetch_add(1, SeqCst);
+        })
+        .unwrap();
+    }
+    pool.shutdown(Shutdown::Drain);
+    assert_eq!(done.load(SeqCst), 100);
 }
 
 static MISUSE_CLOSED: LazyLock<Pool> =

@@ -244,15 +244,43 @@ impl Config {
         }
     }
 
-    /// `limit` and `batch`, checked before the loop takes anything from its input. A bad
-    /// value drops the input's items (none has run) and panics with the option's name,
-    /// its value and the loop's location, at the user's call site.
+    /// The pool backend's queue of batches (a bounded channel of `queue` slots, made
+    /// when the loop starts; keyed loops split it between their lanes): a `queue` whose
+    /// buffer cannot be allocated is refused with the option's name instead of aborting
+    /// the process. The other backends allocate nothing up front for `queue`.
+    fn queue_or_message<S: crate::input::Source>(&self, limit: usize) -> Result<(), String> {
+        if self.backend != Backend::Pool {
+            return Ok(());
+        }
+        let (n, what) = match self.queue {
+            Some(n) => (n, format!("`queue = {n}`")),
+            None => {
+                let n = limit.saturating_mul(2);
+                (n, format!("the default queue (2 × limit = {n})"))
+            }
+        };
+        // A slot of the channel holds a batch beside its stamp.
+        crate::limit::queue_buffer::<(usize, crate::run::feed::Work<'_, S>)>(n).map_err(|e| {
+            format!(
+                "bounded: {what} is too large: a queue of {n} batches needs {}, which cannot be allocated, in loop `{}` at {}; give a smaller `queue` (the default is 2 × limit)",
+                e.size(),
+                self.site.name(),
+                self.site.location(),
+            )
+        })
+    }
+
+    /// `limit`, `batch` and the pool backend's `queue`, checked before the loop takes
+    /// anything from its input. A bad value drops the input's items (none has run) and
+    /// panics with the option's name, its value and the loop's location, at the user's
+    /// call site.
     #[track_caller]
     pub(crate) fn checked<S: crate::input::Source>(&self, source: &S) -> (usize, Option<usize>) {
-        match self
-            .limit_or_message()
-            .and_then(|l| Ok((l, self.batch_or_message()?)))
-        {
+        match self.limit_or_message().and_then(|l| {
+            let batch = self.batch_or_message()?;
+            self.queue_or_message::<S>(l)?;
+            Ok((l, batch))
+        }) {
             Ok(checked) => checked,
             Err(message) => {
                 crate::input::discard_all(source);

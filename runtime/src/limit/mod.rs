@@ -131,3 +131,77 @@ pub(crate) fn when_full(policy: OnFull, full: Full) -> WhenFull {
         OnFull::CallerRuns | OnFull::Block => WhenFull::Wait,
     }
 }
+
+/// A queue whose buffer cannot be allocated: `queue = N` with an `N` no memory can
+/// hold. The loop's and the pool's checks report it with the option's name and where
+/// it was written instead of letting the allocation abort the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QueueTooLarge {
+    /// The buffer's size in bytes; `None` when it does not even fit in a `usize`.
+    pub(crate) bytes: Option<usize>,
+}
+
+impl QueueTooLarge {
+    /// The buffer's size, for messages.
+    pub(crate) fn size(&self) -> String {
+        match self.bytes {
+            Some(b) => format!("{b} bytes"),
+            None => "more bytes than the address space has".to_owned(),
+        }
+    }
+}
+
+/// Below this size a queue's buffer is not probed: an allocator that cannot give that
+/// much has already failed the process elsewhere.
+const PROBE_ABOVE: usize = 1 << 20;
+
+/// Whether a buffer of `slots` values of `T` can be allocated now: its size must fit in
+/// `isize::MAX` bytes and, above a megabyte, the allocator must grant it
+/// (`try_reserve_exact`, freed at once). Checked before a queue is built.
+pub(crate) fn queue_buffer<T>(slots: usize) -> Result<(), QueueTooLarge> {
+    let bytes = slots.checked_mul(std::mem::size_of::<T>());
+    match bytes {
+        Some(b) if b <= PROBE_ABOVE => Ok(()),
+        Some(b) if b > isize::MAX as usize => Err(QueueTooLarge { bytes }),
+        None => Err(QueueTooLarge { bytes }),
+        Some(_) => Vec::<T>::new()
+            .try_reserve_exact(slots)
+            .map_err(|_| QueueTooLarge { bytes }),
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::{queue_buffer, QueueTooLarge};
+
+    #[test]
+    fn a_queue_buffer_is_refused_only_when_it_cannot_be_allocated() {
+        assert_eq!(queue_buffer::<[u64; 4]>(16), Ok(()));
+        // Above a megabyte the allocator is asked, and grants it.
+        assert_eq!(queue_buffer::<[u64; 4]>(100_000), Ok(()));
+        // Nothing to allocate for values of no size.
+        assert_eq!(queue_buffer::<()>(usize::MAX), Ok(()));
+        // Its size does not fit in a `usize`.
+        assert_eq!(
+            queue_buffer::<[u64; 4]>(usize::MAX),
+            Err(QueueTooLarge { bytes: None })
+        );
+        // It fits in a `usize` but not in `isize::MAX`.
+        assert_eq!(
+            queue_buffer::<u8>(usize::MAX),
+            Err(QueueTooLarge {
+                bytes: Some(usize::MAX)
+            })
+        );
+        // Representable, but beyond any address space: the allocator refuses.
+        assert_eq!(
+            queue_buffer::<[u64; 4]>(1 << 50),
+            Err(QueueTooLarge {
+                bytes: Some(32 << 50)
+            })
+        );
+        assert!(QueueTooLarge { bytes: None }
+            .size()
+            .contains("address space"));
+    }
+}

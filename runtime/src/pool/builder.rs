@@ -3,12 +3,13 @@
 
 use std::fmt;
 use std::ops::RangeInclusive;
+use std::panic::Location;
 use std::time::Duration;
 
-use super::shared::Shared;
+use super::shared::{Shared, Task};
 use super::sync::Arc;
 use super::{Handle, Pool};
-use crate::limit::{available_cpus, OnFull};
+use crate::limit::{available_cpus, queue_buffer, OnFull};
 
 /// How many worker threads a pool may have: a fixed number or an elastic `min..=max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +51,14 @@ pub enum BuildError {
     ZeroIdleTimeout,
     /// `prestart()` with `min = 0`: there is nothing to start.
     PrestartWithoutMin,
+    /// A queue of this many jobs could not be held in memory (its buffer's size does
+    /// not fit in the address space, or the allocator refuses it).
+    QueueTooLarge {
+        /// The queue's length in jobs.
+        queue: usize,
+        /// Where `queue(n)` was called; `None` for the default queue (2 × max workers).
+        at: Option<&'static Location<'static>>,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -68,6 +77,16 @@ impl fmt::Display for BuildError {
             BuildError::PrestartWithoutMin => f.write_str(
                 "`prestart` starts the minimum number of workers, but it is 0: use `workers(min..=max)` with min >= 1",
             ),
+            BuildError::QueueTooLarge { queue, at } => {
+                match at {
+                    Some(at) => write!(f, "`queue({queue})` at {at}")?,
+                    None => write!(f, "the default queue (2 × max workers = {queue})")?,
+                }
+                write!(
+                    f,
+                    " is too large: a queue of {queue} jobs cannot be allocated; give a smaller `queue(n)`"
+                )
+            }
         }
     }
 }
@@ -102,7 +121,8 @@ pub struct PoolBuilder<S = ()> {
     workers: Option<Workers>,
     idle_timeout: Duration,
     prestart: bool,
-    queue: Option<usize>,
+    /// `queue(n)`, and where it was called.
+    queue: Option<(usize, &'static Location<'static>)>,
     on_full: OnFull,
     state: Arc<dyn Fn() -> S + Send + Sync>,
     pin_cores: bool,
@@ -152,9 +172,18 @@ impl<S: Send + 'static> PoolBuilder<S> {
     }
 
     /// At most `n` jobs wait for a worker; `0` means direct hand-off (a job is accepted
-    /// only when a worker can take it at once). Default `2 × max workers`.
+    /// only when a worker can take it at once). Default `2 × max workers`. A queue
+    /// whose buffer cannot be allocated is an `Err` from [`build`](Self::build) that
+    /// names this call's location.
+    ///
+    /// ```
+    /// use bounded_runtime::pool::{BuildError, Pool};
+    /// let err = Pool::builder().queue(usize::MAX).build().unwrap_err();
+    /// assert!(matches!(err, BuildError::QueueTooLarge { queue: usize::MAX, at: Some(_) }));
+    /// ```
+    #[track_caller]
     pub fn queue(mut self, n: usize) -> Self {
-        self.queue = Some(n);
+        self.queue = Some((n, Location::caller()));
         self
     }
 
@@ -220,11 +249,18 @@ impl<S: Send + 'static> PoolBuilder<S> {
         if self.prestart && workers.min == 0 {
             return Err(BuildError::PrestartWithoutMin);
         }
+        let (queue, at) = match self.queue {
+            Some((n, at)) => (n, Some(at)),
+            None => (workers.max.saturating_mul(2), None),
+        };
+        if queue_buffer::<Task<S>>(queue).is_err() {
+            return Err(BuildError::QueueTooLarge { queue, at });
+        }
         let shared = Arc::new(Shared::new(
             self.name,
             workers,
             self.idle_timeout,
-            self.queue.unwrap_or(workers.max.saturating_mul(2)),
+            queue,
             self.on_full,
             self.state,
             self.pin_cores,

@@ -21,7 +21,7 @@ mod batch;
 mod control;
 mod engine;
 mod exit;
-mod feed;
+pub(crate) mod feed;
 mod outcome;
 mod pool;
 mod rayon;
