@@ -158,15 +158,37 @@ fn methods_are_gated_too() {
 
 static LOOKUPS: AtomicUsize = AtomicUsize::new(0);
 
-#[gate(coalesce)]
+/// How many callers the first execution of `lookup` holds its flight open for.
+static LOOKUP_WAITERS: AtomicUsize = AtomicUsize::new(0);
+
+/// Calls of the gate `name` that shared another call's execution so far.
+fn coalesced(name: &str) -> usize {
+    bounded::stats::gates()
+        .into_iter()
+        .find(|g| g.name == name)
+        .map_or(0, |g| g.coalesced as usize)
+}
+
+#[gate(coalesce, name = "cold-lookups")]
 fn lookup(key: &str) -> String {
-    LOOKUPS.fetch_add(1, SeqCst);
-    thread::sleep(Duration::from_millis(200));
+    if LOOKUPS.fetch_add(1, SeqCst) == 0 {
+        // The first execution returns only once every other caller has joined its
+        // flight, however late the scheduler runs their threads: the test proves that
+        // concurrent callers share one execution without a guess at how long they
+        // take to arrive. The wait is bounded, so a gate that fails to coalesce fails
+        // on the execution count instead of hanging.
+        let until = Instant::now() + Duration::from_secs(120);
+        while coalesced("cold-lookups") < LOOKUP_WAITERS.load(SeqCst) && Instant::now() < until
+        {
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
     key.to_uppercase()
 }
 
 #[test]
 fn a_thousand_concurrent_cold_calls_run_once() {
+    LOOKUP_WAITERS.store(999, SeqCst);
     let barrier = Barrier::new(1000);
     thread::scope(|s| {
         let handles: Vec<_> = (0..1000)
