@@ -673,6 +673,17 @@ fn misuse_a_cancelled_token_reused_fails_the_next_loop_before_any_item() {
     // cancelled token stays cancelled, so a later loop on it claims nothing and fails
     // with `Cancelled`.
     let token = CancelToken::new();
+    // A token nobody cancelled serves any number of loops: each runs every item.
+    for round in 0..3 {
+        let outcomes =
+            each_backend!(ledger => ledger.vec(50); limit = 2, batch = 4, cancel = token);
+        expect_stopped_ran(
+            outcomes,
+            Ok(()),
+            50,
+            &format!("an uncancelled token, loop {round}"),
+        );
+    }
     let first: Result<(), Fail> = (|| {
         let items: Vec<u32> = (0..100).collect();
         par_bounded!(limit = 2, batch = 1, cancel = token; for x in &items {
@@ -699,6 +710,23 @@ fn expect_stopped(
     want: Result<(), Fail>,
     what: &str,
 ) {
+    expect_stopped_ran(outcomes, want, 0, what);
+}
+
+/// Every backend returned `want`, ran `want_ran` items, and dropped every owned item
+/// once.
+#[allow(clippy::type_complexity)]
+fn expect_stopped_ran(
+    outcomes: Vec<(
+        &'static str,
+        std::thread::Result<Result<(), Fail>>,
+        &'static Ledger,
+        usize,
+    )>,
+    want: Result<(), Fail>,
+    want_ran: usize,
+    what: &str,
+) {
     let mut wrong = Vec::new();
     for (backend, outcome, ledger, ran) in outcomes {
         match outcome {
@@ -706,8 +734,8 @@ fn expect_stopped(
             Ok(r) if r != want => wrong.push(format!("{backend}: {r:?}, expected {want:?}")),
             Ok(_) => {}
         }
-        if ran != 0 {
-            wrong.push(format!("{backend}: {ran} items ran"));
+        if ran != want_ran {
+            wrong.push(format!("{backend}: {ran} items ran, expected {want_ran}"));
         }
         if let Err(e) = ledger.check() {
             wrong.push(format!("{backend}: {e}"));

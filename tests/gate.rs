@@ -178,8 +178,7 @@ fn lookup(key: &str) -> String {
         // take to arrive. The wait is bounded, so a gate that fails to coalesce fails
         // on the execution count instead of hanging.
         let until = Instant::now() + Duration::from_secs(120);
-        while coalesced("cold-lookups") < LOOKUP_WAITERS.load(SeqCst) && Instant::now() < until
-        {
+        while coalesced("cold-lookups") < LOOKUP_WAITERS.load(SeqCst) && Instant::now() < until {
             thread::sleep(Duration::from_millis(1));
         }
     }
