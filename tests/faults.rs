@@ -895,10 +895,10 @@ fn misuse_a_pool_queue_too_large_to_allocate_is_a_build_error_naming_the_call() 
     use bounded::pool::BuildError;
     for q in UNALLOCATABLE {
         let line = line!() + 1;
-        let err = Pool::builder().name("mhuge").workers(1).queue(q).build();
-        let err = err
-            .err()
-            .expect("a pool with an unallocatable queue was built");
+        let built = Pool::builder().name("mhuge").workers(1).queue(q).build();
+        let Err(err) = built else {
+            panic!("a pool with a queue of {q} jobs was built");
+        };
         match err {
             BuildError::QueueTooLarge {
                 queue,
