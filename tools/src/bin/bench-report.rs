@@ -801,9 +801,12 @@ impl Context {
         }
         let _ = writeln!(
             out,
-            "## async overhead
-
-             100,000 futures that are ready at once (`async {{ x * 2 }}`), at most 100 in              flight, on a two-thread tokio runtime (`benches/async.rs`): what running one              future costs the async loop (with its default batches, and with `batch = 1`),              `futures::StreamExt::buffer_unordered` and a `JoinSet` bounded by a              `Semaphore`.\n"
+            "## async overhead\n\n\
+             100,000 futures that are ready at once (`async {{ x * 2 }}`), at most 100 in \
+             flight, on a two-thread tokio runtime (`benches/async.rs`): what running one \
+             future costs the async loop (with its default batches, and with `batch = 1`), \
+             `futures::StreamExt::buffer_unordered` and a `JoinSet` bounded by a \
+             `Semaphore`.\n"
         );
         let best = ASYNC_READY_PEERS
             .iter()
