@@ -118,7 +118,6 @@ impl<'a, S: Source + 'a> Batch<'a, S> {
         Checked {
             batch: self,
             taken: 0,
-            check_at: 0,
         }
     }
 }
@@ -137,24 +136,10 @@ impl<'a, S: Source + 'a> Iterator for Batch<'a, S> {
     }
 }
 
-/// How many items of a contiguous batch start between two looks at the run's stop
-/// flag and cut.
-///
-/// Another lane's error or `break` reaches the run when that lane's batch ends, so a
-/// lane sees it at some item anyway; looking every item made a trivial body's loop
-/// 1.3-1.7x the sequential one (two shared loads and branches per item), looking every
-/// `CHECK_EVERY` items costs a counter compare. At most `CHECK_EVERY - 1` more items
-/// start after the stop is visible, all of the lane's own batch (they are past the cut,
-/// so their partials are left out as before). Keyed batches, whose positions interleave
-/// with other lanes', look at every item.
-pub(crate) const CHECK_EVERY: usize = 64;
-
 /// A [`Batch`] that stops when its run stops, and tracks the item it is on.
 pub struct Checked<'a, S: Source + 'a> {
     batch: Batch<'a, S>,
     taken: usize,
-    /// The next item at which to look at the stop flag and the cut.
-    check_at: usize,
 }
 
 impl<'a, S: Source + 'a> Iterator for Checked<'a, S> {
@@ -163,20 +148,20 @@ impl<'a, S: Source + 'a> Iterator for Checked<'a, S> {
     #[inline]
     fn next(&mut self) -> Option<S::Item> {
         let b = &mut self.batch;
+        if b.control.is_stopping() {
+            return None;
+        }
         let k = self.taken;
         let position = match b.positions {
             None => b.start + k,
             Some(p) => *p.get(k)?,
         };
-        if k == self.check_at || b.positions.is_some() {
-            // After an error, or a `break` earlier in input order, no item starts.
-            if b.control.is_stopping() || position > b.control.cut() {
-                return None;
-            }
-            self.check_at = k + CHECK_EVERY;
+        // After a `break` in input order, later items do not start.
+        if position > b.control.cut() {
+            return None;
         }
         let item = b.cursor.next()?;
-        self.taken = k + 1;
+        self.taken += 1;
         b.tracker.at.store(position, Relaxed);
         Some(item)
     }
