@@ -340,3 +340,40 @@ fn a_break_inside_a_closure_or_an_inner_loop_stays_there() {
     });
     assert_eq!(total, (0..500u64).map(|x| x - x % 3).sum::<u64>() + 500 * 3);
 }
+
+/// A lane in the middle of a long batch sees another lane's `break` within a few
+/// items: `checked()` looks at the cut between items, not only between batches.
+#[test]
+fn a_long_batch_stops_soon_after_another_lane_breaks() {
+    let n = 20_000usize;
+    let xs: Vec<usize> = (0..n).collect();
+    let after = AtomicUsize::new(0);
+    let seen_break = std::sync::atomic::AtomicBool::new(false);
+    let mut seen = 0u64;
+    // Two lanes of one batch each: the first breaks at once, once the second has
+    // started; the second is slow and counts what it starts after the break is out.
+    par_bounded!(limit = 2, batch = n / 2, reduce(seen: +); for &x in &xs {
+        if x == 0 {
+            let started = std::time::Instant::now();
+            while after.load(Relaxed) == 0 && started.elapsed() < std::time::Duration::from_secs(5) {
+                std::thread::yield_now();
+            }
+            seen_break.store(true, Relaxed);
+            break;
+        }
+        if x >= n / 2 {
+            if seen_break.load(Relaxed) {
+                after.fetch_add(1, Relaxed);
+                std::thread::sleep(std::time::Duration::from_micros(20));
+            } else if after.load(Relaxed) == 0 {
+                after.store(1, Relaxed);
+            }
+        }
+        seen += 1;
+    });
+    assert_eq!(seen, 0, "the loop ends at its first item");
+    let after = after.load(Relaxed);
+    // The break reaches the run when the first lane's batch returns, a moment after
+    // `seen_break`; the second lane stops at its next item.
+    assert!(after < 1_000, "{after} items started after the break");
+}

@@ -78,7 +78,8 @@ impl Site {
     }
 
     pub(crate) fn start_run(&'static self) {
-        if !self.registered.swap(true, Relaxed) {
+        // A load first: after the first run, no read-modify-write on a shared line.
+        if !self.registered.load(Relaxed) && !self.registered.swap(true, Relaxed) {
             SITES.lock().unwrap_or_else(|e| e.into_inner()).push(self);
         }
         self.runs.fetch_add(1, Relaxed);

@@ -124,6 +124,15 @@ impl BatchBody {
         } else {
             quote!()
         };
+        // The collect form pushes one value per item: room for the batch's items up
+        // front, as a sequential loop's `Vec::with_capacity(xs.len())` would (growing
+        // from empty costs a reallocation per doubling, the most of a small loop).
+        let reserve = match &body {
+            LoopBody::Collect(_) if !g.is_async => {
+                quote!(#collected.reserve(::core::iter::Iterator::size_hint(&#batch).0);)
+            }
+            _ => quote!(),
+        };
         let batch_loop = if g.keep_going {
             keep_going_loop(g, per_item, &items, &tracker_decl)
         } else if g.exits {
@@ -136,6 +145,7 @@ impl BatchBody {
             let (label, pat) = (&l.label, &l.pat);
             quote!(#label for #pat in #items #per_item)
         };
+        let batch_loop = quote!(#reserve #batch_loop);
         BatchBody {
             take_snapshots,
             state_param,

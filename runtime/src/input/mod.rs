@@ -23,7 +23,7 @@ mod stream;
 pub use ints::{Ints, IntsCursor};
 pub use owned::{Owned, OwnedCursor};
 pub use pulled::{EnumCursor, Enumerated, Pulled};
-pub use slices::{Slice, SliceMut};
+pub use slices::{Slice, SliceCursor, SliceCursorMut, SliceMut};
 pub use stream::Streamed;
 
 /// What the schedulers need to know about an input.

@@ -417,7 +417,7 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
         let busy: Duration = busy.iter().sum();
         self.outcome.lane_done(site, 0, 0, busy);
         self.outcome
-            .finish(&self.config, self.reducers, &self.control, stops)
+            .finish(&self.config, self.reducers, &self.control, stops, None)
     }
 }
 

@@ -89,8 +89,13 @@ pub(crate) struct Lane<W, A> {
 impl<W, A> Lane<W, A> {
     /// A lane that runs from now until its input ends.
     pub(crate) fn running() -> Self {
+        Self::running_since(Instant::now())
+    }
+
+    /// A lane that runs from `started` until its input ends.
+    pub(crate) fn running_since(started: Instant) -> Self {
         Lane {
-            started: Some(Instant::now()),
+            started: Some(started),
             ..Self::dispatcher()
         }
     }
@@ -136,12 +141,12 @@ where
     }
 
     /// A lane that claims its own work until the input or the run ends (serial and
-    /// rayon lanes).
-    pub(crate) fn claiming_lane(&self, lane: usize) {
+    /// rayon lanes), started at `started`. Returns when it ended.
+    pub(crate) fn claiming_lane(&self, lane: usize, started: Instant) -> Instant {
         // A lane runs its batches back to back: counting it once as running gives the
         // same peak as counting each batch, without two contended atomics per batch.
         let _running = self.enter();
-        let mut local = Lane::running();
+        let mut local = Lane::running_since(started);
         let mut cursor = LaneCursor::new(lane);
         let mut spare = S::Scratch::default();
         while let Some(work) = self.feed.claim(&mut cursor, &mut spare) {
@@ -151,7 +156,7 @@ where
                 None => break,
             }
         }
-        self.finish_lane(local);
+        self.finish_lane(local).unwrap_or_else(Instant::now)
     }
 
     /// Runs one claimed batch, unless the run refuses it (stopping, past its deadline,
@@ -213,21 +218,29 @@ where
         self.outcome.enter(self.config.site)
     }
 
-    /// A lane is done: its counts, time and partials join the run's.
-    pub(crate) fn finish_lane(&self, mut lane: Lane<B::State, R::Acc>) {
-        let lived = lane.started.map_or(Duration::ZERO, |s| s.elapsed());
+    /// A lane is done: its counts, time and partials join the run's. Returns when it
+    /// ended, for a lane that ran from start to end (the clock is read once for both).
+    pub(crate) fn finish_lane(&self, mut lane: Lane<B::State, R::Acc>) -> Option<Instant> {
+        let ended = lane.started.map(|s| (s, Instant::now()));
+        let lived = ended.map_or(Duration::ZERO, |(s, e)| e.saturating_duration_since(s));
         let busy = (lived + lane.busy).saturating_sub(lane.waiting);
         self.outcome
             .lane_done(self.config.site, lane.batches, lane.items, busy);
         self.outcome
             .absorb(&mut lane.partials, self.reducers, false);
+        ended.map(|(_, e)| e)
     }
 
     /// The loop's result, after every lane has finished. Unclaimed items are dropped
     /// first (with the feed), then a panic is re-raised, or the first error returned.
+    /// `merging_from` is when the last lane ended, if it ended on this thread just now
+    /// (the serial driver's): combining the partials is timed from there.
+    // Inlined into the driver: the engine is large, and passing it by value copies it.
+    #[inline]
     pub(crate) fn finish<Stops: FnOnce(Stop) -> B::Error>(
         self,
         stops: Stops,
+        merging_from: Option<Instant>,
     ) -> Result<R::Acc, B::Error> {
         let Engine {
             config,
@@ -238,6 +251,6 @@ where
             ..
         } = self;
         drop(feed);
-        outcome.finish(config, reducers, &control, stops)
+        outcome.finish(config, reducers, &control, stops, merging_from)
     }
 }

@@ -168,8 +168,10 @@ where
     let watch = Watch::start(&config, shape, limit);
     let engine = Engine::new(&config, feed, sizing, reducers, body, watch);
     let _span = engine.outcome.enter_span();
+    // The serial lane ends on this thread, where the partials are then combined.
+    let mut merging_from = None;
     if !parallel {
-        serial::drive(&engine);
+        merging_from = Some(serial::drive(&engine));
     } else if on_pool {
         match key {
             Some(key) => pool::drive_keyed(&engine, limit, key),
@@ -178,5 +180,5 @@ where
     } else {
         rayon::drive(&engine);
     }
-    engine.finish(stops)
+    engine.finish(stops, merging_from)
 }

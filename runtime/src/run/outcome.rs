@@ -128,6 +128,11 @@ impl<A, E> Outcome<A, E> {
         }
     }
 
+    /// When the run started.
+    pub(crate) fn started(&self) -> Instant {
+        self.figures.start
+    }
+
     /// Enters the run's span on the calling thread (feature `tracing`).
     pub(crate) fn enter_span(&self) -> Entered {
         self.watch.enter()
@@ -228,7 +233,8 @@ impl<A, E> Outcome<A, E> {
     /// neighbours there is combined: lanes that take turns (pulled inputs, dynamic
     /// schedules) rarely produce neighbours themselves, and without this partials would
     /// pile up one per batch; after it the list holds about one partial per gap in the
-    /// input, which is bounded by the batches in flight.
+    /// input, which is bounded by the batches in flight. Only compacting combines
+    /// partials, so only it counts as merging time.
     pub(crate) fn absorb<R: ReduceSet<Acc = A>>(
         &self,
         lane: &mut LanePartials<A>,
@@ -239,9 +245,14 @@ impl<A, E> Outcome<A, E> {
         if lane.list.is_empty() {
             return;
         }
-        let started = Instant::now();
+        let started = compact.then(Instant::now);
         let mut inner = self.lock();
-        inner.partials.append(&mut lane.list);
+        if inner.partials.is_empty() {
+            // The first lane to finish hands over its list, allocation and all.
+            std::mem::swap(&mut inner.partials, &mut lane.list);
+        } else {
+            inner.partials.append(&mut lane.list);
+        }
         if compact {
             inner.partials.sort_unstable_by_key(|p| p.start);
             let all = std::mem::take(&mut inner.partials);
@@ -250,15 +261,17 @@ impl<A, E> Outcome<A, E> {
             }
         }
         drop(inner);
-        self.figures
-            .merge_ns
-            .fetch_add(nanos(started.elapsed()), Relaxed);
+        if let Some(started) = started {
+            self.figures
+                .merge_ns
+                .fetch_add(nanos(started.elapsed()), Relaxed);
+        }
     }
 
-    /// Keeps this run's figures on its site, ended as `ended`.
-    fn report(&self, config: &Config, ended: RunEnd, failed_at: Option<usize>) {
+    /// Keeps this run's figures on its site, ended as `ended` at `now`.
+    fn report(&self, config: &Config, ended: RunEnd, failed_at: Option<usize>, now: Instant) {
         let f = &self.figures;
-        let wall = f.start.elapsed();
+        let wall = now.saturating_duration_since(f.start);
         let lanes = f.lanes.load(Relaxed);
         let busy = Duration::from_nanos(f.busy_ns.load(Relaxed));
         let merging = Duration::from_nanos(f.merge_ns.load(Relaxed));
@@ -285,13 +298,16 @@ impl<A, E> Outcome<A, E> {
         config.site.finish_run(run);
     }
 
-    /// The loop's result. `stops` turns the run's own stop into the loop's error type.
+    /// The loop's result. `stops` turns the run's own stop into the loop's error type;
+    /// combining the partials is timed from `merging_from` (when the last lane ended, if
+    /// it ended on this thread just now), or from now.
     pub(crate) fn finish<R, Stops>(
         &self,
         config: &Config,
         reducers: &R,
         control: &Control,
         stops: Stops,
+        merging_from: Option<Instant>,
     ) -> Result<A, E>
     where
         R: ReduceSet<Acc = A>,
@@ -306,14 +322,14 @@ impl<A, E> Outcome<A, E> {
             },
         );
         if let Some(payload) = inner.panic {
-            self.report(config, RunEnd::Panicked, None);
+            self.report(config, RunEnd::Panicked, None, Instant::now());
             resume_unwind(payload);
         }
         let cut = control.cut();
         if let Some((at, error)) = inner.error {
             // An item after a `break` ran only because it was already running.
             if at <= cut {
-                self.report(config, RunEnd::Failed, Some(at));
+                self.report(config, RunEnd::Failed, Some(at), Instant::now());
                 return Err(error);
             }
         }
@@ -322,25 +338,31 @@ impl<A, E> Outcome<A, E> {
                 Stop::Rejected(_) => RunEnd::Rejected,
                 Stop::Cancelled(_) => RunEnd::Cancelled,
             };
-            self.report(config, ended, None);
+            self.report(config, ended, None, Instant::now());
             return Err(stops(stop));
         }
-        let started = Instant::now();
+        let started = merging_from.unwrap_or_else(Instant::now);
         let mut partials = inner.partials;
         partials.sort_unstable_by_key(|p| p.start);
+        // The first partial starts the fold: combining it with the identity would cost
+        // a copy for reductions such as `append`, and one partial needs no combining.
         let combined = partials
             .into_iter()
             .filter(|p| p.start <= cut)
-            .fold(reducers.identity(), |acc, p| reducers.combine(acc, p.acc));
+            .map(|p| p.acc)
+            .reduce(|acc, next| reducers.combine(acc, next))
+            .unwrap_or_else(|| reducers.identity());
+        // One clock read ends both the merging and the run.
+        let now = Instant::now();
         self.figures
             .merge_ns
-            .fetch_add(nanos(started.elapsed()), Relaxed);
+            .fetch_add(nanos(now.saturating_duration_since(started)), Relaxed);
         let ended = if cut == usize::MAX {
             RunEnd::Completed
         } else {
             RunEnd::Exited
         };
-        self.report(config, ended, None);
+        self.report(config, ended, None, now);
         Ok(combined)
     }
 }

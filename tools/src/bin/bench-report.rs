@@ -97,6 +97,17 @@ const POOL_BATCHED_NS_MAX: f64 = 5.0;
 const ASYNC: &str = "async fan-out";
 const ASYNC_VARIANTS: &[&str] = &["par_bounded!", "for_each_concurrent", "JoinSet + Semaphore"];
 
+/// The ready-futures group of `benches/async.rs`.
+const ASYNC_READY: &str = "async overhead";
+const ASYNC_READY_VARIANTS: &[&str] = &[
+    "par_bounded!",
+    "par_bounded! batch = 1",
+    "buffer_unordered",
+    "JoinSet + Semaphore",
+];
+/// The peers the async loop is measured against on ready futures.
+const ASYNC_READY_PEERS: &[&str] = &["buffer_unordered", "JoinSet + Semaphore"];
+
 const SWEEP: &str = "batching sweep";
 const SWEEP_FUNCTION: &str = "batch";
 const SWEEP_FIXED: &[&str] = &["1", "16", "256", "4096"];
@@ -774,6 +785,52 @@ impl Context {
             let mut cells = vec![code(name)];
             cells.extend(timing_cells(e));
             cells.push(ratio_cell(e, peer.map(|p| p.mean)));
+            t.row(cells);
+        }
+        let _ = writeln!(out, "{}", t.render());
+        self.async_ready_section(out);
+    }
+
+    fn async_ready_section(&mut self, out: &mut String) {
+        let r = &self.results;
+        if ASYNC_READY_VARIANTS
+            .iter()
+            .all(|name| r.get(ASYNC_READY, "ready futures", name).is_none())
+        {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "## async overhead\n\n\
+             100,000 futures that are ready at once (`async {{ x * 2 }}`), at most 100 in \
+             flight, on a two-thread tokio runtime (`benches/async.rs`): what running one \
+             future costs the async loop (with its default batches, and with `batch = 1`), \
+             `futures::StreamExt::buffer_unordered` and a `JoinSet` bounded by a \
+             `Semaphore`.\n"
+        );
+        let best = ASYNC_READY_PEERS
+            .iter()
+            .filter_map(|name| {
+                r.get(ASYNC_READY, "ready futures", name)
+                    .map(|e| (*name, e))
+            })
+            .min_by(|a, b| a.1.mean.total_cmp(&b.1.mean));
+        let header = format!(
+            ">time ÷ {}",
+            best.map_or("the better peer", |(name, _)| name)
+        );
+        let mut t = Table::new(&[
+            "variant",
+            ">time / iteration",
+            ">ns / item",
+            ">items / s",
+            header.as_str(),
+        ]);
+        for name in ASYNC_READY_VARIANTS {
+            let e = r.get(ASYNC_READY, "ready futures", name);
+            let mut cells = vec![code(name)];
+            cells.extend(timing_cells(e));
+            cells.push(ratio_cell(e, best.map(|(_, p)| p.mean)));
             t.row(cells);
         }
         let _ = writeln!(out, "{}", t.render());
