@@ -95,6 +95,31 @@ fn paired(data: &[u64]) {
             "progress/paired/{label}: with a bar / without, median of 301 pairs {mid:.4} (quartiles {lo:.4} .. {hi:.4})"
         );
     }
+    fixed_cost(data);
+}
+
+/// What a bar costs a run whatever its length: a loop of 1,000 items (a few
+/// microseconds) with and without one, in pairs; prints the median difference.
+fn fixed_cost(data: &[u64]) {
+    let short = &data[..1000];
+    let time = |f: &dyn Fn() -> u64| {
+        let t = std::time::Instant::now();
+        black_box(f());
+        t.elapsed().as_secs_f64() * 1e6
+    };
+    let mut plain_us: Vec<f64> = Vec::new();
+    let mut bar_us: Vec<f64> = Vec::new();
+    for _ in 0..2001 {
+        plain_us.push(time(&|| plain(black_box(short), None)));
+        bar_us.push(time(&|| with_bar(black_box(short), None)));
+    }
+    plain_us.sort_by(f64::total_cmp);
+    bar_us.sort_by(f64::total_cmp);
+    let (p, b) = (plain_us[1000], bar_us[1000]);
+    println!(
+        "progress/fixed: a 1,000-item loop takes {p:.1} µs without a bar, {b:.1} µs with one: {:.1} µs per run (medians of 2001)",
+        b - p
+    );
 }
 
 criterion_group!(benches, overhead);

@@ -14,16 +14,31 @@ mod progress;
 #[cfg(feature = "tracing")]
 mod trace;
 
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
 use crate::config::Config;
 use crate::input::Shape;
-use crate::stats::{RunEnd, RunStats};
+use crate::stats::{RunEnd, RunStats, Site};
 
-/// One run's bar and span.
+/// One run's bar, span and current limit.
 pub(crate) struct Watch {
     #[cfg(feature = "progress")]
     bar: Option<progress::Bar>,
+    /// What this run's lanes lend their threads: its own bar's node, or (showing no
+    /// bar) the node it started under, so that loops nested in it find their parent.
+    #[cfg(feature = "progress")]
+    lends: Option<std::sync::Arc<progress::Node>>,
     #[cfg(feature = "tracing")]
     span: tracing::Span,
+    site: &'static Site,
+    /// The run's limit now.
+    limit: AtomicUsize,
+}
+
+/// A lane's thread lent to its run's bar while it lives (see [`Watch::lend`]).
+pub(crate) struct Lent {
+    #[cfg(feature = "progress")]
+    _lent: progress::Lent,
 }
 
 /// One lane's finished items not yet added to the bar. A lane adds them every
@@ -71,18 +86,61 @@ impl Watch {
     /// Starts watching a run of `config` over an input of shape `shape`, at `limit`.
     #[allow(unused_variables)]
     pub(crate) fn start(config: &Config, shape: Shape, limit: usize) -> Self {
-        Watch {
-            #[cfg(feature = "progress")]
-            bar: config.progress.and_then(|label| {
+        config.site.set_limit(limit);
+        #[cfg(feature = "progress")]
+        let (bar, lends) = {
+            let parent = progress::current();
+            let bar = config.progress.and_then(|label| {
                 let total = match shape {
                     Shape::Indexed(len) | Shape::Pulled { hint: Some(len) } => Some(len as u64),
                     Shape::Pulled { hint: None } => None,
                 };
-                progress::Bar::start(label.unwrap_or(config.name()), total)
-            }),
+                progress::Bar::start(label.unwrap_or(config.name()), total, parent.clone())
+            });
+            let lends = match &bar {
+                Some(bar) => Some(bar.node().clone()),
+                None => parent,
+            };
+            (bar, lends)
+        };
+        let watch = Watch {
+            #[cfg(feature = "progress")]
+            bar,
+            #[cfg(feature = "progress")]
+            lends,
             #[cfg(feature = "tracing")]
             span: trace::span(config, limit),
+            site: config.site,
+            limit: AtomicUsize::new(limit),
+        };
+        // A fixed limit is set once, here; an adaptive one again as it moves.
+        watch.set_limit(limit);
+        watch
+    }
+
+    /// Lends the current thread to this run until the guard drops: a loop that one of
+    /// its bodies starts on this thread draws its bar under this run's (a lane calls
+    /// it once, when it starts).
+    pub(crate) fn lend(&self) -> Lent {
+        Lent {
+            #[cfg(feature = "progress")]
+            _lent: progress::lend(self.lends.as_ref()),
         }
+    }
+
+    /// The run's limit is `limit` from now on: the one place a limit that moves while
+    /// the run lasts (an adaptive limit) reports it. Sets the loop's `limit` gauge
+    /// ([`Site::set_limit`]) and, when it differs from the run's limit until now, emits
+    /// a `limit changed` event in the run's span.
+    pub(crate) fn set_limit(&self, limit: usize) {
+        let before = self.limit.swap(limit, Relaxed);
+        self.site.set_limit(limit);
+        #[cfg(feature = "tracing")]
+        if before != limit {
+            trace::limit_changed(&self.span, before, limit);
+        }
+        #[cfg(not(feature = "tracing"))]
+        let _ = before;
     }
 
     /// Enters the run's span on this thread until the guard is dropped.
