@@ -214,3 +214,118 @@ impl Watch {
         metrics::record_run(run.name, run.wall);
     }
 }
+
+#[cfg(test)]
+mod test {
+    use super::Watch;
+    use crate::config::Config;
+    use crate::input::Shape;
+    use crate::stats::Site;
+
+    #[test]
+    fn the_limit_gauge_follows_set_limit() {
+        static SITE: Site = Site::new("watch-limit", file!(), line!());
+        let config = Config::new(&SITE);
+        let watch = Watch::start(&config, Shape::Indexed(100), 4);
+        assert_eq!(SITE.snapshot().limit, 4, "a fixed limit, set at the start");
+        watch.set_limit(7);
+        assert_eq!(SITE.snapshot().limit, 7);
+        watch.set_limit(2);
+        assert_eq!(SITE.snapshot().limit, 2);
+    }
+
+    /// Feature `tracing`: a limit that moves is an event in the run's span, once per
+    /// move; setting the limit it already has, or starting at it, is none.
+    #[cfg(feature = "tracing")]
+    #[test]
+    fn a_moving_limit_is_an_event_in_the_run_span() {
+        use std::collections::HashMap;
+        use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+        use std::sync::{Arc, Mutex};
+        use tracing::field::{Field, Visit};
+        use tracing::span::{Attributes, Id, Record};
+        use tracing::{Event, Metadata, Subscriber};
+
+        type Fields = HashMap<String, String>;
+
+        #[derive(Default)]
+        struct Recorder {
+            next: AtomicU64,
+            spans: Mutex<HashMap<u64, Fields>>,
+            /// (parent span, fields) of every event.
+            events: Mutex<Vec<(Option<u64>, Fields)>>,
+        }
+
+        struct Collect<'a>(&'a mut Fields);
+
+        impl Visit for Collect<'_> {
+            fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+                self.0
+                    .insert(field.name().to_string(), format!("{value:?}"));
+            }
+            fn record_str(&mut self, field: &Field, value: &str) {
+                self.0.insert(field.name().to_string(), value.to_string());
+            }
+        }
+
+        struct Shared(Arc<Recorder>);
+
+        impl Subscriber for Shared {
+            fn enabled(&self, _: &Metadata<'_>) -> bool {
+                true
+            }
+            fn new_span(&self, span: &Attributes<'_>) -> Id {
+                let id = self.0.next.fetch_add(1, Relaxed) + 1;
+                let mut fields = Fields::new();
+                span.record(&mut Collect(&mut fields));
+                self.0.spans.lock().unwrap().insert(id, fields);
+                Id::from_u64(id)
+            }
+            fn record(&self, _: &Id, _: &Record<'_>) {}
+            fn record_follows_from(&self, _: &Id, _: &Id) {}
+            fn event(&self, event: &Event<'_>) {
+                let mut fields = Fields::new();
+                event.record(&mut Collect(&mut fields));
+                let parent = event.parent().map(|id| id.into_u64());
+                self.0.events.lock().unwrap().push((parent, fields));
+            }
+            fn enter(&self, _: &Id) {}
+            fn exit(&self, _: &Id) {}
+        }
+
+        static SITE: Site = Site::new("watch-limit-traced", file!(), line!());
+        let recorder = Arc::new(Recorder::default());
+        let dispatch = tracing::Dispatch::new(Shared(recorder.clone()));
+        tracing::dispatcher::with_default(&dispatch, || {
+            let config = Config::new(&SITE);
+            let watch = Watch::start(&config, Shape::Indexed(100), 4);
+            watch.set_limit(4);
+            watch.set_limit(6);
+            watch.set_limit(6);
+            watch.set_limit(3);
+        });
+        let spans = recorder.spans.lock().unwrap();
+        let (&run, fields) = spans
+            .iter()
+            .find(|(_, f)| f.get("name").map(String::as_str) == Some("watch-limit-traced"))
+            .expect("the run's span");
+        assert_eq!(fields["limit"], "4");
+        let moves: Vec<(String, String)> = recorder
+            .events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, f)| f.get("message").map(String::as_str) == Some("limit changed"))
+            .map(|(parent, f)| {
+                assert_eq!(*parent, Some(run), "in the run's span");
+                (f["from"].clone(), f["to"].clone())
+            })
+            .collect();
+        assert_eq!(
+            moves,
+            [("4".into(), "6".into()), ("6".into(), "3".into())],
+            "one event per move"
+        );
+        assert_eq!(SITE.snapshot().limit, 3);
+    }
+}
