@@ -27,8 +27,9 @@ fn example(name: &str, release: bool) -> Option<PathBuf> {
     path.exists().then_some(path)
 }
 
-/// The pseudo-terminal's size: `stty` sets it, [`Screen`] wraps lines at its width.
-const COLUMNS: usize = 120;
+/// The pseudo-terminal's size (`stty` sets it, [`Screen`] wraps lines at its width): wide
+/// enough for a row of the showcase's table.
+const COLUMNS: usize = 240;
 const ROWS: usize = 40;
 
 /// Runs `command` under a pseudo-terminal of `COLUMNS` × `ROWS`; what it wrote to the
@@ -287,4 +288,56 @@ fn draws_nothing_when_stderr_is_a_file() {
     let logged = std::fs::read_to_string(&log).unwrap();
     assert_eq!(logged, "", "nothing is drawn into a file");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The showcase, built as `cargo run --release --example showcase` builds it (no
+/// `--features`), shows a live bar for its longest scenario, `skew`, and leaves the
+/// table whole.
+#[test]
+fn the_showcase_draws_a_live_bar() {
+    if !has_script() {
+        return;
+    }
+    let Some(showcase) = example("showcase", true) else {
+        eprintln!("skipped: examples/showcase could not be built");
+        return;
+    };
+    // Long enough on any machine for the bar to show and move (on two CPUs, the
+    // scenario's own size already runs about half a second).
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let items = 20_000 * (cpus / 2).max(1);
+    let written = under_terminal(&format!(
+        "{} --scenario skew --reps 1 --items {items}",
+        showcase.display()
+    ));
+    let screen = Screen::replay(&written);
+    let text = screen.text();
+    let moving: Vec<u64> = screen
+        .frames
+        .iter()
+        .flat_map(|f| f.iter().filter(|l| l.starts_with("skew/guided [")))
+        .filter_map(|l| position(l, items as u64))
+        .collect();
+    assert!(
+        moving.iter().any(|&p| 0 < p && p < items as u64),
+        "a live frame: {moving:?} in {text:#?}"
+    );
+    assert!(moving.windows(2).all(|w| w[0] <= w[1]), "{moving:?}");
+    let row = text
+        .iter()
+        .find(|l| l.contains("the same, with a progress bar"))
+        .unwrap_or_else(|| panic!("the row: {text:#?}"));
+    assert!(row.contains("bar drawn on stderr"), "{row}");
+    // One run, one bar left in its final state; every other row of the table intact.
+    let finals: Vec<&&str> = text
+        .iter()
+        .filter(|l| l.starts_with("skew/guided ["))
+        .collect();
+    assert_eq!(finals.len(), 1, "{text:#?}");
+    assert!(
+        finals[0].contains(&format!("{items}/{items} items")) && finals[0].ends_with("done"),
+        "{finals:?}"
+    );
+    let rows = text.iter().filter(|l| l.starts_with("| skew ")).count();
+    assert_eq!(rows, 8, "the scenario's rows: {text:#?}");
 }
