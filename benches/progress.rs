@@ -103,6 +103,9 @@ fn pairs(pairs: usize, without: &dyn Fn() -> u64, with: &dyn Fn() -> u64) -> [f6
     [ratios[pairs / 4], ratios[pairs / 2], ratios[pairs * 3 / 4]]
 }
 
+/// A row: its name, how many pairs, the loop without a bar and with one.
+type Row<'a> = (&'static str, usize, &'a dyn Fn() -> u64, &'a dyn Fn() -> u64);
+
 /// The report's rows: each comparison as pairs, `progress/paired/{drawn,hidden}/NAME:`
 /// then the median ratio and its quartiles; and the cost per run of a short loop.
 fn paired(data: &[u64]) {
@@ -116,7 +119,7 @@ fn paired(data: &[u64]) {
     };
     const LONG: u64 = 200_000_000;
     assert_eq!(long_plain(LONG), long_with_bar(LONG));
-    let rows: [(&str, usize, &dyn Fn() -> u64, &dyn Fn() -> u64); 3] = [
+    let rows: [Row; 3] = [
         ("auto", 301, &|| plain(black_box(data), None), &|| {
             with_bar(black_box(data), None)
         }),
