@@ -4,8 +4,16 @@
 //! the screen a user sees, frame by frame, and how it is left.
 #![cfg(feature = "progress")]
 
+#[path = "common/faults.rs"]
+mod faults;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bounded::par_bounded;
+use faults::{Ledger, Probe, Rng};
 
 /// `target/<profile>/examples/NAME`, built (or brought up to date) first.
 fn example(name: &str, release: bool) -> Option<PathBuf> {
@@ -340,4 +348,141 @@ fn the_showcase_draws_a_live_bar() {
     );
     let rows = text.iter().filter(|l| l.starts_with("| skew ")).count();
     assert_eq!(rows, 8, "the scenario's rows: {text:#?}");
+}
+
+/// Set in the environment of [`program_nested_faults`] when
+/// [`child_bars_survive_faults`] runs it under a terminal.
+const PROGRAM: &str = "BOUNDED_PROGRESS_TTY_PROGRAM";
+
+/// The program [`child_bars_survive_faults`] runs under a terminal (this test binary,
+/// re-executed with `PROGRAM` set); without it, this returns at once. Eight albums, two
+/// at a time, each a loop with a bar of its own over 40 owned photos: one album in
+/// four completes, one panics, one fails, one breaks, at an item a seed picks; the
+/// first album's body also starts an unrelated loop with a bar on a thread of its own.
+#[test]
+fn program_nested_faults() {
+    let Some(seed) = std::env::var_os(PROGRAM) else {
+        return;
+    };
+    let seed: u64 = seed.to_str().and_then(|s| s.parse().ok()).unwrap_or(1);
+    // The panics are the test's own: their messages would only clutter the screen.
+    std::panic::set_hook(Box::new(|_| {}));
+    const PHOTOS: usize = 40;
+    let ledger = Ledger::leak(8 * PHOTOS);
+    let albums: Vec<usize> = (0..8).collect();
+    let mut rng = Rng(seed);
+    let at: Vec<usize> = albums.iter().map(|_| rng.range(10, 39)).collect();
+    let mut outcomes = 0usize;
+    par_bounded!(limit = 2, batch = 1, progress = "albums", reduce(outcomes: +); for album in &albums {
+        let photos: Vec<faults::Tracked> =
+            (0..PHOTOS).map(|i| ledger.make(album * PHOTOS + i)).collect();
+        let probe = Probe::default();
+        let fail_at = at[*album];
+        if *album == 0 {
+            // Not a lane of this loop: a root of its own, which must not draw while
+            // the albums' bar is showing.
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    let xs: Vec<u64> = (0..40).collect();
+                    par_bounded!(limit = 2, batch = 1, progress = "orphan"; for _x in &xs {
+                        std::thread::sleep(Duration::from_millis(2));
+                    });
+                });
+            });
+        }
+        let ran = catch_unwind(AssertUnwindSafe(|| -> Result<usize, String> {
+            let mut bytes = 0usize;
+            par_bounded!(limit = 2, batch = 1, progress = "photos", reduce(bytes: +); for photo in photos {
+                let _running = probe.enter();
+                std::thread::sleep(Duration::from_millis(3));
+                if photo.id % PHOTOS == fail_at {
+                    match album % 4 {
+                        1 => panic!("photo {} panicked", photo.id),
+                        2 => return Err(format!("photo {} failed", photo.id)),
+                        3 => break,
+                        _ => {}
+                    }
+                }
+                bytes += photo.text().len();
+            });
+            Ok(bytes)
+        }));
+        assert!(probe.peak() <= 2, "album {album}: {} photos at once", probe.peak());
+        let expected = match album % 4 {
+            0 => matches!(ran, Ok(Ok(_))),
+            1 => ran.is_err(),
+            2 => matches!(ran, Ok(Err(_))),
+            _ => matches!(ran, Ok(Ok(_))),
+        };
+        assert!(expected, "album {album} ended as it should not");
+        outcomes += 1;
+    });
+    assert_eq!(outcomes, 8);
+    ledger.assert_once("every photo dropped once");
+    println!("nested faults: done");
+}
+
+/// Child bars under panics, errors and breaks of their loops, with a loop on a
+/// thread of its own trying to draw beside them: the program ends (a watchdog turns a
+/// hang into a failure), drops every item once, never draws two albums bars, more
+/// photo bars than loops running, or the unrelated loop's bar, and leaves only the
+/// albums' final bar.
+#[test]
+fn child_bars_survive_faults() {
+    if !has_script() || std::env::var_os(PROGRAM).is_some() {
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    for seed in [1u64, 2, 3] {
+        let command = format!(
+            "stty cols {COLUMNS} rows {ROWS}; {PROGRAM}={seed} {} program_nested_faults --exact --nocapture --test-threads 1",
+            exe.display()
+        );
+        let mut child = Command::new("script")
+            .args(["-qfec", &command, "/dev/null"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("script runs");
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(120) {
+                let _ = child.kill();
+                panic!("seed {seed}: the program hung");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut written = String::new();
+        std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut written).unwrap();
+        assert!(status.success(), "seed {seed}: {written}");
+        let screen = Screen::replay(&written);
+        let text = screen.text();
+        assert!(
+            text.iter().any(|l| l.contains("nested faults: done")),
+            "seed {seed}: {text:#?}"
+        );
+        assert!(
+            !written.contains("orphan"),
+            "an unrelated root drew: {text:#?}"
+        );
+        let mut both = false;
+        for frame in &screen.frames {
+            assert!(count(frame, "albums [") <= 1, "{frame:#?}");
+            assert!(count(frame, "  photos [") <= 2, "{frame:#?}");
+            both |= count(frame, "albums [") == 1 && count(frame, "  photos [") >= 1;
+        }
+        assert!(both, "seed {seed}: no frame with both levels");
+        let finals: Vec<&&str> = text.iter().filter(|l| l.starts_with("albums [")).collect();
+        assert_eq!(finals.len(), 1, "{text:#?}");
+        assert!(
+            finals[0].contains("8/8 items") && finals[0].ends_with("done"),
+            "{finals:?}"
+        );
+        assert!(
+            !text.iter().any(|l| l.contains("photos")),
+            "a child bar stayed: {text:#?}"
+        );
+    }
 }
