@@ -104,7 +104,12 @@ fn pairs(pairs: usize, without: &dyn Fn() -> u64, with: &dyn Fn() -> u64) -> [f6
 }
 
 /// A row: its name, how many pairs, the loop without a bar and with one.
-type Row<'a> = (&'static str, usize, &'a dyn Fn() -> u64, &'a dyn Fn() -> u64);
+type Row<'a> = (
+    &'static str,
+    usize,
+    &'a dyn Fn() -> u64,
+    &'a dyn Fn() -> u64,
+);
 
 /// The report's rows: each comparison as pairs, `progress/paired/{drawn,hidden}/NAME:`
 /// then the median ratio and its quartiles; and the cost per run of a short loop.
