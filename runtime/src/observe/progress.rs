@@ -13,13 +13,15 @@
 //! Nothing is created or drawn until a run has lasted `SHOW_AFTER`: a short loop costs
 //! a terminal check, a few relaxed atomics and nothing else, and draws nothing (a bar
 //! that would flash for a twentieth of a second tells nobody anything). After that,
-//! batches only add to a counter; a frame is drawn at most every `FRAME`, and a root
-//! draws its final state once at the end.
+//! batches only add to a counter, and one drawing thread (started with the first bar
+//! shown, gone when none is left) redraws every bar on screen every `FRAME`: lanes
+//! never write to the terminal, so a terminal slow to read never slows a loop. A root
+//! draws its final state once at the end, on the thread that ran the loop.
 
 use std::cell::Cell;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
@@ -37,7 +39,7 @@ thread_local! {
 const BAR: &str = "{prefix} [{bar:30}] {pos}/{len} items  {rate}  ETA {left}  {msg}";
 const SPINNER: &str = "{prefix} {spinner} {pos} items  {rate}  {elapsed}  {msg}";
 
-/// The least time between two frames of one bar.
+/// The time between two frames of the bars on screen.
 const FRAME: Duration = Duration::from_millis(100);
 /// How long a run goes before its bar is created and drawn.
 const SHOW_AFTER: Duration = Duration::from_millis(50);
@@ -100,8 +102,12 @@ pub(crate) struct Node {
     started: Instant,
     /// Items finished so far.
     done: AtomicU64,
-    /// When the next frame may be drawn, in nanoseconds since `started`.
-    next_frame: AtomicU64,
+    /// When the bar is to be shown, in nanoseconds since `started` (`u64::MAX` once
+    /// some lane has taken it on).
+    show_at: AtomicU64,
+    /// Set when the run ended: the drawing thread no longer touches the bar. Held
+    /// while the bar is redrawn or finished, so neither happens in the other's middle.
+    finished: Mutex<bool>,
     /// The bar on the terminal, once the run has lasted `SHOW_AFTER` (or a child
     /// needed it to draw under).
     shown: OnceLock<Shown>,
@@ -115,29 +121,29 @@ struct Shown {
 
 impl Node {
     /// The bar, created (under its parent's, which is created first if need be) on
-    /// first use.
-    fn shown(&self) -> &Shown {
-        self.shown.get_or_init(|| {
-            let (style, len) = match self.total {
+    /// first use, and handed to the drawing thread.
+    fn shown(this: &Arc<Node>) -> &Shown {
+        this.shown.get_or_init(|| {
+            let (style, len) = match this.total {
                 Some(n) => (styles().0.clone(), Some(n)),
                 None => (styles().1.clone(), None),
             };
-            let prefix = format!("{}{}", "  ".repeat(self.depth), self.label);
+            let prefix = format!("{}{}", "  ".repeat(this.depth), this.label);
             // Dated from the run's start, so its rate and ETA count the time before it
             // was shown.
             let bar = ProgressBar::with_draw_target(len, ProgressDrawTarget::hidden())
                 .with_style(style)
                 .with_prefix(prefix)
-                .with_elapsed(self.started.elapsed());
-            bar.set_position(self.done.load(Ordering::Relaxed));
-            let shown = match &self.parent {
+                .with_elapsed(this.started.elapsed());
+            bar.set_position(this.done.load(Ordering::Relaxed));
+            let shown = match &this.parent {
                 None => {
                     let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
                     let bar = multi.add(bar);
                     Shown { bar, multi }
                 }
                 Some(parent) => {
-                    let above = parent.shown();
+                    let above = Node::shown(parent);
                     let bar = above.multi.insert_after(&above.bar, bar);
                     Shown {
                         bar,
@@ -145,11 +151,69 @@ impl Node {
                     }
                 }
             };
-            // On the terminal now, not at its next count: a parent created for its
+            // On the terminal now, not at its next frame: a parent created for its
             // child draws above it at once.
             shown.bar.tick();
+            draw_from_thread(this);
             shown
         })
+    }
+
+    /// Brings the bar on screen up to the count, unless the run has ended.
+    fn redraw(&self) {
+        let finished = lock(&self.finished);
+        if let (false, Some(shown)) = (*finished, self.shown.get()) {
+            shown.bar.set_position(self.done.load(Ordering::Relaxed));
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The bars the drawing thread redraws, and whether it is running.
+struct Drawer {
+    nodes: Vec<Weak<Node>>,
+    running: bool,
+}
+
+static DRAWER: Mutex<Drawer> = Mutex::new(Drawer {
+    nodes: Vec::new(),
+    running: false,
+});
+
+/// Adds a bar just shown to the drawing thread's list, starting the thread if none runs.
+fn draw_from_thread(node: &Arc<Node>) {
+    let mut drawer = lock(&DRAWER);
+    drawer.nodes.push(Arc::downgrade(node));
+    if !drawer.running {
+        // Without a thread (none could be started) the bar still draws its final state.
+        drawer.running = std::thread::Builder::new()
+            .name("bounded-progress".into())
+            .spawn(draw_loop)
+            .is_ok();
+    }
+}
+
+/// Every `FRAME`, redraws the bars whose runs are still going; ends when there are none.
+fn draw_loop() {
+    loop {
+        std::thread::sleep(FRAME);
+        let live: Vec<Arc<Node>> = {
+            let mut drawer = lock(&DRAWER);
+            drawer
+                .nodes
+                .retain(|n| n.upgrade().is_some_and(|n| !*lock(&n.finished)));
+            if drawer.nodes.is_empty() {
+                drawer.running = false;
+                return;
+            }
+            drawer.nodes.iter().filter_map(Weak::upgrade).collect()
+        };
+        for node in live {
+            node.redraw();
+        }
     }
 }
 
@@ -190,7 +254,6 @@ impl Drop for Lent {
 /// One run's bar; the run that holds it is the one that draws.
 pub(crate) struct Bar {
     node: Arc<Node>,
-    finished: AtomicBool,
 }
 
 impl Bar {
@@ -221,10 +284,10 @@ impl Bar {
                 parent,
                 started: Instant::now(),
                 done: AtomicU64::new(0),
-                next_frame: AtomicU64::new(nanos(SHOW_AFTER)),
+                show_at: AtomicU64::new(nanos(SHOW_AFTER)),
+                finished: Mutex::new(false),
                 shown: OnceLock::new(),
             }),
-            finished: AtomicBool::new(false),
         })
     }
 
@@ -233,27 +296,23 @@ impl Bar {
         &self.node
     }
 
-    /// `items` more items are done: counted, and drawn if a frame is due.
+    /// `items` more items are done: counted; and once the run has lasted `SHOW_AFTER`,
+    /// the first lane to see it shows the bar (the drawing thread takes it from there).
     #[inline]
     pub(crate) fn advance(&self, items: u64) {
-        let node = &*self.node;
+        let node = &self.node;
         node.done.fetch_add(items, Ordering::Relaxed);
-        let now = nanos(node.started.elapsed());
-        let due = node.next_frame.load(Ordering::Relaxed);
-        if now >= due
+        if node.shown.get().is_some() {
+            return;
+        }
+        let due = node.show_at.load(Ordering::Relaxed);
+        if nanos(node.started.elapsed()) >= due
             && node
-                .next_frame
-                .compare_exchange(
-                    due,
-                    now + nanos(FRAME),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
+                .show_at
+                .compare_exchange(due, u64::MAX, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
         {
-            node.shown()
-                .bar
-                .set_position(node.done.load(Ordering::Relaxed));
+            Node::shown(node);
         }
     }
 
@@ -261,7 +320,8 @@ impl Bar {
     /// its final state (and how the run ended unless it completed); a child is cleared
     /// and leaves the tree. A run never shown draws nothing.
     pub(crate) fn finish(&self, ended: RunEnd, done: u64) {
-        self.finished.store(true, Ordering::Relaxed);
+        let mut finished = lock(&self.node.finished);
+        *finished = true;
         let Some(shown) = self.node.shown.get() else {
             return;
         };
@@ -290,7 +350,9 @@ impl Drop for Bar {
     fn drop(&mut self) {
         // A run dropped before it ended (an async loop's future): a child leaves the
         // tree, a root stays where it stopped.
-        if !self.finished.load(Ordering::Relaxed) {
+        let mut finished = lock(&self.node.finished);
+        if !*finished {
+            *finished = true;
             if let Some(shown) = self.node.shown.get() {
                 if self.node.parent.is_some() {
                     shown.bar.finish_and_clear();

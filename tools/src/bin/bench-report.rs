@@ -886,7 +886,8 @@ impl Context {
              so nothing is drawn. `auto` and `256` are the batching sweep's 10,000,000 \
              additions at `batch = auto` and `batch = 256`; a bar appears only once a run \
              has lasted 50 ms, so on a fast machine these never draw. `long` sums a range \
-             of 200,000,000 and is drawn. Below the table, the cost per run of a loop of \
+             of 200,000,000 and is drawn. The last column divides the fastest run with a \
+             bar by the fastest without, the runs other processes disturbed least. Below the table, the cost per run of a loop of \
              1,000 items: the difference of the medians of 2001 runs with and 2001 without.\n"
         );
         let what = format!(
@@ -901,7 +902,14 @@ impl Context {
             self.targets.push(Target::missing(what));
             return;
         };
-        let mut t = Table::new(&["stderr", "loop", ">a run", ">with ÷ without", ">quartiles"]);
+        let mut t = Table::new(&[
+            "stderr",
+            "loop",
+            ">a run",
+            ">with ÷ without",
+            ">quartiles",
+            ">fastest ÷ fastest",
+        ]);
         let mut worst: Option<(f64, String)> = None;
         let mut fixed = Vec::new();
         for line in text.lines() {
@@ -912,6 +920,11 @@ impl Context {
                 };
                 let (shown, name) = key.split_once('/').unwrap_or((key, ""));
                 let run = rest.split(" a run").next().unwrap_or(MISSING);
+                let fastest = rest
+                    .split_once("fastest without ")
+                    .and_then(|(_, f)| f.split(';').next())
+                    .and_then(|f| f.trim().parse::<f64>().ok())
+                    .map_or(MISSING.to_owned(), |f| format!("{f:.3}x"));
                 let tail = rest.rsplit(" pairs ").next().unwrap_or("");
                 let (median, quartiles) = match tail.split_once(" (quartiles ") {
                     Some((m, q)) => (m.trim(), q.trim_end_matches(')')),
@@ -926,6 +939,7 @@ impl Context {
                     run.to_owned(),
                     format!("{ratio:.3}x"),
                     quartiles.to_owned(),
+                    fastest,
                 ]);
                 if worst.as_ref().is_none_or(|(w, _)| ratio > *w) {
                     worst = Some((ratio, format!("{shown} `{name}`")));
