@@ -910,7 +910,8 @@ impl Context {
             ">quartiles",
             ">fastest ÷ fastest",
         ]);
-        let mut worst: Option<(f64, String)> = None;
+        // The worst median, its row, and its quartiles' half-spread.
+        let mut worst: Option<(f64, String, f64)> = None;
         let mut fixed = Vec::new();
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("progress/paired/") {
@@ -941,8 +942,14 @@ impl Context {
                     quartiles.to_owned(),
                     fastest,
                 ]);
-                if worst.as_ref().is_none_or(|(w, _)| ratio > *w) {
-                    worst = Some((ratio, format!("{shown} `{name}`")));
+                let spread = quartiles
+                    .split_once(" .. ")
+                    .and_then(|(lo, hi)| {
+                        Some((hi.parse::<f64>().ok()? - lo.parse::<f64>().ok()?) / 2.0)
+                    })
+                    .unwrap_or(0.0);
+                if worst.as_ref().is_none_or(|(w, _, _)| ratio > *w) {
+                    worst = Some((ratio, format!("{shown} `{name}`"), spread));
                 }
             } else if let Some(rest) = line.strip_prefix("progress/fixed/") {
                 if let Some((shown, rest)) = rest.split_once(": ") {
@@ -957,9 +964,16 @@ impl Context {
             let _ = writeln!(out, "A 1,000-item loop: {}.\n", fixed.join("; "));
         }
         self.targets.push(match worst {
-            Some((ratio, row)) => Target::new(
+            Some((ratio, row, spread)) => Target::new(
                 what,
-                format!("{ratio:.3}x at worst ({row})"),
+                format!(
+                    "{ratio:.3}x at worst ({row}){}",
+                    if spread > 0.05 {
+                        format!(" (noisy: quartiles ±{:.0}%)", spread * 100.0)
+                    } else {
+                        String::new()
+                    }
+                ),
                 Some(ratio <= PROGRESS_MAX),
             ),
             None => Target::missing(what),
