@@ -40,6 +40,8 @@ struct Variant {
     /// The row this one is compared with (time ratio, and the answer must be equal).
     vs: Option<&'static str>,
     kind: Kind,
+    /// Its loop shows a progress bar: its process writes to our terminal directly.
+    draws: bool,
 }
 
 enum Kind {
@@ -58,6 +60,7 @@ const fn row(key: &'static str, label: &'static str, run: fn(usize) -> Run) -> V
         label,
         vs: None,
         kind: Kind::Measured { run, rayon: true },
+        draws: false,
     }
 }
 
@@ -76,6 +79,7 @@ const fn ideal_of(base: &'static str) -> Variant {
         label: "ideal: sequential / cpus",
         vs: None,
         kind: Kind::IdealOf(base),
+        draws: false,
     }
 }
 
@@ -84,6 +88,14 @@ impl Variant {
     const fn vs(self, key: &'static str) -> Variant {
         Variant {
             vs: Some(key),
+            ..self
+        }
+    }
+
+    /// This row's loop shows a progress bar (`progress`), drawn live in a terminal.
+    const fn draws(self) -> Variant {
+        Variant {
+            draws: true,
             ..self
         }
     }
@@ -134,7 +146,7 @@ const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "skew",
-        about: "20,000 items of ~10 µs, 1% at random 100x slower: each schedule vs ideal",
+        about: "20,000 items of ~10 µs, 1% at random 100x slower: each schedule vs ideal, and what a progress bar costs",
         items: 20_000,
         variants: &[
             own_threads("sequential", "sequential for loop", skew::sequential).vs("ideal"),
@@ -142,6 +154,13 @@ const SCENARIOS: &[Scenario] = &[
             row("static", "par_bounded!(schedule = static)", skew::fixed).vs("ideal"),
             row("dynamic", "par_bounded!(schedule = dynamic)", skew::dynamic).vs("ideal"),
             row("guided", "par_bounded!(schedule = guided)", skew::guided).vs("ideal"),
+            row(
+                "guided-bar",
+                "the same, with a progress bar",
+                skew::guided_bar,
+            )
+            .vs("guided")
+            .draws(),
             row("steal", "par_bounded!(schedule = steal)", skew::steal).vs("ideal"),
             row("rayon", "rayon into_par_iter().map().sum()", skew::rayon).vs("ideal"),
         ],
@@ -480,6 +499,24 @@ mod skew {
             total
         });
         run.with_note(super::support::batches_of("guided"))
+    }
+
+    /// `guided` again, showing a bar: in a terminal, the bar is drawn while it runs, and
+    /// the row's time against `guided` is what the bar costs.
+    pub fn guided_bar(n: usize) -> Run {
+        let run = Run::time(|| {
+            let mut total = 0u64;
+            par_bounded!(schedule = guided, reduce(total: +), name = "guided-bar", progress = "skew/guided"; for i in 0..n {
+                total += item(i);
+            });
+            total
+        });
+        let drawn = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        run.with_note(if drawn {
+            "bar drawn on stderr".to_owned()
+        } else {
+            "stderr is no terminal: no bar".to_owned()
+        })
     }
 
     pub fn steal(n: usize) -> Run {
@@ -916,13 +953,16 @@ fn run_scenario(scenario: &Scenario, items: usize, reps: usize) -> Result<bool, 
     let mut all_ran = true;
     for variant in scenario.variants {
         let report = match variant.kind {
-            Kind::Measured { .. } => support::run_child(&[
-                "--child".to_owned(),
-                scenario.name.to_owned(),
-                variant.key.to_owned(),
-                items.to_string(),
-                reps.to_string(),
-            ]),
+            Kind::Measured { .. } => support::run_child_drawing(
+                &[
+                    "--child".to_owned(),
+                    scenario.name.to_owned(),
+                    variant.key.to_owned(),
+                    items.to_string(),
+                    reps.to_string(),
+                ],
+                variant.draws,
+            ),
             Kind::IdealOf(base) => {
                 let base = done.iter().find(|d| d.key == base).expect("base row first");
                 Ok(Report {

@@ -63,7 +63,8 @@ pub mod stats {
 }
 
 /// Loops, pools and gates as Prometheus metrics (feature `prometheus`): [`register`]
-/// adds them to a `prometheus_client` registry, [`watch_pool`] adds a pool.
+/// adds them to a `prometheus_client` registry; every loop that has run, every gate
+/// and every pool alive at the scrape is in it.
 ///
 /// ```
 /// use bounded::metrics::prometheus_client::{encoding::text::encode, registry::Registry};
@@ -80,10 +81,11 @@ pub mod stats {
 /// ```
 ///
 /// [`register`]: metrics::register
-/// [`watch_pool`]: metrics::watch_pool
 #[cfg(feature = "prometheus")]
 pub mod metrics {
-    pub use bounded_runtime::metrics::{prometheus_client, register, watch_pool};
+    #[allow(deprecated)]
+    pub use bounded_runtime::metrics::watch_pool;
+    pub use bounded_runtime::metrics::{prometheus_client, register};
 }
 
 /// The configuration types the attribute's options become.
@@ -95,8 +97,8 @@ pub mod config {
 /// modes and counters.
 pub mod pool {
     pub use bounded_runtime::pool::{
-        cancelled, shared_io_pool, BuildError, Outcome, Pool, PoolBuilder, PoolStats, Scope,
-        Shutdown, Workers,
+        cancelled, live, shared_io_pool, BuildError, LivePool, Outcome, Pool, PoolBuilder,
+        PoolStats, Scope, Shutdown, Workers,
     };
 }
 

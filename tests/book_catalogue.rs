@@ -12,7 +12,11 @@ fn every_compile_fail_case_is_in_the_error_catalogue() {
         .find("## Error catalogue")
         .expect("the reference has an error catalogue")..];
     let mut cases = 0;
-    for entry in std::fs::read_dir(root.join("tests/ui/fail")).unwrap() {
+    let dirs = ["tests/ui/fail", "tests/default-build/ui"];
+    let entries = dirs
+        .iter()
+        .flat_map(|d| std::fs::read_dir(root.join(d)).unwrap());
+    for entry in entries {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "rs") {
             cases += 1;

@@ -128,7 +128,10 @@ fn failed_batches_are_counted_and_their_items_too() {
 static WATCHED: LazyLock<Pool> =
     LazyLock::new(|| Pool::builder().name("watched").workers(2).build().unwrap());
 
+/// `watch_pool` is deprecated (every pool is exposed without it) and still harmless:
+/// a pool watched twice is exposed once.
 #[test]
+#[allow(deprecated)]
 fn watched_pools_are_exposed() {
     bounded::metrics::watch_pool(&WATCHED);
     bounded::metrics::watch_pool(&WATCHED);
@@ -167,4 +170,151 @@ fn gates_are_exposed() {
     );
     assert_eq!(get(&s, r#"bounded_gate_limit{gate="metrics-gate"}"#), 2.0);
     assert_eq!(get(&s, r#"bounded_gate_running{gate="metrics-gate"}"#), 0.0);
+}
+
+/// The series of pool `label`, by metric name.
+fn pool_series(series: &HashMap<String, f64>, label: &str) -> Vec<String> {
+    let tag = format!("pool=\"{label}\"");
+    let mut names: Vec<String> = series
+        .keys()
+        .filter(|k| k.contains(&tag))
+        .map(|k| k.split('{').next().unwrap().to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn every_live_pool_is_exposed_until_it_is_dropped() {
+    let pool = Pool::builder()
+        .name("metrics-live")
+        .workers(1..=3)
+        .build()
+        .unwrap();
+    let xs: Vec<u64> = (0..40).collect();
+    par_bounded!(pool = pool, limit = 3, batch = 2; for x in &xs {
+        std::hint::black_box(x);
+    });
+    // Workers count as running until they are back waiting for work.
+    let settled = std::time::Instant::now();
+    while pool.stats().busy > 0 && settled.elapsed() < Duration::from_secs(5) {
+        thread::sleep(Duration::from_millis(1));
+    }
+    let stats = pool.stats();
+    let s = scrape();
+    for (name, value) in [
+        ("bounded_pool_limit", 3.0),
+        ("bounded_pool_workers", stats.workers as f64),
+        ("bounded_pool_running", stats.busy as f64),
+        ("bounded_pool_queued", 0.0),
+        ("bounded_pool_submitted_total", stats.submitted as f64),
+        ("bounded_pool_completed_total", stats.completed as f64),
+    ] {
+        assert_eq!(
+            get(&s, &format!("{name}{{pool=\"metrics-live\"}}")),
+            value,
+            "{name}"
+        );
+    }
+    assert!(stats.submitted > 0);
+    assert_eq!(stats.busy, 0);
+    drop(pool);
+    let s = scrape();
+    assert_eq!(
+        pool_series(&s, "metrics-live"),
+        Vec::<String>::new(),
+        "a dropped pool leaves the exposition"
+    );
+}
+
+#[test]
+fn pool_gauges_read_the_pool_while_it_works() {
+    let pool = Pool::builder()
+        .name("metrics-busy")
+        .workers(1..=1)
+        .queue(8)
+        .build()
+        .unwrap();
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel::<()>();
+    pool.execute(move || {
+        started_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+    })
+    .unwrap();
+    started.recv().unwrap();
+    for _ in 0..3 {
+        pool.execute(|| ()).unwrap();
+    }
+    let s = scrape();
+    assert_eq!(get(&s, r#"bounded_pool_running{pool="metrics-busy"}"#), 1.0);
+    assert_eq!(get(&s, r#"bounded_pool_queued{pool="metrics-busy"}"#), 3.0);
+    assert_eq!(get(&s, r#"bounded_pool_workers{pool="metrics-busy"}"#), 1.0);
+    assert_eq!(get(&s, r#"bounded_pool_limit{pool="metrics-busy"}"#), 1.0);
+    release.send(()).unwrap();
+    let stats = pool.shutdown(bounded::pool::Shutdown::Drain);
+    assert_eq!(stats.completed, 4);
+    let s = scrape();
+    assert_eq!(get(&s, r#"bounded_pool_queued{pool="metrics-busy"}"#), 0.0);
+    assert_eq!(
+        get(&s, r#"bounded_pool_completed_total{pool="metrics-busy"}"#),
+        4.0
+    );
+}
+
+#[test]
+fn pools_of_one_name_get_labels_of_their_own() {
+    let first = Pool::builder().name("metrics-twin").build().unwrap();
+    let second = Pool::builder().name("metrics-twin").build().unwrap();
+    second.execute(|| ()).unwrap();
+    let second_stats = second.shutdown(bounded::pool::Shutdown::Drain);
+    // `scrape` fails on a series seen twice.
+    let s = scrape();
+    let labels: Vec<String> = bounded::pool::live()
+        .into_iter()
+        .map(|p| p.label)
+        .filter(|l| l.starts_with("metrics-twin"))
+        .collect();
+    assert_eq!(labels.len(), 2, "{labels:?}");
+    assert_eq!(labels[0], "metrics-twin");
+    assert!(labels[1].starts_with("metrics-twin#"), "{labels:?}");
+    assert_eq!(
+        get(
+            &s,
+            &format!("bounded_pool_submitted_total{{pool=\"{}\"}}", labels[1])
+        ),
+        second_stats.submitted as f64
+    );
+    assert_eq!(
+        get(&s, r#"bounded_pool_submitted_total{pool="metrics-twin"}"#),
+        0.0
+    );
+    drop(first);
+}
+
+#[test]
+fn the_loop_limit_gauge_reads_the_running_limit() {
+    let xs: Vec<u64> = (0..64).collect();
+    for limit in [3usize, 5] {
+        let seen = std::sync::Mutex::new(Vec::new());
+        par_bounded!(limit = limit, batch = 8, name = "metrics-limit"; for x in &xs {
+            if *x == 0 {
+                let s = scrape();
+                seen.lock().unwrap().push(get(&s, r#"bounded_loop_limit{loop="metrics-limit"}"#));
+            }
+        });
+        assert_eq!(*seen.lock().unwrap(), vec![limit as f64], "while it runs");
+        let s = scrape();
+        assert_eq!(
+            get(&s, r#"bounded_loop_limit{loop="metrics-limit"}"#),
+            limit as f64,
+            "after it ran"
+        );
+    }
+    let site = bounded::stats::loops()
+        .into_iter()
+        .find(|l| l.name == "metrics-limit")
+        .unwrap();
+    assert_eq!(site.limit, 5);
 }

@@ -282,9 +282,23 @@ impl Report {
 /// Runs this binary again with `args` and returns the report the child printed, or why
 /// there was none (the child's exit status and the end of its stderr).
 pub fn run_child(args: &[String]) -> Result<Report, String> {
+    run_child_drawing(args, false)
+}
+
+/// [`run_child`], and when `draws` and our stderr is a terminal, the child writes to it
+/// directly, so that the progress bar of its loop is drawn live (its own words then go
+/// straight to the terminal, and the table's summary is only its exit status).
+pub fn run_child_drawing(args: &[String], draws: bool) -> Result<Report, String> {
+    use std::io::IsTerminal;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;
+    let live = draws && std::io::stderr().is_terminal();
     let out = Command::new(exe)
         .args(args)
+        .stderr(if live {
+            std::process::Stdio::inherit()
+        } else {
+            std::process::Stdio::piped()
+        })
         .output()
         .map_err(|e| format!("cannot start child: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -304,7 +318,7 @@ pub fn run_child(args: &[String]) -> Result<Report, String> {
         .nth(1);
     let why = panic_message
         .or_else(|| lines.next_back())
-        .unwrap_or("no output");
+        .unwrap_or(if live { "see above" } else { "no output" });
     Err(format!("{} ({})", why, out.status))
 }
 

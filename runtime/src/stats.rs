@@ -24,6 +24,8 @@ pub struct Site {
     dropped: AtomicU64,
     running: AtomicUsize,
     peak_running: AtomicUsize,
+    /// The limit of the loop's latest run, as it is now (see [`Site::set_limit`]).
+    limit: AtomicUsize,
     last: Mutex<Option<RunStats>>,
 }
 
@@ -60,6 +62,7 @@ impl Site {
             dropped: AtomicU64::new(0),
             running: AtomicUsize::new(0),
             peak_running: AtomicUsize::new(0),
+            limit: AtomicUsize::new(0),
             last: Mutex::new(None),
         }
     }
@@ -93,6 +96,15 @@ impl Site {
             self.peak_running.fetch_max(now, Relaxed);
         }
         Running(self)
+    }
+
+    /// Sets the loop's current limit, the one gauge [`LoopStats::limit`] reads: a run
+    /// sets it when it starts, and again whenever its limit moves (the run's own
+    /// `Watch::set_limit`, which also says so in its `tracing` span). Returns the
+    /// value it replaces. Runs of one loop at the same time share it: the last one
+    /// set wins.
+    pub(crate) fn set_limit(&self, limit: usize) -> usize {
+        self.limit.swap(limit, Relaxed)
     }
 
     /// Adds a lane's batch and item counts (kept lane-local while it runs, so the hot
@@ -137,6 +149,7 @@ impl Site {
             dropped: self.dropped.load(Relaxed),
             running: self.running.load(Relaxed),
             peak_running: self.peak_running.load(Relaxed),
+            limit: self.limit.load(Relaxed),
         }
     }
 }
@@ -176,6 +189,9 @@ pub struct LoopStats {
     pub running: usize,
     /// The most batches of this loop ever seen running at once (never above `limit`).
     pub peak_running: usize,
+    /// The limit its latest run works under now (the checked `limit` when the run
+    /// started, or where an adaptive limit has moved it since); zero before it runs.
+    pub limit: usize,
 }
 
 /// The counters of every loop that has run in this process, in first-run order.

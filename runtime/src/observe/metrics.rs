@@ -1,8 +1,8 @@
 //! Loops, pools and gates as Prometheus metrics (feature `prometheus`).
 //!
 //! [`register`] adds one collector to a `prometheus_client` registry. It reads the
-//! counters the runtime keeps anyway ([`crate::stats::loops`], [`crate::limit::gate::gates`],
-//! and the pools passed to [`watch_pool`]) at scrape time, so metrics cost nothing
+//! counters the runtime keeps anyway ([`crate::stats::loops`], [`crate::limit::gate::gates`]
+//! and every live pool, [`crate::pool::live`]) at scrape time, so metrics cost nothing
 //! between scrapes; only the per-run wall-time histogram is recorded, once per run.
 //!
 //! ```
@@ -15,7 +15,7 @@
 //! assert!(text.ends_with("# EOF\n"));
 //! ```
 
-use std::sync::{LazyLock, Mutex};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 pub use prometheus_client;
@@ -29,13 +29,17 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::limit::gate::{gates, GateStats};
-use crate::pool::{Pool, PoolStats};
+use crate::pool::{live, LivePool, Pool};
 use crate::stats::{loops, LoopStats};
 
 type Labels = Vec<(&'static str, String)>;
 type Runs = Family<Labels, Histogram, fn() -> Histogram>;
 /// A pool counter's name, help and field.
-type PoolCounter = (&'static str, &'static str, fn(&PoolStats) -> u64);
+type PoolCounter = (
+    &'static str,
+    &'static str,
+    fn(&crate::pool::PoolStats) -> u64,
+);
 
 /// Per-run wall time, by loop: 100 µs to about 7 minutes, ×4 per bucket.
 fn run_histogram() -> Histogram {
@@ -45,22 +49,6 @@ fn run_histogram() -> Histogram {
 static RUN_SECONDS: LazyLock<Runs> =
     LazyLock::new(|| Family::new_with_constructor(run_histogram as fn() -> Histogram));
 
-/// Something whose [`PoolStats`] can be read (any `Pool<S>`).
-trait PoolView: Sync {
-    fn view(&self) -> PoolStats;
-}
-
-impl<S: Send + 'static> PoolView for Pool<S>
-where
-    Pool<S>: Sync,
-{
-    fn view(&self) -> PoolStats {
-        self.stats()
-    }
-}
-
-static POOLS: Mutex<Vec<&'static dyn PoolView>> = Mutex::new(Vec::new());
-
 /// Records one run's wall time (called once per run, when it ends).
 pub(crate) fn record_run(name: &'static str, wall: Duration) {
     RUN_SECONDS
@@ -68,29 +56,29 @@ pub(crate) fn record_run(name: &'static str, wall: Duration) {
         .observe(wall.as_secs_f64());
 }
 
-/// Adds the metrics of every loop and gate, and of the pools passed to [`watch_pool`],
-/// to `registry`. Call it once per registry.
+/// Adds the metrics of every loop, gate and live pool to `registry`. Call it once per
+/// registry.
 pub fn register(registry: &mut Registry) {
     registry.register_collector(Box::new(BoundedCollector));
 }
 
-/// Exposes `pool` (a long-lived one, such as a `static` or
-/// [`shared_io_pool`](crate::pool::shared_io_pool)) as `bounded_pool_*` metrics, labelled
-/// with its name. Watching the same pool twice exposes it once.
+/// Once the way to expose a pool; every pool is exposed now, from the moment it is
+/// built until it is dropped (labelled with its name, see
+/// [`LivePool::label`](crate::pool::LivePool::label)), so this does nothing.
 ///
 /// ```
+/// #![allow(deprecated)]
 /// bounded_runtime::metrics::watch_pool(bounded_runtime::pool::shared_io_pool());
 /// ```
+#[deprecated(
+    since = "0.1.0",
+    note = "every live pool is exposed without it: remove the call"
+)]
 pub fn watch_pool<S: Send + 'static>(pool: &'static Pool<S>)
 where
     Pool<S>: Sync,
 {
-    let view: &'static dyn PoolView = pool;
-    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
-    let addr = |v: &&'static dyn PoolView| *v as *const dyn PoolView as *const ();
-    if !pools.iter().any(|p| addr(p) == addr(&view)) {
-        pools.push(view);
-    }
+    let _ = pool;
 }
 
 #[derive(Debug)]
@@ -189,6 +177,14 @@ impl Collector for BoundedCollector {
         )?;
         family(
             e,
+            "bounded_loop_limit",
+            "The limit its latest run works under now (moves with an adaptive limit).",
+            Gauge,
+            &sites,
+            |s| gauge(s.limit),
+        )?;
+        family(
+            e,
             "bounded_loop_peak_running",
             "The most lanes ever running at once (at most limit).",
             Gauge,
@@ -203,12 +199,9 @@ impl Collector for BoundedCollector {
         )?;
         RUN_SECONDS.encode(runs)?;
 
-        let pools: Vec<(Labels, PoolStats)> = POOLS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|p| p.view())
-            .map(|s| (vec![("pool", s.name.clone())], s))
+        let pools: Vec<(Labels, LivePool)> = live()
+            .into_iter()
+            .map(|p| (vec![("pool", p.label.clone())], p))
             .collect();
         family(
             e,
@@ -216,15 +209,15 @@ impl Collector for BoundedCollector {
             "Worker threads alive.",
             Gauge,
             &pools,
-            |s| gauge(s.workers),
+            |p| gauge(p.stats.workers),
         )?;
         family(
             e,
-            "bounded_pool_busy",
-            "Workers running a job.",
+            "bounded_pool_running",
+            "Jobs running now (workers busy).",
             Gauge,
             &pools,
-            |s| gauge(s.busy),
+            |p| gauge(p.stats.busy),
         )?;
         family(
             e,
@@ -232,7 +225,15 @@ impl Collector for BoundedCollector {
             "Jobs waiting for a worker.",
             Gauge,
             &pools,
-            |s| gauge(s.queued),
+            |p| gauge(p.stats.queued),
+        )?;
+        family(
+            e,
+            "bounded_pool_limit",
+            "The most workers the pool may run at once.",
+            Gauge,
+            &pools,
+            |p| gauge(p.max_workers),
         )?;
         let pool_counters: [PoolCounter; 8] = [
             ("bounded_pool_submitted", "Jobs offered to the pool.", |s| {
@@ -267,7 +268,7 @@ impl Collector for BoundedCollector {
             ),
         ];
         for (name, help, read) in pool_counters {
-            family(e, name, help, Counter, &pools, |s| counter(read(s)))?;
+            family(e, name, help, Counter, &pools, |p| counter(read(&p.stats)))?;
         }
         if !pools.is_empty() {
             let mut m = e.encode_descriptor(
@@ -276,7 +277,8 @@ impl Collector for BoundedCollector {
                 None,
                 Gauge,
             )?;
-            for (labels, s) in &pools {
+            for (labels, p) in &pools {
+                let s = &p.stats;
                 for (q, d) in [("0.5", s.p50), ("0.9", s.p90), ("0.99", s.p99)] {
                     let mut l = labels.clone();
                     l.push(("quantile", q.to_string()));

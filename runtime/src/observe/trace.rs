@@ -29,6 +29,10 @@ pub(crate) fn span(config: &Config, limit: usize) -> Span {
     )
 }
 
+pub(crate) fn limit_changed(span: &Span, from: usize, to: usize) {
+    tracing::info!(target: "bounded", parent: span, from = from as u64, to = to as u64, "limit changed");
+}
+
 pub(crate) fn failed(span: &Span, at: usize) {
     tracing::warn!(target: "bounded", parent: span, item = at as u64, "item failed");
 }

@@ -265,6 +265,8 @@ impl<S: Send + 'static> PoolBuilder<S> {
             self.state,
             self.pin_cores,
         ));
+        #[cfg(not(loom))]
+        super::live::register(&shared, workers.max);
         if self.prestart {
             Shared::prestart(&shared);
         }

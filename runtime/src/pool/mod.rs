@@ -26,6 +26,7 @@
 //! ```
 
 mod builder;
+mod live;
 mod scope;
 mod shared;
 pub(crate) mod sync;
@@ -37,6 +38,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 pub use builder::{BuildError, PoolBuilder, Workers};
+pub use live::{live, LivePool};
 pub use scope::Scope;
 
 use self::shared::{Shared, Task};

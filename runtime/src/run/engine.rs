@@ -15,7 +15,7 @@ use super::outcome::{LanePartials, Outcome, RunningGuard};
 use crate::cancel::Stop;
 use crate::config::Config;
 use crate::input::Source;
-use crate::observe::Watch;
+use crate::observe::{Lent, Watch};
 use crate::reduce::ReduceSet;
 use crate::schedule::LaneCursor;
 
@@ -68,6 +68,13 @@ pub(crate) struct Engine<'r, S: Source, R: ReduceSet, B: Body<S, R::Acc>> {
     pub(crate) body: &'r B,
     pub(crate) control: Control,
     pub(crate) outcome: Outcome<R::Acc, B::Error>,
+}
+
+/// One lane (or one batch a dispatcher runs) running: counted as running, and its
+/// thread lent to the run's progress bar, so loops its bodies start nest under it.
+pub(crate) struct LaneGuard<'a> {
+    _running: RunningGuard<'a>,
+    _lent: Lent,
 }
 
 /// What one lane keeps to itself.
@@ -214,8 +221,11 @@ where
     }
 
     /// A lane, or a batch its dispatcher runs, starts running.
-    pub(crate) fn enter(&self) -> RunningGuard<'_> {
-        self.outcome.enter(self.config.site)
+    pub(crate) fn enter(&self) -> LaneGuard<'_> {
+        LaneGuard {
+            _running: self.outcome.enter(self.config.site),
+            _lent: self.outcome.watch().lend(),
+        }
     }
 
     /// A lane is done: its counts, time and partials join the run's. Returns when it

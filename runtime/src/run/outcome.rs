@@ -133,6 +133,11 @@ impl<A, E> Outcome<A, E> {
         self.figures.start
     }
 
+    /// The run's bar, span and current limit (`Watch::set_limit` moves the limit).
+    pub(crate) fn watch(&self) -> &Watch {
+        &self.watch
+    }
+
     /// Enters the run's span on the calling thread (feature `tracing`).
     pub(crate) fn enter_span(&self) -> Entered {
         self.watch.enter()

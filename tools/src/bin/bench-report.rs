@@ -118,6 +118,8 @@ const GENERATED_VS_RAYON_MAX: f64 = 1.05;
 const SUM_THROUGHPUT_MIN: f64 = 0.9;
 const DISPATCH_NS_PER_ITEM_MAX: f64 = 1.0;
 const AUTO_VS_BEST_MAX: f64 = 1.10;
+/// The most a progress bar may cost its loop (with ÷ without, median of pairs).
+const PROGRESS_MAX: f64 = 1.02;
 const SKEW_VS_IDEAL_MAX: f64 = 1.10;
 /// Memory counts as flat when the largest input's peak is at most this much above the
 /// smallest's, over a hundredfold more items.
@@ -458,6 +460,8 @@ struct Context {
     memory_note: Option<String>,
     /// What `cargo bench --bench real` printed, if it ran.
     real: Option<String>,
+    /// What `cargo bench --bench progress` printed (drawn and hidden), if it ran.
+    progress: Option<String>,
     targets: Vec<Target>,
 }
 
@@ -926,6 +930,113 @@ impl Context {
         let _ = writeln!(out, "{}", t.render());
     }
 
+    /// The `progress/…` lines of `benches/progress.rs`: pairs of runs with and without
+    /// a bar, on a terminal (`drawn`) and with stderr redirected (`hidden`).
+    fn progress_section(&mut self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "## progress bar\n\n\
+             What `progress` costs (`benches/progress.rs`): each loop run with and without \
+             a bar in back-to-back pairs, alternating which goes first; a ratio is the median \
+             of the 301 (31 for `long`) per-pair ratios, with its quartiles. `drawn`: stderr \
+             is a terminal (the bench runs under `script`); `hidden`: stderr is redirected, \
+             so nothing is drawn. `auto` and `256` are the batching sweep's 10,000,000 \
+             additions at `batch = auto` and `batch = 256`; a bar appears only once a run \
+             has lasted 50 ms, so on a fast machine these never draw. `long` sums a range \
+             of 200,000,000 and is drawn. The last column divides the fastest run with a \
+             bar by the fastest without, the runs other processes disturbed least. Below the table, the cost per run of a loop of \
+             1,000 items: the difference of the medians of 2001 runs with and 2001 without.\n"
+        );
+        let what = format!(
+            "a progress bar costs ≤ {:.0}% of its loop",
+            (PROGRESS_MAX - 1.0) * 100.0
+        );
+        let Some(text) = self.progress.take() else {
+            let _ = writeln!(
+                out,
+                "{MISSING}: `cargo bench --bench progress` did not run.\n"
+            );
+            self.targets.push(Target::missing(what));
+            return;
+        };
+        let mut t = Table::new(&[
+            "stderr",
+            "loop",
+            ">a run",
+            ">with ÷ without",
+            ">quartiles",
+            ">fastest ÷ fastest",
+        ]);
+        // The worst median, its row, and its quartiles' half-spread.
+        let mut worst: Option<(f64, String, f64)> = None;
+        let mut fixed = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("progress/paired/") {
+                // `drawn/auto: 3.1 ms a run; … pairs 1.0012 (quartiles 0.98 .. 1.03)`
+                let Some((key, rest)) = rest.split_once(": ") else {
+                    continue;
+                };
+                let (shown, name) = key.split_once('/').unwrap_or((key, ""));
+                let run = rest.split(" a run").next().unwrap_or(MISSING);
+                let fastest = rest
+                    .split_once("fastest without ")
+                    .and_then(|(_, f)| f.split(';').next())
+                    .and_then(|f| f.trim().parse::<f64>().ok())
+                    .map_or(MISSING.to_owned(), |f| format!("{f:.3}x"));
+                let tail = rest.rsplit(" pairs ").next().unwrap_or("");
+                let (median, quartiles) = match tail.split_once(" (quartiles ") {
+                    Some((m, q)) => (m.trim(), q.trim_end_matches(')')),
+                    None => (tail.trim(), ""),
+                };
+                let Ok(ratio) = median.parse::<f64>() else {
+                    continue;
+                };
+                t.row(vec![
+                    shown.to_owned(),
+                    code(name),
+                    run.to_owned(),
+                    format!("{ratio:.3}x"),
+                    quartiles.to_owned(),
+                    fastest,
+                ]);
+                let spread = quartiles
+                    .split_once(" .. ")
+                    .and_then(|(lo, hi)| {
+                        Some((hi.parse::<f64>().ok()? - lo.parse::<f64>().ok()?) / 2.0)
+                    })
+                    .unwrap_or(0.0);
+                if worst.as_ref().is_none_or(|(w, _, _)| ratio > *w) {
+                    worst = Some((ratio, format!("{shown} `{name}`"), spread));
+                }
+            } else if let Some(rest) = line.strip_prefix("progress/fixed/") {
+                if let Some((shown, rest)) = rest.split_once(": ") {
+                    let cost = rest.rsplit(": ").next().unwrap_or(rest);
+                    let cost = cost.split(" (").next().unwrap_or(cost);
+                    fixed.push(format!("{cost} ({shown})"));
+                }
+            }
+        }
+        let _ = writeln!(out, "{}", t.render());
+        if !fixed.is_empty() {
+            let _ = writeln!(out, "A 1,000-item loop: {}.\n", fixed.join("; "));
+        }
+        self.targets.push(match worst {
+            Some((ratio, row, spread)) => Target::new(
+                what,
+                format!(
+                    "{ratio:.3}x at worst ({row}){}",
+                    if spread > 0.05 {
+                        format!(" (noisy: quartiles ±{:.0}%)", spread * 100.0)
+                    } else {
+                        String::new()
+                    }
+                ),
+                Some(ratio <= PROGRESS_MAX),
+            ),
+            None => Target::missing(what),
+        });
+    }
+
     fn real_section(&mut self, out: &mut String) {
         let _ = writeln!(
             out,
@@ -1203,6 +1314,7 @@ struct Args {
     memory: Option<PathBuf>,
     memory_note: Option<String>,
     real: Option<PathBuf>,
+    progress: Option<PathBuf>,
     out: PathBuf,
 }
 
@@ -1216,6 +1328,7 @@ usage: cargo run --release -p bounded-tools --bin bench-report -- [options]
   --memory FILE       TSV lines of `cargo run --release -p bounded-tools --bin memory -- --tsv`
   --memory-note TEXT  shown above the memory table (why it is missing or partial)
   --real FILE         what `cargo bench --bench real` printed
+  --progress FILE     what `cargo bench --bench progress` printed (its `progress/` lines)
   --out FILE          where to write (default: BENCHMARKS.md at the repository root)";
 
 fn parse_args() -> Result<Args, String> {
@@ -1227,6 +1340,7 @@ fn parse_args() -> Result<Args, String> {
         memory: None,
         memory_note: None,
         real: None,
+        progress: None,
         out: repository_root().join("BENCHMARKS.md"),
     };
     let mut it = std::env::args().skip(1);
@@ -1252,6 +1366,7 @@ fn parse_args() -> Result<Args, String> {
             "--memory" => args.memory = Some(value()?.into()),
             "--memory-note" => args.memory_note = Some(value()?),
             "--real" => args.real = Some(value()?.into()),
+            "--progress" => args.progress = Some(value()?.into()),
             "--out" => args.out = value()?.into(),
             "--help" | "-h" => return Err(String::new()),
             other => return Err(format!("unknown argument `{other}`")),
@@ -1328,6 +1443,10 @@ fn main() -> ExitCode {
             .real
             .as_ref()
             .and_then(|p| std::fs::read_to_string(p).ok()),
+        progress: args
+            .progress
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok()),
         targets: Vec::new(),
     };
     let mut body = String::new();
@@ -1338,6 +1457,7 @@ fn main() -> ExitCode {
     cx.pool_section(&mut body);
     cx.async_section(&mut body);
     cx.sweep_section(&mut body);
+    cx.progress_section(&mut body);
     cx.early_exit_section(&mut body);
     cx.real_section(&mut body);
     cx.memory_section(&mut body);
