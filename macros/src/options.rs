@@ -569,7 +569,9 @@ pub fn parse_rate(e: Expr) -> syn::Result<RateOpt> {
         }
         Expr::Lit(ref l) if matches!(l.lit, Lit::Int(_) | Lit::Float(_)) => Err(syn::Error::new(
             e.span(),
-            format!("`rate` needs a unit of time: items per `s`, `ms` or `min`\nhelp: {RATE_USAGE}"),
+            format!(
+                "`rate` needs a unit of time: items per `s`, `ms` or `min`\nhelp: {RATE_USAGE}"
+            ),
         )),
         e => Ok(RateOpt::Expr(e)),
     }

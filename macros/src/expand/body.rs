@@ -89,14 +89,13 @@ impl BatchBody {
         // iterates it too: each item waits there for its token (async lanes wait for
         // theirs in `next`).
         let paced = g.paced && !g.is_async;
-        let items = if paced
-            || g.exits
-            || ((g.fallible || g.stoppable()) && !(g.keep_going && g.is_async))
-        {
-            quote!(#whole.checked())
-        } else {
-            quote!(#whole)
-        };
+        let items =
+            if paced || g.exits || ((g.fallible || g.stoppable()) && !(g.keep_going && g.is_async))
+            {
+                quote!(#whole.checked())
+            } else {
+                quote!(#whole)
+            };
         let take_weight = match &l.options.weight {
             Some(w) => {
                 let (permit, permits) = (hidden("permit"), hidden("permits"));

@@ -71,7 +71,9 @@ impl Rate {
             return None;
         }
         let nanos = self.per.as_nanos().div_ceil(u128::from(self.items));
-        Some(Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX)))
+        Some(Duration::from_nanos(
+            u64::try_from(nanos).unwrap_or(u64::MAX),
+        ))
     }
 
     /// Items per second, for reports.

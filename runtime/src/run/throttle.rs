@@ -126,7 +126,6 @@ impl Throttle {
         }
     }
 
-
     fn leave_waker(&self, id: &mut Option<u64>, waker: &Waker) {
         let mut futures = lock(&self.sleepers.futures);
         let id = *id.get_or_insert_with(|| {
@@ -141,7 +140,9 @@ impl Throttle {
 
     fn take_waker(&self, id: Option<u64>) {
         if let Some(id) = id {
-            lock(&self.sleepers.futures).waiting.retain(|(i, _)| *i != id);
+            lock(&self.sleepers.futures)
+                .waiting
+                .retain(|(i, _)| *i != id);
         }
     }
 }
