@@ -183,6 +183,7 @@ mod book {
         PatternEarlyExit => "patterns/early-exit.md",
         PatternSchedules => "patterns/schedules.md",
         PatternRightSizing => "patterns/right-sizing.md",
+        PatternRate => "patterns/rate.md",
         PatternNested => "patterns/nested.md",
         PatternObservability => "patterns/observability.md",
         Playbook => "playbook.md",
