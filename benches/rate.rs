@@ -7,7 +7,8 @@
 //!   bucket alone: one token per item against one `check_n` of 256 per batch (the
 //!   up-front alternative the engine does not use, see the reference's decisions).
 //! - `rate accuracy` (printed before the groups): the achieved rate of a 4-lane loop
-//!   at 1,000/s, 5,000/s and 20,000/s (1 s of starts each) on rayon, the pool and async.
+//!   at 1,000/s, 5,000/s and 20,000/s (1 s of starts each), with a burst of 1 and of
+//!   10, on rayon, the pool and async.
 //!
 //! `cargo bench --bench rate`
 
@@ -95,9 +96,9 @@ fn overhead(c: &mut Criterion) {
     g.finish();
 }
 
-/// Starts per second achieved by a 4-lane loop asked for `per_second`, over about a
-/// second of starts.
-fn achieved(backend: &str, per_second: u32) -> f64 {
+/// Starts per second achieved by a 4-lane loop asked for `per_second` with `burst`,
+/// over about a second of starts.
+fn achieved(backend: &str, per_second: u32, burst: u32) -> f64 {
     let items = per_second as u64;
     let xs: Vec<u64> = (0..items).collect();
     let last = AtomicU64::new(0);
@@ -106,30 +107,34 @@ fn achieved(backend: &str, per_second: u32) -> f64 {
         last.fetch_max(began.elapsed().as_nanos() as u64, Relaxed);
     };
     match backend {
-        "rayon" => par_bounded!(limit = 4, rate = per_second / s; for x in &xs { start(x); }),
+        "rayon" => {
+            par_bounded!(limit = 4, rate = per_second / s, burst = burst; for x in &xs { start(x); })
+        }
         "pool" => {
-            par_bounded!(limit = 4, rate = per_second / s, backend = pool; for x in &xs { start(x); })
+            par_bounded!(limit = 4, rate = per_second / s, burst = burst, backend = pool; for x in &xs { start(x); })
         }
         _ => futures::executor::block_on(async {
-            par_bounded!(limit = 4, rate = per_second / s; for x in &xs {
+            par_bounded!(limit = 4, rate = per_second / s, burst = burst; for x in &xs {
                 start(x);
                 std::future::ready(()).await;
             })
         }),
     }
-    // The first token is there at once: `items - 1` intervals.
-    (items - 1) as f64 / (last.load(Relaxed) as f64 / 1e9)
+    // The first `burst` tokens are there at once.
+    (items - u64::from(burst)) as f64 / (last.load(Relaxed) as f64 / 1e9)
 }
 
 fn accuracy() {
     println!("rate accuracy: achieved starts per second of a 4-lane loop (1 s of starts each)");
     for backend in ["rayon", "pool", "async"] {
         for per_second in [1_000u32, 5_000, 20_000] {
-            let got = achieved(backend, per_second);
-            println!(
-                "  {backend:>5} asked {per_second:>6}/s  achieved {got:>9.1}/s  ({:+.2}%)",
-                (got / f64::from(per_second) - 1.0) * 100.0
-            );
+            for burst in [1u32, 10] {
+                let got = achieved(backend, per_second, burst);
+                println!(
+                    "  {backend:>5} asked {per_second:>6}/s burst {burst:>2}  achieved {got:>9.1}/s  ({:+.2}%)",
+                    (got / f64::from(per_second) - 1.0) * 100.0
+                );
+            }
         }
     }
 }

@@ -138,10 +138,13 @@ async fn async_loop(xs: Vec<Tracked>, starts: &Starts, n: u32, b: u32) {
     }
 }
 
+/// One loop over owned items that records its starts.
+type Form<'a> = dyn Fn(Vec<Tracked>, &Starts) + 'a;
+
 /// Every backend in the attribute form, then in `par_bounded!`.
 fn each_backend(items: usize, n: u32, b: u32, check: impl Fn(&Starts, &str)) {
     let ledger = Ledger::leak(items);
-    let forms: [(&str, &dyn Fn(Vec<Tracked>, &Starts)); 10] = [
+    let forms: [(&str, &Form<'_>); 10] = [
         ("#[bounded] serial", &|xs, st| serial_loop(xs, st, n, b)),
         ("#[bounded] rayon", &|xs, st| rayon_loop(xs, st, n, b)),
         ("#[bounded] pool", &|xs, st| pool_loop(xs, st, n, b)),
@@ -617,7 +620,8 @@ fn random_stops_under_random_rates_drop_every_item_once() {
 fn a_zero_rate_or_burst_at_run_time_panics_naming_the_option_at_the_call_site() {
     let ledger = Ledger::leak(8);
     let zero = 0u32;
-    let cases: [(&str, Box<dyn Fn(Vec<Tracked>)>); 4] = [
+    type Case<'a> = Box<dyn Fn(Vec<Tracked>) + 'a>;
+    let cases: [(&str, Case<'_>); 4] = [
         (
             "`rate`",
             Box::new(|xs| par_bounded!(limit = 2, rate = zero / s; for x in xs { drop(x); })),

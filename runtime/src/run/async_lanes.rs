@@ -436,23 +436,24 @@ impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
             let (range, items) = self.claim().await?;
             return self.open(range, items);
         }
-        loop {
-            let held = lock(&self.local).held.take();
-            let (start, mut items) = match held {
-                Some((start, items)) if !items.as_slice().is_empty() => (start, items),
-                _ => {
-                    let (range, items) = self.claim().await?;
-                    (range.start, items.into_iter())
-                }
-            };
-            // Dropping this future while it waits drops `items` with it, unrun.
-            if !self.run.control.paced_async(start).await {
-                return None;
+        let held = lock(&self.local).held.take();
+        let (start, mut items) = match held {
+            Some((start, items)) if !items.as_slice().is_empty() => (start, items),
+            _ => {
+                let (range, items) = self.claim().await?;
+                (range.start, items.into_iter())
             }
-            let item = items.next().expect("a held batch has an item left");
-            lock(&self.local).held = Some((start + 1, items));
-            return self.open(start..start + 1, vec![item]);
+        };
+        if items.as_slice().is_empty() {
+            return self.open(start..start, Vec::new());
         }
+        // Dropping this future while it waits drops `items` with it, unrun.
+        if !self.run.control.paced_async(start).await {
+            return None;
+        }
+        let item = items.next().expect("checked above: an item is left");
+        lock(&self.local).held = Some((start + 1, items));
+        self.open(start..start + 1, vec![item])
     }
 
     /// The next batch from the pump or the feed, its items moved into the lane.
