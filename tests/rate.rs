@@ -657,3 +657,30 @@ fn a_zero_rate_or_burst_at_run_time_panics_naming_the_option_at_the_call_site() 
         ledger.assert_once(option);
     }
 }
+
+#[test]
+fn a_rate_loop_future_is_send_and_runs_on_a_multi_thread_runtime() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    let starts = watchdog_here(|| {
+        rt.block_on(async {
+            tokio::spawn(async {
+                let starts = Starts::new();
+                let xs: Vec<u32> = (0..20).collect();
+                par_bounded!(limit = 3, rate = 100 / s, burst = 2; for x in &xs {
+                    starts.record();
+                    tokio::task::yield_now().await;
+                    std::hint::black_box(x);
+                });
+                starts.sorted()
+            })
+            .await
+            .unwrap()
+        })
+    });
+    assert_eq!(starts.len(), 20);
+    assert_rate(&starts, 100.0, 2, "a spawned async loop");
+}
