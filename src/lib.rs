@@ -36,7 +36,7 @@
 
 pub use bounded_macros::{bounded, gate, par_bounded};
 pub use bounded_runtime::pool::Pool;
-pub use bounded_runtime::{available_cpus, CancelToken, Cancelled, Overloaded, Rejected};
+pub use bounded_runtime::{available_cpus, CancelToken, Cancelled, Overloaded, Rate, Rejected};
 
 /// Reductions: the operators of `reduce(VAR: OP)` and the traits that extend them.
 pub mod reduce {
@@ -90,7 +90,7 @@ pub mod metrics {
 
 /// The configuration types the attribute's options become.
 pub mod config {
-    pub use bounded_runtime::config::{Backend, BatchSize, Limit, OnFull, Schedule};
+    pub use bounded_runtime::config::{Backend, BatchSize, Limit, OnFull, Rate, Schedule};
 }
 
 /// The channel worker pool for blocking work: [`Pool`], its builder, scopes, shutdown
@@ -113,7 +113,7 @@ pub mod prelude {
 pub mod __private {
     pub use crate::{progress_label, Progress};
     pub use bounded_runtime::capture::{Cap, CapCopy, CapRef};
-    pub use bounded_runtime::config::{Backend, BatchSize, Config, Limit, OnFull, Schedule};
+    pub use bounded_runtime::config::{Backend, BatchSize, Config, Limit, OnFull, Rate, Schedule};
     pub use bounded_runtime::input::Pulled;
     pub use bounded_runtime::input::{input, Enumerated, Input, ViaIndexed, ViaPulled, ViaStream};
     pub use bounded_runtime::limit::coalesce::{
@@ -185,6 +185,7 @@ mod book {
         PatternEarlyExit => "patterns/early-exit.md",
         PatternSchedules => "patterns/schedules.md",
         PatternRightSizing => "patterns/right-sizing.md",
+        PatternRate => "patterns/rate.md",
         PatternNested => "patterns/nested.md",
         PatternObservability => "patterns/observability.md",
         Playbook => "playbook.md",

@@ -59,10 +59,10 @@ const CALL_SITE_OK: &[&str] = &[
 /// are split at whitespace).
 const WORDS: &str = "\
     limit batch reduce with backend pool schedule queue on_full keep_going timeout \
-    cancel name key weight coalesce crate if progress cpus auto little adaptive rate \
+    cancel name key weight coalesce crate if progress cpus auto little adaptive rate burst \
     latency serial rayon async static dynamic guided steal block reject drop caller_runs \
     merge extend last append max min for in loop while break continue return await self \
-    Self super _ x xs total mut let fn move ms s us ns bounded par_bounded gate r#for";
+    Self super _ x xs total mut let fn move ms s us ns h bounded par_bounded gate r#for";
 
 /// Punctuation, alone and joint, and the shapes a lifetime and a path take.
 const PUNCTS: &str = "\

@@ -32,6 +32,8 @@ pub const KEYS: &[&str] = &[
     "keep_going",
     "key",
     "weight",
+    "rate",
+    "burst",
     "timeout",
     "cancel",
     "progress",
@@ -73,6 +75,10 @@ pub struct Options {
     pub weight: Option<Expr>,
     /// `key = EXPR`: items with equal keys run on the same lane, in input order.
     pub key: Option<Expr>,
+    /// `rate = N / s` or `rate = EXPR` (a `bounded::Rate`), with the key's span.
+    pub rate: Option<(Span, RateOpt)>,
+    /// `burst = EXPR`, with the key's span.
+    pub burst: Option<(Span, Expr)>,
     /// Keys that exist but are not available in this version, rejected by validation.
     pub planned: Vec<Ident>,
 }
@@ -84,6 +90,34 @@ pub enum LimitOpt {
     Cpus { factor: Option<Expr> },
     Little { rate: Expr, latency: Duration },
     Adaptive { span: Span },
+}
+
+/// `rate = …`
+#[derive(Clone)]
+pub enum RateOpt {
+    /// `N / s`, `N / ms`, `N / min`: `N` a literal or an expression (a `u32`).
+    PerUnit { items: Expr, unit: RateUnit },
+    /// A `bounded::Rate` value.
+    Expr(Expr),
+}
+
+/// The unit after the `/` of `rate = N / unit`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum RateUnit {
+    Second,
+    Millisecond,
+    Minute,
+}
+
+impl RateUnit {
+    /// The runtime constructor of a `Rate` in this unit.
+    pub fn constructor(self) -> &'static str {
+        match self {
+            RateUnit::Second => "per_second",
+            RateUnit::Millisecond => "per_millisecond",
+            RateUnit::Minute => "per_minute",
+        }
+    }
 }
 
 /// `batch = …`
@@ -371,6 +405,15 @@ impl Options {
                 eq(input, key)?;
                 self.key = Some(input.parse()?);
             }
+            "rate" => {
+                eq(input, key)?;
+                let e: Expr = input.parse()?;
+                self.rate = Some((key.span(), parse_rate(e)?));
+            }
+            "burst" => {
+                eq(input, key)?;
+                self.burst = Some((key.span(), input.parse()?));
+            }
             other if PLANNED.iter().any(|(k, _)| *k == other) => {
                 // Consume the value so the rest of the list still parses.
                 if input.peek(Token![=]) {
@@ -495,6 +538,42 @@ fn parse_little(call: &syn::ExprCall, span: Span) -> syn::Result<LimitOpt> {
             span,
             format!("`little` needs both `rate` and `latency`\nhelp: {usage}"),
         )),
+    }
+}
+
+const RATE_USAGE: &str = "write `rate = 50 / s` (also `/ ms`, `/ min`), or `rate = EXPR` with a `bounded::Rate` such as `Rate::per_second(50)`";
+
+/// `N / s`, `N / ms`, `N / min`, or an expression of type `bounded::Rate`. A division by
+/// anything but a unit, and a bare number, are errors at the user's span.
+pub fn parse_rate(e: Expr) -> syn::Result<RateOpt> {
+    match e {
+        Expr::Binary(syn::ExprBinary {
+            op: syn::BinOp::Div(_),
+            left,
+            right,
+            ..
+        }) => {
+            let unit = match ident_of(&right).map(|i| i.to_string()).as_deref() {
+                Some("s") => RateUnit::Second,
+                Some("ms") => RateUnit::Millisecond,
+                Some("min") => RateUnit::Minute,
+                _ => {
+                    let spelled = quote::ToTokens::to_token_stream(&*right).to_string();
+                    return Err(syn::Error::new(
+                        right.span(),
+                        format!("`rate` counts items per `s`, `ms` or `min`, and `{spelled}` is not one of them\nhelp: {RATE_USAGE}"),
+                    ));
+                }
+            };
+            Ok(RateOpt::PerUnit { items: *left, unit })
+        }
+        Expr::Lit(ref l) if matches!(l.lit, Lit::Int(_) | Lit::Float(_)) => Err(syn::Error::new(
+            e.span(),
+            format!(
+                "`rate` needs a unit of time: items per `s`, `ms` or `min`\nhelp: {RATE_USAGE}"
+            ),
+        )),
+        e => Ok(RateOpt::Expr(e)),
     }
 }
 
@@ -641,6 +720,8 @@ impl Options {
             cancel: pick(&self.cancel, &over.cancel),
             weight: pick(&self.weight, &over.weight),
             key: pick(&self.key, &over.key),
+            rate: pick(&self.rate, &over.rate),
+            burst: pick(&self.burst, &over.burst),
             planned: self.planned.iter().chain(&over.planned).cloned().collect(),
         }
     }

@@ -476,6 +476,31 @@ fn compress_all(blocks: &mut [Block]) {
 );
 
 snapshot!(
+    rate_limited,
+    r#"
+#[bounded(backend = pool, limit = 16, rate = 50 / s, burst = 10)]
+fn notify_all(users: &[User], api: &Api) -> Result<(), ApiError> {
+    for user in users {
+        api.notify(user)?;
+    }
+    Ok(())
+}
+"#
+);
+
+snapshot!(
+    async_rate_value,
+    r#"
+async fn poll_feeds(feeds: Vec<Feed>, quota: Rate) -> Result<(), FetchError> {
+    par_bounded!(limit = 8, rate = quota; for feed in feeds {
+        feed.refresh().await?;
+    });
+    Ok(())
+}
+"#
+);
+
+snapshot!(
     deadline_and_token,
     r#"
 #[bounded(backend = pool, limit = 32, timeout = 5s, cancel = shutdown)]

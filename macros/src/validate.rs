@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, Ident, Lit};
 
 use crate::model::{Assignment, Call, CallUse, Context, ParLoop, Rhs};
-use crate::options::{BatchOpt, LimitOpt, ReduceOp, PLANNED};
+use crate::options::{BatchOpt, LimitOpt, RateOpt, ReduceOp, PLANNED};
 use crate::words::{Backend, OnFull};
 
 const REDUCE_OPS: &str =
@@ -166,6 +166,33 @@ fn check_stops(l: &ParLoop, errors: &mut Vec<syn::Error>) {
     }
 }
 
+/// `rate` and `burst`: a rate that starts nothing, an empty bucket, a bucket without a
+/// rate.
+fn check_rate(l: &ParLoop, errors: &mut Vec<syn::Error>) {
+    let o = &l.options;
+    if let Some((_, RateOpt::PerUnit { items, .. })) = &o.rate {
+        if is_zero_literal(items) {
+            errors.push(err(
+                items.span(),
+                "`rate = 0 / …` would never start an item\nhelp: write a rate of at least 1, like `rate = 1 / s`, or remove `rate` to start items as fast as `limit` allows",
+            ));
+        }
+    }
+    if let Some((key, b)) = &o.burst {
+        if o.rate.is_none() {
+            errors.push(err(
+                *key,
+                "`burst` is the size of the `rate` token bucket, but the loop has no `rate`\nhelp: add a rate, like `rate = 100 / s, burst = 10`, or remove `burst`",
+            ));
+        } else if is_zero_literal(b) {
+            errors.push(err(
+                b.span(),
+                "`burst = 0` would hold no token, so no item could start\nhelp: write `burst = 1` (the default: items start evenly spaced) or more to let that many start at once after a pause",
+            ));
+        }
+    }
+}
+
 /// Checks one loop, adding every broken rule to `errors`.
 pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
     let o = &l.options;
@@ -204,6 +231,7 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
             ));
         }
     }
+    check_rate(l, errors);
     check_async(l, errors);
     check_pool_options(l, errors);
     check_stops(l, errors);

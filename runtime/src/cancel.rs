@@ -2,7 +2,7 @@
 //! on its own (`on_full = reject`, `timeout`, `cancel`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use crate::error::{Cancelled, Rejected};
 
@@ -17,7 +17,29 @@ use crate::error::{Cancelled, Rejected};
 /// assert!(seen_by_loop.is_cancelled());
 /// ```
 #[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
+pub struct CancelToken(Arc<TokenState>);
+
+#[derive(Default)]
+struct TokenState {
+    cancelled: AtomicBool,
+    /// Runs that sleep while they watch this token (waiting for a `rate` token), woken
+    /// when it is cancelled. Weak: a run that ended is no longer woken, and is pruned.
+    sleepers: Mutex<Vec<Weak<dyn OnCancel>>>,
+}
+
+impl std::fmt::Debug for TokenState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CancelToken")
+            .field("cancelled", &self.cancelled.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// Something that sleeps until a token is cancelled, among other things.
+pub(crate) trait OnCancel: Send + Sync {
+    /// The token was cancelled: stop sleeping.
+    fn cancelled(&self);
+}
 
 impl CancelToken {
     /// A token that is not cancelled.
@@ -25,15 +47,38 @@ impl CancelToken {
         Self::default()
     }
 
-    /// Cancels: loops watching this token stop dispatching.
+    /// Cancels: loops watching this token stop dispatching, and those waiting for a
+    /// `rate` token stop waiting.
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::Release);
+        self.0.cancelled.store(true, Ordering::Release);
+        let sleepers = std::mem::take(&mut *lock(&self.0.sleepers));
+        for s in sleepers.iter().filter_map(Weak::upgrade) {
+            s.cancelled();
+        }
     }
 
     /// Whether [`cancel`](Self::cancel) was called on this token or a clone.
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.0.cancelled.load(Ordering::Acquire)
     }
+
+    /// Wakes `sleeper` when the token is cancelled (at once, if it already is).
+    pub(crate) fn wake_on_cancel(&self, sleeper: Weak<dyn OnCancel>) {
+        let mut sleepers = lock(&self.0.sleepers);
+        if self.is_cancelled() {
+            drop(sleepers);
+            if let Some(s) = sleeper.upgrade() {
+                s.cancelled();
+            }
+            return;
+        }
+        sleepers.retain(|s| s.strong_count() > 0);
+        sleepers.push(sleeper);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Why a loop stopped on its own rather than because of the body.

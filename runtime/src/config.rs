@@ -6,10 +6,11 @@
 //! syntax. Runtime values (`limit = n`) are checked when the loop starts, and a bad one
 //! panics with the option's name and the loop's source location.
 
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use crate::cancel::CancelToken;
-pub use crate::limit::{available_cpus, Limit, OnFull};
+pub use crate::limit::{available_cpus, Limit, OnFull, Rate};
 use crate::pool::Pool;
 use crate::stats::Site;
 
@@ -77,6 +78,10 @@ pub struct Config {
     pub(crate) early_exit: bool,
     /// `progress`: `Some(None)` labels the bar with the loop's name.
     pub(crate) progress: Option<Option<&'static str>>,
+    /// `rate = …`: at most this many items start per unit of time.
+    pub(crate) rate: Option<Rate>,
+    /// `burst = B`: tokens the bucket holds at most (`None`: 1).
+    pub(crate) burst: Option<u32>,
 }
 
 impl Config {
@@ -98,6 +103,8 @@ impl Config {
             rayon_pool: None,
             early_exit: false,
             progress: None,
+            rate: None,
+            burst: None,
         }
     }
 
@@ -176,6 +183,26 @@ impl Config {
         self
     }
 
+    /// `rate = N / s` (or a [`Rate`] value): at most `N` items start per second, on
+    /// every backend, from a token bucket of `burst` tokens (default 1).
+    pub fn rate(mut self, rate: Rate) -> Self {
+        self.rate = Some(rate);
+        self
+    }
+
+    /// `burst = B`: up to `B` items may start at once after a quiet spell (needs `rate`).
+    pub fn burst(mut self, burst: u32) -> Self {
+        self.burst = Some(burst);
+        self
+    }
+
+    /// `rate` and `burst`, once [`checked`](Self::checked).
+    pub(crate) fn rate_and_burst(&self) -> Option<(Rate, NonZeroU32)> {
+        let rate = self.rate?;
+        let burst = NonZeroU32::new(self.burst.unwrap_or(1)).unwrap_or(NonZeroU32::MIN);
+        rate.interval().map(|_| (rate, burst))
+    }
+
     /// The body can `break` or `return`: an error then cuts the run at its item instead
     /// of stopping it, so the items before it still run and an earlier `break` still
     /// wins, as it would sequentially.
@@ -232,6 +259,28 @@ impl Config {
         ))
     }
 
+    /// `rate` and `burst`: a rate of zero (or over a unit of zero), a burst of zero, or a
+    /// burst without a rate.
+    fn rate_or_message(&self) -> Result<(), String> {
+        let what = match (self.rate, self.burst) {
+            (Some(rate), _) if rate.interval().is_none() => format!(
+                "bounded: `rate` must let at least 1 item start per unit of time, but `rate = …` evaluated to {rate}"
+            ),
+            (Some(_), Some(0)) => {
+                "bounded: `burst` must be at least 1, but `burst = …` evaluated to 0".to_string()
+            }
+            (None, Some(_)) => {
+                "bounded: `burst` needs a `rate`: it is the bucket's size".to_string()
+            }
+            _ => return Ok(()),
+        };
+        Err(format!(
+            "{what} in loop `{}` at {}",
+            self.site.name(),
+            self.site.location(),
+        ))
+    }
+
     fn batch_or_message(&self) -> Result<Option<usize>, String> {
         match self.batch {
             BatchSize::Auto => Ok(None),
@@ -270,7 +319,7 @@ impl Config {
         })
     }
 
-    /// `limit`, `batch` and the pool backend's `queue`, checked before the loop takes
+    /// `limit`, `batch`, `rate`, `burst` and the pool backend's `queue`, checked before the loop takes
     /// anything from its input. A bad value drops the input's items (none has run) and
     /// panics with the option's name, its value and the loop's location, at the user's
     /// call site.
@@ -279,6 +328,7 @@ impl Config {
         match self.limit_or_message().and_then(|l| {
             let batch = self.batch_or_message()?;
             self.queue_or_message::<S>(l)?;
+            self.rate_or_message()?;
             Ok((l, batch))
         }) {
             Ok(checked) => checked,

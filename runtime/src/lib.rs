@@ -28,6 +28,6 @@ pub use observe::metrics;
 pub use cancel::{CancelToken, Stop};
 pub use config::{Backend, BatchSize, Config, Schedule};
 pub use error::{Cancelled, Overloaded, Rejected};
-pub use limit::{available_cpus, Limit, OnFull};
+pub use limit::{available_cpus, Limit, OnFull, Rate};
 pub use run::async_lanes::AsyncRun;
 pub use run::{hash_key, run, run_keyed, run_stoppable, Batch, Checked, Control, Exit, Tracker};

@@ -85,12 +85,17 @@ impl BatchBody {
         };
         // A fallible body iterates `checked()`: no item starts once the run stops, and an
         // error is placed at its item. (Async batches are contiguous and place errors by
-        // batch; under `keep_going` they run every item.)
-        let items = if g.exits || ((g.fallible || g.stoppable()) && !(g.keep_going && g.is_async)) {
-            quote!(#whole.checked())
-        } else {
-            quote!(#whole)
-        };
+        // batch; under `keep_going` they run every item.) A synchronous `rate` loop
+        // iterates it too: each item waits there for its token (async lanes wait for
+        // theirs in `next`).
+        let paced = g.paced && !g.is_async;
+        let items =
+            if paced || g.exits || ((g.fallible || g.stoppable()) && !(g.keep_going && g.is_async))
+            {
+                quote!(#whole.checked())
+            } else {
+                quote!(#whole)
+            };
         let take_weight = match &l.options.weight {
             Some(w) => {
                 let (permit, permits) = (hidden("permit"), hidden("permits"));

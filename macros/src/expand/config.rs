@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 
 use super::{hidden, Gen};
 use crate::model::Context;
-use crate::options::{BatchOpt, Duration, LimitOpt};
+use crate::options::{BatchOpt, Duration, LimitOpt, RateOpt};
 use crate::words::{Backend, Word};
 
 /// What every shape starts with.
@@ -89,6 +89,18 @@ fn calls(g: &Gen) -> TokenStream {
     if let Some(c) = &o.cancel {
         // Spanned at the value, so a value that is not a token is reported there.
         calls.extend(quote_spanned!(c.span()=> .cancel(&#c)));
+    }
+    match &o.rate {
+        Some((_, RateOpt::PerUnit { items, unit })) => {
+            let make = syn::Ident::new(unit.constructor(), proc_macro2::Span::call_site());
+            calls.extend(quote_spanned!(items.span()=> .rate(#p::Rate::#make(#items))));
+        }
+        // Spanned at the value, so a value that is not a `Rate` is reported there.
+        Some((_, RateOpt::Expr(e))) => calls.extend(quote_spanned!(e.span()=> .rate(#e))),
+        None => {}
+    }
+    if let Some((_, b)) = &o.burst {
+        calls.extend(quote_spanned!(b.span()=> .burst(#b)));
     }
     if let Some(e) = &o.parallel_if {
         calls.extend(quote!(.parallel_if(#e)));

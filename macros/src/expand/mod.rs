@@ -63,6 +63,8 @@ pub(crate) struct Gen<'l> {
     pub exits: bool,
     /// The body awaits.
     pub is_async: bool,
+    /// `rate`: items start with a token.
+    pub paced: bool,
 }
 
 impl<'l> Gen<'l> {
@@ -96,6 +98,7 @@ impl<'l> Gen<'l> {
             returns,
             exits: returns || !l.facts.breaks.is_empty(),
             is_async: l.is_async(),
+            paced: l.options.rate.is_some(),
         }
     }
 

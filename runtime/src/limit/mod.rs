@@ -1,6 +1,6 @@
 //! Bounds on how much runs at once: the words `limit` and `on_full` (shared by the
 //! loop configuration and the pool), what a full queue does, permits for `weight` and
-//! `#[gate]`, and `coalesce`.
+//! `#[gate]`, `coalesce`, and `rate` (how many items start per unit of time).
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -8,6 +8,9 @@ use std::time::Duration;
 pub mod coalesce;
 pub mod gate;
 pub mod permits;
+pub mod rate;
+
+pub use rate::Rate;
 
 /// How many items (or batches) of one loop may run at once.
 ///

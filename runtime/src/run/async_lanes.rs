@@ -119,6 +119,9 @@ struct LaneLocal<S: Source, A> {
     partials: LanePartials<A>,
     batches: u64,
     items: u64,
+    /// `rate`: the rest of a claimed batch, handed out one item per token, with the
+    /// input position of its next item.
+    held: Option<(usize, std::vec::IntoIter<S::Item>)>,
 }
 
 /// One claimed batch, its items moved out of the input when it was claimed (so the
@@ -308,6 +311,7 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
                 partials: LanePartials::default(),
                 batches: 0,
                 items: 0,
+                held: None,
             }),
         }
     }
@@ -423,9 +427,39 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
 
 impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
     /// The next batch for this lane, or `None` when the input or the run has ended.
+    ///
+    /// Under `rate`, each item is a batch of its own, handed out once its token is
+    /// there: the lane awaits the token here (on a timer), not in the body's `for` loop,
+    /// which cannot await between items.
     pub async fn next(&self) -> Option<LaneBatch<'a, S>> {
+        if !self.run.control.is_paced() {
+            let (range, items) = self.claim().await?;
+            return self.open(range, items);
+        }
+        let held = lock(&self.local).held.take();
+        let (start, mut items) = match held {
+            Some((start, items)) if !items.as_slice().is_empty() => (start, items),
+            _ => {
+                let (range, items) = self.claim().await?;
+                (range.start, items.into_iter())
+            }
+        };
+        if items.as_slice().is_empty() {
+            return self.open(start..start, Vec::new());
+        }
+        // Dropping this future while it waits drops `items` with it, unrun.
+        if !self.run.control.paced_async(start).await {
+            return None;
+        }
+        let item = items.next().expect("checked above: an item is left");
+        lock(&self.local).held = Some((start + 1, items));
+        self.open(start..start + 1, vec![item])
+    }
+
+    /// The next batch from the pump or the feed, its items moved into the lane.
+    async fn claim(&self) -> Option<(Range<usize>, Vec<S::Item>)> {
         let run = self.run;
-        let (range, items) = match &run.pump {
+        match &run.pump {
             Some(pump) => {
                 let (start, items) = poll_fn(|cx| {
                     let mut st = lock(&pump.state);
@@ -446,7 +480,7 @@ impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
                     Poll::Pending
                 })
                 .await?;
-                (start..start + items.len(), items)
+                Some((start..start + items.len(), items))
             }
             None => {
                 let work = poll_fn(|cx| {
@@ -458,9 +492,14 @@ impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
                 if run.control.refuses(work.start()) {
                     return None;
                 }
-                into_items(work)
+                Some(into_items(work))
             }
-        };
+        }
+    }
+
+    /// Hands claimed items to the body, unless the run refuses them.
+    fn open(&self, range: Range<usize>, items: Vec<S::Item>) -> Option<LaneBatch<'a, S>> {
+        let run = self.run;
         // Claimed first, checked second: a run whose every item started is not
         // reported as cancelled because a lane looked for more after the deadline.
         if run.control.refuses(range.start) {

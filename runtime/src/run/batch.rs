@@ -112,7 +112,8 @@ impl<'a, S: Source + 'a> Batch<'a, S> {
     /// The same items, but ending early once the run is stopping or an earlier item
     /// broke out of the loop: a fallible body (or one that can `break`) iterates this
     /// so that no new item starts after another lane's error, and so that an error or a
-    /// `break` is placed at its item.
+    /// `break` is placed at its item. Under `rate`, each item waits here for its token
+    /// (every `rate` loop iterates this).
     #[inline]
     pub fn checked(self) -> Checked<'a, S> {
         Checked {
@@ -162,6 +163,11 @@ impl<'a, S: Source + 'a> Iterator for Checked<'a, S> {
         }
         let item = b.cursor.next()?;
         self.taken += 1;
+        // `rate`: the item starts with a token. A stop while waiting drops it unrun.
+        if !b.control.paced(position) {
+            drop(item);
+            return None;
+        }
         b.tracker.at.store(position, Relaxed);
         Some(item)
     }

@@ -1,9 +1,11 @@
-//! One run's stop flag, why it stopped when the body is not the reason, and the
-//! position a `break` or `return` cut the input at.
+//! One run's stop flag, why it stopped when the body is not the reason, the position a
+//! `break` or `return` cut the input at, and the `rate` throttle whose sleepers a stop
+//! wakes.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::Relaxed};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use super::throttle::{Ready, Throttle};
 use crate::cancel::{CancelToken, Stop};
 use crate::config::Config;
 use crate::error::{Cancelled, Rejected};
@@ -19,6 +21,8 @@ pub struct Control {
     cut: AtomicUsize,
     deadline: Option<Instant>,
     cancel: Option<CancelToken>,
+    /// `rate = …`: the token bucket items start with.
+    throttle: Option<Throttle>,
 }
 
 impl Control {
@@ -29,6 +33,9 @@ impl Control {
             cut: AtomicUsize::new(usize::MAX),
             deadline: config.timeout.map(|t| Instant::now() + t),
             cancel: config.cancel.clone(),
+            throttle: config
+                .rate_and_burst()
+                .map(|(rate, burst)| Throttle::new(rate, burst, config.cancel.as_ref())),
         }
     }
 
@@ -40,6 +47,9 @@ impl Control {
 
     pub(crate) fn stop(&self) {
         self.stop.store(true, Relaxed);
+        if let Some(t) = &self.throttle {
+            t.wake_all();
+        }
     }
 
     /// Stops the run for a reason of its own; the first reason wins.
@@ -70,6 +80,12 @@ impl Control {
         if self.is_stopping() || start > self.cut.load(Relaxed) {
             return true;
         }
+        self.expire()
+    }
+
+    /// Whether the deadline passed or the token fired; if so, the run stops with
+    /// `Cancelled`.
+    pub(crate) fn expire(&self) -> bool {
         let expired = self.deadline.is_some_and(|d| Instant::now() >= d)
             || self.cancel.as_ref().is_some_and(|c| c.is_cancelled());
         if expired {
@@ -78,9 +94,54 @@ impl Control {
         expired
     }
 
-    /// An item at `position` broke out of the loop: nothing after it starts.
+    /// Time left before the deadline, if there is one.
+    pub(crate) fn until_deadline(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// Whether a lane sleeping for a `rate` token before the item at `position` must
+    /// wake: the run stopped, a `break` cut the input before it, or the token fired.
+    pub(crate) fn must_wake(&self, position: usize) -> bool {
+        self.is_stopping()
+            || position > self.cut()
+            || self.cancel.as_ref().is_some_and(|c| c.is_cancelled())
+    }
+
+    /// `rate = …`: takes a token for the item at `position`, sleeping until there is one;
+    /// `false` if the run stopped first, and the item must not start.
+    #[inline]
+    pub(crate) fn paced(&self, position: usize) -> bool {
+        match &self.throttle {
+            None => true,
+            Some(t) => t.try_take() || t.wait(self, position),
+        }
+    }
+
+    /// Whether items start only with a `rate` token.
+    #[inline]
+    pub(crate) fn is_paced(&self) -> bool {
+        self.throttle.is_some()
+    }
+
+    /// [`paced`](Self::paced) for an async lane: awaits the token (on a timer, not a
+    /// thread); `true` at once without `rate`.
+    pub(crate) async fn paced_async(&self, position: usize) -> bool {
+        match &self.throttle {
+            None => true,
+            Some(t) => t.try_take() || Ready::new(t, self, position).await,
+        }
+    }
+
+    /// An item at `position` broke out of the loop: nothing after it starts, and no
+    /// lane waits for a `rate` token for an item after it.
     pub(crate) fn cut_at(&self, position: usize) {
-        self.cut.fetch_min(position, Relaxed);
+        let before = self.cut.fetch_min(position, Relaxed);
+        if position < before {
+            if let Some(t) = &self.throttle {
+                t.wake_all();
+            }
+        }
     }
 
     /// The position of the earliest break so far (`usize::MAX` if none).

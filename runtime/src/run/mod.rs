@@ -26,6 +26,7 @@ mod outcome;
 mod pool;
 mod rayon;
 mod serial;
+mod throttle;
 
 pub use batch::{Batch, Checked, Tracker};
 pub use control::Control;

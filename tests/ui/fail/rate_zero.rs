@@ -1,0 +1,6 @@
+use bounded::par_bounded;
+
+fn main() {
+    let xs = vec![1, 2, 3];
+    par_bounded!(limit = 2, rate = 0 / s; for x in &xs { println!("{x}"); });
+}
