@@ -27,7 +27,9 @@ pub use observe::metrics;
 
 pub use cancel::{CancelToken, Stop};
 pub use config::{Backend, BatchSize, Config, Schedule};
-pub use error::{Cancelled, Overloaded, Rejected};
+pub use error::{Cancelled, IsOverloaded, Overloaded, Rejected};
+#[doc(hidden)]
+pub use error::{OverloadProbe, ViaIsOverloaded, ViaNotOverloaded};
 pub use limit::{available_cpus, Limit, OnFull};
 pub use run::async_lanes::AsyncRun;
-pub use run::{hash_key, run, run_keyed, run_stoppable, Batch, Checked, Control, Exit, Tracker};
+pub use run::{hash_key, run, run_adaptive, run_keyed, run_stoppable, Batch, Checked, Control, Exit, Tracker};

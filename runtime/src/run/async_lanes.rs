@@ -32,6 +32,7 @@ use super::outcome::{LanePartials, Outcome, RunningGuard};
 use crate::cancel::Stop;
 use crate::config::{Config, OnFull};
 use crate::input::Source;
+use crate::limit::permits::Permit;
 use crate::limit::{when_full, Full, WhenFull};
 use crate::observe::Watch;
 use crate::reduce::ReduceSet;
@@ -119,6 +120,10 @@ struct LaneLocal<S: Source, A> {
     partials: LanePartials<A>,
     batches: u64,
     items: u64,
+    /// When the batch running now started (its latency runs to [`AsyncLane::keep`]).
+    started: Option<Instant>,
+    /// An item of the batch running now failed (`keep_going`).
+    failed: bool,
 }
 
 /// One claimed batch, its items moved out of the input when it was claimed (so the
@@ -130,6 +135,8 @@ pub struct LaneBatch<'a, S: Source> {
     control: &'a Control,
     tracker: &'a Tracker,
     _running: RunningGuard<'a>,
+    /// `limit = adaptive(...)`: this batch's slot of the current limit.
+    _slot: Option<Permit<'a>>,
 }
 
 impl<'a, S: Source> LaneBatch<'a, S> {
@@ -199,6 +206,13 @@ impl<S: Source> Iterator for LaneChecked<'_, S> {
 }
 
 impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
+    /// `limit = adaptive(...)`: how the run tells overload signals among its errors
+    /// (the generated code's classifier, through [`IsOverloaded`](crate::IsOverloaded)).
+    pub fn overloaded_by(mut self, classify: fn(&E) -> bool) -> Self {
+        self.outcome.overloaded_by(classify);
+        self
+    }
+
     /// Prepares the run: checks `limit` and `batch`, plans the batches.
     #[track_caller]
     pub fn new(config: Config, source: S, reducers: &'r R) -> Self {
@@ -214,6 +228,7 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
         let lanes = sizing.lanes.max(1);
         let feed = Feed::new(source, &sizing);
         let control = Control::new(&config);
+        let outcome = Outcome::new(&config, watch);
         let pump = config_queues(&config).then(|| Pump {
             capacity: config.queue.unwrap_or(lanes.saturating_mul(2)),
             state: Mutex::new(PumpState {
@@ -231,7 +246,7 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
             lanes,
             polling: AtomicUsize::new(0),
             trackers: (0..lanes).map(|_| Tracker::default()).collect(),
-            outcome: Outcome::new(watch),
+            outcome,
             pump,
         }
     }
@@ -308,6 +323,8 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
                 partials: LanePartials::default(),
                 batches: 0,
                 items: 0,
+                started: None,
+                failed: false,
             }),
         }
     }
@@ -379,7 +396,9 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
                         Ok(Poll::Pending) | Ok(Poll::Ready(Ok(()))) => {}
                         Ok(Poll::Ready(Err(e))) => {
                             let at = self.trackers[i].error_position();
-                            self.outcome.failed(&self.config, &self.control, at, e);
+                            // A `keep_going` lane told the limiter of each error already.
+                            let told = self.config.keep_going;
+                            self.outcome.failed(&self.config, &self.control, at, e, told);
                         }
                         Err(payload) => self.outcome.panicked(site, &self.control, payload),
                     }
@@ -425,6 +444,12 @@ impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
     /// The next batch for this lane, or `None` when the input or the run has ended.
     pub async fn next(&self) -> Option<LaneBatch<'a, S>> {
         let run = self.run;
+        // Under an adaptive limit, a slot first: a lowered limit holds from the next
+        // batch of every lane.
+        let slot = match &run.outcome.limiter {
+            Some(limiter) => Some(limiter.slot_async().await),
+            None => None,
+        };
         let (range, items) = match &run.pump {
             Some(pump) => {
                 let (start, items) = poll_fn(|cx| {
@@ -472,12 +497,15 @@ impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
         local.batches += 1;
         local.items += range.len() as u64;
         local.range = range.clone();
+        local.started = Some(Instant::now());
+        local.failed = false;
         Some(LaneBatch {
             start: range.start,
             items,
             control: &run.control,
             tracker,
             _running: run.outcome.enter(run.config.site),
+            _slot: slot,
         })
     }
 
@@ -488,11 +516,24 @@ impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
         tracker.reset(start);
     }
 
+    /// `keep_going`: an item of the batch running now failed with `error` (the lane
+    /// returns its first error when it ends). The adaptive limiter hears of it now.
+    pub fn item_failed(&self, error: &E) {
+        lock(&self.local).failed = true;
+        self.run.outcome.classify(error);
+    }
+
     /// The partial reductions of the batch just run. After a `break`, they cover the
     /// items up to it, and the run is cut there.
     pub fn keep(&self, acc: R::Acc) {
         let mut local = lock(&self.local);
         let range = local.range.clone();
+        if let Some(started) = local.started.take() {
+            let succeeded = !local.failed;
+            self.run
+                .outcome
+                .timed(&mut local.partials, started.elapsed(), range.len(), succeeded);
+        }
         let range = match self.run.trackers[self.index].broke_at() {
             Some(at) => {
                 self.run.control.cut_at(at);

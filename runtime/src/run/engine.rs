@@ -77,35 +77,20 @@ pub(crate) struct Lane<W, A> {
     tracker: Tracker,
     batches: u64,
     items: u64,
-    /// When the lane started, for a lane that runs from start to end; `None` for the
-    /// pool's dispatcher, whose batches add to `busy` one by one.
-    started: Option<Instant>,
-    /// Time in bodies counted so far (the dispatcher's), or spent waiting for work
-    /// (subtracted, for a lane).
-    pub(crate) busy: Duration,
-    pub(crate) waiting: Duration,
+    /// Time in bodies, summed over the lane's batches (timed in [`Engine::run_work`]).
+    busy: Duration,
 }
 
 impl<W, A> Lane<W, A> {
-    /// A lane that runs from now until its input ends.
-    pub(crate) fn running() -> Self {
-        Lane {
-            started: Some(Instant::now()),
-            ..Self::dispatcher()
-        }
-    }
-
-    /// The record of a dispatcher that runs some batches itself.
-    pub(crate) fn dispatcher() -> Self {
+    /// A lane, or the record of a dispatcher that runs some batches itself.
+    pub(crate) fn new() -> Self {
         Lane {
             state: None,
             partials: LanePartials::default(),
             tracker: Tracker::default(),
             batches: 0,
             items: 0,
-            started: None,
             busy: Duration::ZERO,
-            waiting: Duration::ZERO,
         }
     }
 }
@@ -131,7 +116,7 @@ where
             sizing,
             reducers,
             body,
-            outcome: Outcome::new(watch),
+            outcome: Outcome::new(config, watch),
         }
     }
 
@@ -141,7 +126,7 @@ where
         // A lane runs its batches back to back: counting it once as running gives the
         // same peak as counting each batch, without two contended atomics per batch.
         let _running = self.enter();
-        let mut local = Lane::running();
+        let mut local = Lane::new();
         let mut cursor = LaneCursor::new(lane);
         let mut spare = S::Scratch::default();
         while let Some(work) = self.feed.claim(&mut cursor, &mut spare) {
@@ -181,10 +166,16 @@ where
             tracker: &lane.tracker,
         };
         let state = &mut lane.state;
+        // The one clock of a batch, whichever driver runs it: its time in the body is
+        // the lane's busy time and, per item, the run's latency.
+        let started = Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| {
             let state = state.get_or_insert_with(|| self.body.init());
             self.body.run(state, batch)
         }));
+        let took = started.elapsed();
+        lane.busy += took;
+        let items = range.len();
         let site = self.config.site;
         // A `break` cuts the run at its item; the batch's partial covers the items up to
         // it, so it never joins a neighbour past the cut.
@@ -195,13 +186,17 @@ where
             }
             None => range,
         };
+        let succeeded = matches!(result, Ok(Ok(_)));
+        self.outcome
+            .timed(&mut lane.partials, took, items, succeeded);
         match result {
             Ok(Ok(acc)) => self
                 .outcome
                 .keep(&mut lane.partials, range, acc, self.reducers),
             Ok(Err(error)) => {
                 let at = lane.tracker.error_position();
-                self.outcome.failed(self.config, &self.control, at, error)
+                self.outcome
+                    .failed(self.config, &self.control, at, error, false)
             }
             Err(payload) => self.outcome.panicked(site, &self.control, payload),
         }
@@ -215,10 +210,8 @@ where
 
     /// A lane is done: its counts, time and partials join the run's.
     pub(crate) fn finish_lane(&self, mut lane: Lane<B::State, R::Acc>) {
-        let lived = lane.started.map_or(Duration::ZERO, |s| s.elapsed());
-        let busy = (lived + lane.busy).saturating_sub(lane.waiting);
         self.outcome
-            .lane_done(self.config.site, lane.batches, lane.items, busy);
+            .lane_done(self.config.site, lane.batches, lane.items, lane.busy);
         self.outcome
             .absorb(&mut lane.partials, self.reducers, false);
     }
