@@ -20,6 +20,7 @@ pub mod pool;
 pub mod reduce;
 pub mod run;
 mod schedule;
+pub mod sim;
 pub mod stats;
 
 #[cfg(feature = "prometheus")]

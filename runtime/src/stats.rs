@@ -24,6 +24,7 @@ pub struct Site {
     dropped: AtomicU64,
     running: AtomicUsize,
     peak_running: AtomicUsize,
+    limit: AtomicUsize,
     last: Mutex<Option<RunStats>>,
 }
 
@@ -60,6 +61,7 @@ impl Site {
             dropped: AtomicU64::new(0),
             running: AtomicUsize::new(0),
             peak_running: AtomicUsize::new(0),
+            limit: AtomicUsize::new(0),
             last: Mutex::new(None),
         }
     }
@@ -101,6 +103,11 @@ impl Site {
         self.items.fetch_add(items, Relaxed);
     }
 
+    /// The limit of the loop's latest run, as it is now (an adaptive limit moves).
+    pub(crate) fn set_limit(&self, limit: usize) {
+        self.limit.store(limit, Relaxed);
+    }
+
     pub(crate) fn count_failed(&self) {
         self.failed.fetch_add(1, Relaxed);
     }
@@ -136,6 +143,7 @@ impl Site {
             dropped: self.dropped.load(Relaxed),
             running: self.running.load(Relaxed),
             peak_running: self.peak_running.load(Relaxed),
+            limit: self.limit.load(Relaxed),
         }
     }
 }
@@ -175,6 +183,10 @@ pub struct LoopStats {
     pub running: usize,
     /// The most batches of this loop ever seen running at once (never above `limit`).
     pub peak_running: usize,
+    /// The limit of its latest run now: for `limit = adaptive(...)`, where the limiter
+    /// has moved it (a batch starts only below it; batches already running when it is
+    /// lowered finish).
+    pub limit: usize,
 }
 
 /// The counters of every loop that has run in this process, in first-run order.

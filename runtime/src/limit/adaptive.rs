@@ -11,6 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::permits::{Acquire, Permit, Permits};
+use crate::stats::Site;
 
 /// The words of `limit = adaptive(...)`: the range the limiter moves in and where it
 /// starts.
@@ -279,13 +280,16 @@ pub(crate) struct Limiter {
     slots: Permits,
     state: Mutex<(Controller, Vec<(Duration, usize)>)>,
     started: Instant,
+    site: &'static Site,
 }
 
 impl Limiter {
-    pub(crate) fn new(words: Adaptive, seed: u64) -> Self {
+    pub(crate) fn new(words: Adaptive, seed: u64, site: &'static Site) -> Self {
         let controller = Controller::new(words, seed);
         let limit = controller.limit();
+        site.set_limit(limit);
         Limiter {
+            site,
             current: AtomicUsize::new(limit),
             slots: Permits::new(),
             state: Mutex::new((controller, vec![(Duration::ZERO, limit)])),
@@ -315,6 +319,7 @@ impl Limiter {
         }
         let limit = st.0.limit();
         let rose = limit > self.current.swap(limit, Relaxed);
+        self.site.set_limit(limit);
         if st.1.len() < HISTORY {
             st.1.push((self.started.elapsed(), limit));
         }

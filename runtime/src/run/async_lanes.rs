@@ -218,6 +218,7 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
     pub fn new(config: Config, source: S, reducers: &'r R) -> Self {
         let (limit, batch) = config.checked(&source);
         config.site.start_run();
+        config.site.set_limit(limit);
         let parallel = config.wants_parallel();
         let stoppable =
             config.timeout.is_some() || config.cancel.is_some() || config.shows_progress();

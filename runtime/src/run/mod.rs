@@ -189,6 +189,7 @@ where
 {
     let (limit, batch) = config.checked(&source);
     config.site.start_run();
+    config.site.set_limit(limit);
     let shape = source.shape();
     // A bar moves per batch: a loop that shows one runs in batches even on one lane.
     let stoppable = config.timeout.is_some() || config.cancel.is_some() || config.shows_progress();

@@ -124,7 +124,9 @@ impl<A, E> Outcome<A, E> {
         Outcome {
             watch,
             latency: Mutex::new(LatencyHistogram::default()),
-            limiter: config.adaptive().map(|a| Limiter::new(a, seed)),
+            limiter: config
+                .adaptive()
+                .map(|a| Limiter::new(a, seed, config.site)),
             overloaded: never_overloaded::<E>,
             inner: Mutex::new(Inner {
                 partials: Vec::new(),
