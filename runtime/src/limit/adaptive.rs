@@ -82,15 +82,17 @@ impl Adaptive {
 /// A window ends after this many samples, or the current limit's worth if more: about
 /// one round trip of every slot, so a window sees the queue the limit makes.
 pub(crate) const MIN_SAMPLES: u32 = 8;
-/// Below this ratio of window latency to no-load latency there is no queue: grow.
-pub(crate) const GROW_BELOW: f64 = 1.1;
-/// Above this ratio the limit makes a queue: shrink toward the target.
-pub(crate) const SHRINK_ABOVE: f64 = 1.25;
-/// The ratio the gradient aims for: a small standing queue, so throughput is kept
-/// while latency stays near its floor.
-pub(crate) const TARGET: f64 = 1.15;
-/// The most one window may change the limit by (Envoy's gradient clamp).
-pub(crate) const MOST_UP: f64 = 2.0;
+/// Below this ratio of window latency to no-load latency there is no queue to speak
+/// of: grow (doubling in slow start, by one after it).
+pub(crate) const GROW_BELOW: f64 = 1.05;
+/// Above this ratio the limit makes a queue: shrink by one.
+pub(crate) const SHRINK_ABOVE: f64 = 1.15;
+/// Above this ratio the queue is long (the capacity fell, or slow start overshot): cut
+/// in one step toward [`TARGET`], by the gradient `TARGET / ratio`.
+pub(crate) const CUT_ABOVE: f64 = 1.4;
+/// The ratio a gradient cut aims for: inside the band between growing and shrinking.
+pub(crate) const TARGET: f64 = 1.1;
+/// The most one window may cut the limit by (Envoy's gradient clamp).
 pub(crate) const MOST_DOWN: f64 = 0.5;
 /// The cut on an overload signal, at most once per window.
 pub(crate) const CUT: f64 = 0.9;
@@ -104,10 +106,10 @@ pub(crate) const PROBE_EVERY: u32 = 60;
 enum Phase {
     /// Ordinary windows.
     Steady,
-    /// Probing the no-load latency at half the limit: first `drain` samples of batches
-    /// that started under the old limit are skipped, then one window is measured; then
-    /// the limit goes back to `resume`.
-    Probe { drain: u32, resume: f64 },
+    /// Probing the no-load latency at half the limit for one window (after the
+    /// batches that started under the old limit have drained); then the limit goes back
+    /// to `resume`.
+    Probe { resume: f64 },
 }
 
 /// The algorithm: per-window updates anchored to the no-load latency (see README.md).
@@ -115,14 +117,22 @@ enum Phase {
 pub struct Controller {
     words: Adaptive,
     limit: f64,
-    /// Mean latency of the best window since the last probe (nanoseconds).
+    /// Median latency of the best window since the last probe (nanoseconds).
     no_load: Option<f64>,
-    samples: u32,
-    sum_ns: f64,
-    /// The window already cut on an overload.
+    /// The window's latencies (nanoseconds); its median is the window's latency, which
+    /// a few late wake-ups of a loaded host do not move.
+    window: Vec<u64>,
+    /// The window had an overload cut: it does not grow.
     cut: bool,
+    /// Batches (samples and overloads) since the last overload cut.
+    since_cut: u32,
+    /// Samples still to skip after a change: batches that started under the previous
+    /// limit, whose latency shows that limit's queue, not this one's.
+    skip: u32,
     /// The limit at the last overload: growth near it creeps.
     ceiling: Option<f64>,
+    /// Doubling until the first sign of a queue or of overload.
+    slow_start: bool,
     phase: Phase,
     until_probe: u32,
     rng: u64,
@@ -135,10 +145,12 @@ impl Controller {
             words,
             limit: words.initial as f64,
             no_load: None,
-            samples: 0,
-            sum_ns: 0.0,
+            window: Vec::new(),
             cut: false,
+            since_cut: u32::MAX,
+            skip: 0,
             ceiling: None,
+            slow_start: true,
             phase: Phase::Steady,
             until_probe: 0,
             rng: seed | 1,
@@ -173,51 +185,60 @@ impl Controller {
     /// One batch succeeded with `latency` per item. `true` when the limit changed.
     pub fn sample(&mut self, latency: Duration) -> bool {
         let before = self.limit();
-        self.samples += 1;
-        self.sum_ns += latency.as_nanos() as f64;
-        if let Phase::Probe { drain, resume } = self.phase {
-            if drain > 0 {
-                self.phase = Phase::Probe {
-                    drain: drain - 1,
-                    resume,
-                };
-                self.samples = 0;
-                self.sum_ns = 0.0;
-                return false;
-            }
+        self.since_cut = self.since_cut.saturating_add(1);
+        if self.skip > 0 {
+            self.skip -= 1;
+            return false;
         }
+        self.window
+            .push(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
         let size = MIN_SAMPLES.max(self.limit() as u32);
-        if self.samples >= size {
+        if self.window.len() as u32 >= size {
             self.end_window();
         }
-        self.limit() != before
+        self.changed(before)
     }
 
-    /// A batch failed with an overload signal (`Overloaded`, a timeout): cut, once per
-    /// window. `true` when the limit changed.
+    /// After a change from `before`, skips the batches admitted under it.
+    fn changed(&mut self, before: usize) -> bool {
+        let now = self.limit();
+        if now != before {
+            self.skip = before as u32;
+            self.window.clear();
+        }
+        now != before
+    }
+
+    /// A batch failed with an overload signal (`Overloaded`, a timeout): cut, at most
+    /// once per half a limit's worth of batches (refusals come in bursts: every batch
+    /// in flight past the downstream's limit is refused at once). `true` when the limit
+    /// changed.
     pub fn overloaded(&mut self) -> bool {
         let before = self.limit();
-        if !self.cut {
+        self.since_cut = self.since_cut.saturating_add(1);
+        if self.since_cut > (self.limit() as u32 / 2).max(1) {
+            self.since_cut = 0;
             self.cut = true;
+            self.slow_start = false;
             self.ceiling = Some(self.limit);
-            if let Phase::Probe { resume, .. } = self.phase {
-                // Overloaded even at half: the probe is over, and its resume point too.
+            if let Phase::Probe { resume } = self.phase {
+                // Overloaded even at half: lower the resume point too.
                 self.phase = Phase::Probe {
-                    drain: 0,
                     resume: self.clamp(resume * CUT),
                 };
             }
             self.limit = self.clamp(self.limit * CUT);
         }
-        self.limit() != before
+        self.changed(before)
     }
 
     fn end_window(&mut self) {
-        let mean = self.sum_ns / f64::from(self.samples.max(1));
-        self.samples = 0;
-        self.sum_ns = 0.0;
+        let middle = self.window.len() / 2;
+        let (_, median, _) = self.window.select_nth_unstable(middle);
+        let mean = *median as f64; // the window's latency
+        self.window.clear();
         let cut = std::mem::take(&mut self.cut);
-        if let Phase::Probe { resume, .. } = self.phase {
+        if let Phase::Probe { resume } = self.phase {
             // A fresh anchor: the latency at half the limit, where there is no queue.
             self.no_load = Some(mean);
             self.limit = resume;
@@ -235,31 +256,33 @@ impl Controller {
         if !cut {
             let ratio = mean / no_load.max(1.0);
             if ratio < GROW_BELOW {
-                let grown = self.limit * (TARGET / ratio).min(MOST_UP) + 1.0;
+                let step = if self.slow_start { self.limit } else { 1.0 };
                 self.limit = match self.ceiling {
                     // Near the last overload: creep past it, and forget it once well
                     // clear of it.
-                    Some(c) if grown > c - 1.0 => {
-                        let next = (self.limit + CREEP).max((c - 1.0).min(grown));
+                    Some(c) if self.limit + step > c - 1.0 => {
+                        let next = (self.limit + CREEP).max((c - 1.0).min(self.limit + step));
                         if next >= c + 2.0 {
                             self.ceiling = None;
                         }
                         next
                     }
-                    _ => grown,
+                    _ => self.limit + step,
                 };
-            } else if ratio > SHRINK_ABOVE {
-                self.limit *= (TARGET / ratio).max(MOST_DOWN);
+            } else {
+                self.slow_start = false;
+                if ratio > CUT_ABOVE {
+                    self.limit *= (TARGET / ratio).max(MOST_DOWN);
+                } else if ratio > SHRINK_ABOVE {
+                    self.limit -= 1.0;
+                }
             }
             self.limit = self.clamp(self.limit);
         }
         self.until_probe = self.until_probe.saturating_sub(1);
         if self.until_probe == 0 {
             let resume = self.limit;
-            self.phase = Phase::Probe {
-                drain: self.limit() as u32,
-                resume,
-            };
+            self.phase = Phase::Probe { resume };
             self.limit = self.clamp(self.limit / 2.0);
         }
     }
