@@ -94,6 +94,10 @@ pub(crate) const CUT_ABOVE: f64 = 1.4;
 pub(crate) const TARGET: f64 = 1.1;
 /// The most one window may cut the limit by (Envoy's gradient clamp).
 pub(crate) const MOST_DOWN: f64 = 0.5;
+/// How much of the gradient one window applies (Gradient2's smoothing): one window of a
+/// host that stalled does not halve the limit, and a real fall in capacity is followed
+/// within a few windows.
+pub(crate) const SMOOTHING: f64 = 0.5;
 /// The cut on an overload signal, at most once per window.
 pub(crate) const CUT: f64 = 0.9;
 /// Once an overload has been seen, growth past it is this slow (per window).
@@ -272,7 +276,8 @@ impl Controller {
             } else {
                 self.slow_start = false;
                 if ratio > CUT_ABOVE {
-                    self.limit *= (TARGET / ratio).max(MOST_DOWN);
+                    let gradient = (TARGET / ratio).max(MOST_DOWN);
+                    self.limit *= 1.0 - SMOOTHING + SMOOTHING * gradient;
                 } else if ratio > SHRINK_ABOVE {
                     self.limit -= 1.0;
                 }
