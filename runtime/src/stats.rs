@@ -268,7 +268,8 @@ pub struct RunStats {
     pub peak_running: usize,
     /// The time one item took in the body: each batch's wall time divided by its items,
     /// recorded once per batch on every backend (for an async body, from the batch's
-    /// start to its end, awaits included).
+    /// start to its end, awaits included). Items of one batch share its time, so a run
+    /// that is one batch (serial, with nothing that can stop it early) reports the mean.
     pub latency: ItemLatency,
     /// `limit = adaptive(...)`: the limit after each of the limiter's windows, with the
     /// time since the run started (the first entry is the initial limit). Empty for a
