@@ -391,3 +391,35 @@ fn a_body_whose_error_knows_nothing_of_overload_still_compiles_and_runs() {
     assert_eq!(go(&[1, 2, 3]).unwrap(), 6);
     assert!(go(&[1, u32::MAX]).is_err());
 }
+
+#[test]
+fn a_users_error_type_signals_overload_through_is_overloaded() {
+    #[derive(Debug)]
+    enum HttpError {
+        Status(u16),
+    }
+    impl bounded::IsOverloaded for HttpError {
+        fn is_overloaded(&self) -> bool {
+            matches!(self, HttpError::Status(429 | 503))
+        }
+    }
+    fn go(xs: &[u32], status: u16) -> Result<(), HttpError> {
+        par_bounded!(backend = pool, limit = adaptive(max = 32, initial = 32), batch = 1,
+            keep_going, name = "adaptive-http"; for x in xs {
+            // Every item fails: no latency sample ever moves the limit, only overloads.
+            std::thread::sleep(Duration::from_millis(1 + u64::from(*x) % 2));
+            Err(HttpError::Status(status))?;
+        });
+        Ok(())
+    }
+    let xs: Vec<u32> = (0..200).collect();
+    assert!(go(&xs, 503).is_err());
+    let cut = last_run("adaptive-http").unwrap();
+    let lowest = cut.limits.iter().map(|(_, l)| *l).min().unwrap();
+    assert!(lowest < 32, "503s are overload signals: {}", describe(&cut));
+    // A 404 is an error, not an overload: the limit is never cut.
+    assert!(go(&xs, 404).is_err());
+    let kept = last_run("adaptive-http").unwrap();
+    let lowest = kept.limits.iter().map(|(_, l)| *l).min().unwrap();
+    assert_eq!(lowest, 32, "{}", describe(&kept));
+}

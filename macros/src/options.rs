@@ -483,15 +483,17 @@ fn parse_adaptive(call: &syn::ExprCall, span: Span) -> syn::Result<LimitOpt> {
                 format!("`adaptive` takes named arguments\nhelp: {usage}"),
             ));
         };
-        let slot = match ident_of(&a.left).map(|i| i.to_string()).as_deref() {
+        let name = ident_of(&a.left).map(|i| i.to_string());
+        let slot = match name.as_deref() {
             Some("max") => &mut max,
             Some("min") => &mut min,
             Some("initial") => &mut initial,
-            _ => {
+            other => {
+                let what = other.map_or("this argument".to_owned(), |n| format!("`{n}`"));
                 return Err(syn::Error::new(
                     a.left.span(),
-                    format!("`adaptive` takes `max`, `min` and `initial`\nhelp: {usage}"),
-                ))
+                    format!("`adaptive` has no argument {what}: it takes `max`, `min` and `initial`\nhelp: {usage}"),
+                ));
             }
         };
         if slot.is_some() {

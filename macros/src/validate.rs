@@ -61,7 +61,7 @@ fn check_adaptive(
     if let Some(k) = &l.options.key {
         errors.push(err(
             k.span(),
-            "`key` does not combine with `limit = adaptive(...)`: a keyed lane owns its keys' queue for the whole run\nhelp: remove `key`, or write a fixed `limit`",
+            "`key` with `limit = adaptive(...)` is not supported: keyed dispatch keeps a fixed bound\nhelp: remove `key`, or write a fixed `limit`",
         ));
     }
     for (name, e) in [("max", Some(max)), ("min", min)] {
