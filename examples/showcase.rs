@@ -181,6 +181,7 @@ const SCENARIOS: &[Scenario] = &[
             .vs("queue"),
         ],
     },
+    Scenario { name: "right-sizing", about: right_sizing::ABOUT, items: 300, variants: right_sizing::VARIANTS },
     Scenario {
         name: "io-fanout",
         about:
@@ -623,6 +624,161 @@ mod memory {
             total
         });
         run.with_note(super::support::batches_of("sized"))
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// right-sizing: one downstream, every way of choosing the bound. The seeds' table, on
+// the simulated downstream of `bounded::sim`.
+
+mod right_sizing {
+    use super::support::Run;
+    use super::{own_threads, Variant};
+    use bounded::sim::Downstream;
+    use bounded::{bounded, CancelToken};
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    use std::sync::{Mutex, OnceLock};
+    use std::time::{Duration, Instant};
+
+    /// C = 50 requests/s and L = 200 ms, time-scaled ×20 so a row takes about a second:
+    /// C = 1,000/s, L = 10 ms (C·L = 10 either way). Past 2·C·L in flight it answers
+    /// `Overloaded`.
+    pub const ABOUT: &str = "C = 50/s, L = 200 ms (run x20 faster: 1,000/s, 10 ms), refusing past 20 in flight: each bound, N items after 0.3 s";
+    const CAPACITY: f64 = 1000.0;
+    const LATENCY: Duration = Duration::from_millis(10);
+    const HARD_LIMIT: usize = 20;
+    const WARM_UP: Duration = Duration::from_millis(300);
+
+    /// One row per way of choosing the bound; a new way is one more line.
+    pub const VARIANTS: &[Variant] = &[
+        own_threads("1", "limit = 1", |n| fixed(1, n)),
+        own_threads("4", "limit = 4", |n| fixed(4, n)),
+        own_threads("8", "limit = 8", |n| fixed(8, n)),
+        own_threads("10", "limit = 10 (= C·L, told)", |n| fixed(10, n)),
+        own_threads("16", "limit = 16", |n| fixed(16, n)),
+        own_threads("32", "limit = 32", |n| fixed(32, n)),
+        own_threads("64", "limit = 64", |n| fixed(64, n)),
+        own_threads("adaptive", "limit = adaptive(max = 64)", adaptive),
+    ];
+
+    fn downstream() -> Downstream {
+        Downstream::builder(CAPACITY, LATENCY)
+            .jitter(LATENCY / 20)
+            .hard_limit(HARD_LIMIT)
+            .seed(50)
+            .build()
+    }
+
+    /// What one row measures after the warm-up: the downstream's latency of each
+    /// answered item, the errors, and when the measured part started and ended.
+    struct Tally {
+        started: Instant,
+        want: u64,
+        served: AtomicU64,
+        errors: AtomicU64,
+        latencies: Mutex<Vec<Duration>>,
+        window: OnceLock<Instant>,
+        ended: OnceLock<Instant>,
+        stop: CancelToken,
+    }
+
+    impl Tally {
+        fn new(want: usize) -> Self {
+            Tally {
+                started: Instant::now(),
+                want: want as u64,
+                served: AtomicU64::new(0),
+                errors: AtomicU64::new(0),
+                latencies: Mutex::new(Vec::with_capacity(want)),
+                window: OnceLock::new(),
+                ended: OnceLock::new(),
+                stop: CancelToken::new(),
+            }
+        }
+
+        /// One request's answer; `Err` goes on as the body's error.
+        fn answer(&self, answer: Result<Duration, bounded::Overloaded>) -> Result<(), bounded::Overloaded> {
+            let now = Instant::now();
+            if now - self.started < WARM_UP {
+                return answer.map(|_| ());
+            }
+            self.window.get_or_init(|| now);
+            match answer {
+                Ok(took) => {
+                    self.latencies.lock().unwrap().push(took);
+                    if self.served.fetch_add(1, Relaxed) + 1 == self.want {
+                        let _ = self.ended.set(now);
+                        self.stop.cancel();
+                    }
+                    Ok(())
+                }
+                Err(e) => {
+                    self.errors.fetch_add(1, Relaxed);
+                    Err(e)
+                }
+            }
+        }
+
+        fn run(self, limit: String) -> Run {
+            let start = *self.window.get().expect("items after the warm-up");
+            let end = *self.ended.get().unwrap_or(&Instant::now());
+            let mut l = self.latencies.into_inner().unwrap();
+            l.sort_unstable();
+            let at = |q: f64| l[((l.len() as f64 * q).ceil() as usize).clamp(1, l.len()) - 1];
+            let (p50, p99) = (at(0.5), at(0.99));
+            let errors = self.errors.load(Relaxed);
+            Run {
+                wall: end - start,
+                answer: self.want,
+                p99: Some(p99),
+                note: format!(
+                    "p50 {}, {errors} errors, {limit}",
+                    super::support::fmt_duration(p50)
+                ),
+            }
+        }
+    }
+
+    #[bounded(backend = pool, limit = limit, batch = 1, keep_going, cancel = tally.stop)]
+    fn fixed_loop(limit: usize, down: &Downstream, tally: &Tally) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        for _ in 0u64.. {
+            tally.answer(down.call())?;
+        }
+        Ok(())
+    }
+
+    fn fixed(limit: usize, n: usize) -> Run {
+        let (down, tally) = (downstream(), Tally::new(n));
+        let _ = fixed_loop(limit, &down, &tally);
+        tally.run(format!("{limit} in flight"))
+    }
+
+    #[bounded(backend = pool, limit = adaptive(max = 64), batch = 1, keep_going,
+              cancel = tally.stop, name = "right-sizing-adaptive")]
+    fn adaptive_loop(down: &Downstream, tally: &Tally) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        for _ in 0u64.. {
+            tally.answer(down.call())?;
+        }
+        Ok(())
+    }
+
+    fn adaptive(n: usize) -> Run {
+        let (down, tally) = (downstream(), Tally::new(n));
+        let _ = adaptive_loop(&down, &tally);
+        let run = bounded::stats::last_run("right-sizing-adaptive").expect("the loop ran");
+        let after: Vec<usize> = run
+            .limits
+            .iter()
+            .filter(|(t, _)| *t >= WARM_UP)
+            .map(|(_, l)| *l)
+            .collect();
+        let mut sorted = after.clone();
+        sorted.sort_unstable();
+        let limit = match (sorted.first(), sorted.last()) {
+            (Some(lo), Some(hi)) => format!("limit {lo}-{hi}, median {}", sorted[sorted.len() / 2]),
+            _ => "limit unchanged".to_owned(),
+        };
+        tally.run(limit)
     }
 }
 
