@@ -84,14 +84,14 @@ impl Adaptive {
 pub(crate) const MIN_SAMPLES: u32 = 8;
 /// Below this ratio of window latency to no-load latency there is no queue to speak
 /// of: grow (doubling in slow start, by one after it).
-pub(crate) const GROW_BELOW: f64 = 1.05;
+pub(crate) const GROW_BELOW: f64 = 1.15;
 /// Above this ratio the limit makes a queue: shrink by one.
-pub(crate) const SHRINK_ABOVE: f64 = 1.15;
+pub(crate) const SHRINK_ABOVE: f64 = 1.3;
 /// Above this ratio the queue is long (the capacity fell, or slow start overshot): cut
 /// in one step toward [`TARGET`], by the gradient `TARGET / ratio`.
 pub(crate) const CUT_ABOVE: f64 = 1.4;
 /// The ratio a gradient cut aims for: inside the band between growing and shrinking.
-pub(crate) const TARGET: f64 = 1.1;
+pub(crate) const TARGET: f64 = 1.2;
 /// The most one window may cut the limit by (Envoy's gradient clamp).
 pub(crate) const MOST_DOWN: f64 = 0.5;
 /// How much of the gradient one window applies (Gradient2's smoothing): one window of a
