@@ -788,6 +788,7 @@ mod right_sizing {
         let mut sorted: Vec<usize> = run.limits[first..].iter().map(|(_, l)| *l).collect();
         sorted.sort_unstable();
         let limit = match (sorted.first(), sorted.last()) {
+            (Some(lo), Some(hi)) if lo == hi => format!("limit {lo}"),
             (Some(lo), Some(hi)) => format!("limit {lo}-{hi}, median {}", sorted[sorted.len() / 2]),
             _ => String::new(),
         };
