@@ -708,7 +708,10 @@ mod right_sizing {
         }
 
         /// One request's answer; `Err` goes on as the body's error.
-        fn answer(&self, answer: Result<Duration, bounded::Overloaded>) -> Result<(), bounded::Overloaded> {
+        fn answer(
+            &self,
+            answer: Result<Duration, bounded::Overloaded>,
+        ) -> Result<(), bounded::Overloaded> {
             let now = Instant::now();
             if now - self.started < WARM_UP {
                 return answer.map(|_| ());
@@ -751,7 +754,11 @@ mod right_sizing {
     }
 
     #[bounded(backend = pool, limit = limit, batch = 1, keep_going, cancel = tally.stop)]
-    fn fixed_loop(limit: usize, down: &Downstream, tally: &Tally) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    fn fixed_loop(
+        limit: usize,
+        down: &Downstream,
+        tally: &Tally,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         for _ in 0u64.. {
             tally.answer(down.call())?;
         }
@@ -768,7 +775,10 @@ mod right_sizing {
 
     #[bounded(backend = pool, limit = adaptive(max = 64), batch = 1, keep_going,
               cancel = tally.stop, name = "right-sizing-adaptive")]
-    fn adaptive_loop(down: &Downstream, tally: &Tally) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    fn adaptive_loop(
+        down: &Downstream,
+        tally: &Tally,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         for _ in 0u64.. {
             tally.answer(down.call())?;
         }
@@ -784,7 +794,11 @@ mod right_sizing {
         let _ = adaptive_loop(&down, &tally);
         let run = bounded::stats::last_run("right-sizing-adaptive").expect("the loop ran");
         // The limit in force when the measured part began, and every one after it.
-        let first = run.limits.iter().rposition(|(t, _)| *t < WARM_UP).unwrap_or(0);
+        let first = run
+            .limits
+            .iter()
+            .rposition(|(t, _)| *t < WARM_UP)
+            .unwrap_or(0);
         let mut sorted: Vec<usize> = run.limits[first..].iter().map(|(_, l)| *l).collect();
         sorted.sort_unstable();
         let limit = match (sorted.first(), sorted.last()) {

@@ -131,10 +131,10 @@ pub mod __private {
     pub use bounded_runtime::limit::gate::{weight, Gate};
     pub use bounded_runtime::limit::permits::LoopPermits;
     pub use bounded_runtime::limit::Adaptive;
-    pub use bounded_runtime::{run_adaptive, OverloadProbe, ViaIsOverloaded, ViaNotOverloaded};
     pub use bounded_runtime::reduce::{op, ReduceSet, Typed};
     pub use bounded_runtime::stats::Site;
     pub use bounded_runtime::{hash_key, run, run_keyed, run_stoppable, Stop};
+    pub use bounded_runtime::{run_adaptive, OverloadProbe, ViaIsOverloaded, ViaNotOverloaded};
     pub use bounded_runtime::{AsyncRun, Exit};
 }
 

@@ -78,7 +78,13 @@ impl Finishes {
     }
 
     fn last(&self) -> Duration {
-        self.at.lock().unwrap().iter().map(|(t, _)| *t).max().unwrap()
+        self.at
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(t, _)| *t)
+            .max()
+            .unwrap()
     }
 }
 
@@ -86,11 +92,10 @@ impl Finishes {
 /// window, held until the next).
 fn time_in_band(run: &RunStats, from: Duration, to: Duration, lo: f64, hi: f64) -> f64 {
     let mut inside = Duration::ZERO;
-    for pair in run.limits.windows(2).chain([[
-        *run.limits.last().unwrap(),
-        (Duration::MAX, 0),
-    ]
-    .as_slice()])
+    for pair in run
+        .limits
+        .windows(2)
+        .chain([[*run.limits.last().unwrap(), (Duration::MAX, 0)].as_slice()])
     {
         let ((start, limit), (end, _)) = (pair[0], pair[1]);
         let (s, e) = (start.max(from), end.min(to));
@@ -123,18 +128,31 @@ fn pool_reaches_the_capacity_with_latency_near_its_floor() {
     let down = downstream().build();
     let seen = Finishes::new();
     let items: Vec<u32> = (0..600).collect();
-    watchdog(Duration::from_secs(60), || "steady pool".into(), move || {
-        steady_pool(&items, &down, &seen).unwrap();
-        let run = last_run("adaptive-pool-steady").unwrap();
-        let (warm, end) = (Duration::from_secs(2), seen.last());
-        let rate = seen.rate(warm, end);
-        assert!(rate >= 0.9 * C, "{rate:.0}/s: {}", describe(&run));
-        let p99 = seen.p99(warm);
-        assert!(p99 <= L * 3 / 2, "p99 {p99:?} after warm-up: {}", describe(&run));
-        let band = time_in_band(&run, warm, end, CL, 1.6 * CL);
-        // Outside the band only during the jittered probes of the no-load latency.
-        assert!(band >= 0.85, "{:.0}% in band: {}", band * 100.0, describe(&run));
-    });
+    watchdog(
+        Duration::from_secs(60),
+        || "steady pool".into(),
+        move || {
+            steady_pool(&items, &down, &seen).unwrap();
+            let run = last_run("adaptive-pool-steady").unwrap();
+            let (warm, end) = (Duration::from_secs(2), seen.last());
+            let rate = seen.rate(warm, end);
+            assert!(rate >= 0.9 * C, "{rate:.0}/s: {}", describe(&run));
+            let p99 = seen.p99(warm);
+            assert!(
+                p99 <= L * 3 / 2,
+                "p99 {p99:?} after warm-up: {}",
+                describe(&run)
+            );
+            let band = time_in_band(&run, warm, end, CL, 1.6 * CL);
+            // Outside the band only during the jittered probes of the no-load latency.
+            assert!(
+                band >= 0.85,
+                "{:.0}% in band: {}",
+                band * 100.0,
+                describe(&run)
+            );
+        },
+    );
 }
 
 #[bounded(backend = pool, limit = adaptive(max = 64), batch = 1, name = "adaptive-pool-halved")]
@@ -153,24 +171,37 @@ fn pool_follows_the_capacity_when_it_halves() {
     let down = downstream().step(step, C / 2.0).build();
     let seen = Finishes::new();
     let items: Vec<u32> = (0..500).collect();
-    watchdog(Duration::from_secs(60), || "halved pool".into(), move || {
-        halved_pool(&items, &down, &seen).unwrap();
-        let run = last_run("adaptive-pool-halved").unwrap();
-        // The downstream's clock starts at its first request, with the run.
-        let after: Vec<usize> = run
-            .limits
-            .iter()
-            .filter(|(t, _)| *t >= step)
-            .map(|(_, l)| *l)
-            .collect();
-        let back = after.iter().take(20).position(|&l| (5..=8).contains(&l));
-        assert!(back.is_some(), "not back in [5, 8] within 20 windows: {}", describe(&run));
-        let settle = step + Duration::from_millis(2000);
-        let band = time_in_band(&run, settle, seen.last(), CL / 2.0, 1.6 * CL / 2.0);
-        assert!(band >= 0.8, "{:.0}% in band: {}", band * 100.0, describe(&run));
-        let rate = seen.rate(settle, seen.last());
-        assert!(rate >= 0.9 * C / 2.0, "{rate:.0}/s: {}", describe(&run));
-    });
+    watchdog(
+        Duration::from_secs(60),
+        || "halved pool".into(),
+        move || {
+            halved_pool(&items, &down, &seen).unwrap();
+            let run = last_run("adaptive-pool-halved").unwrap();
+            // The downstream's clock starts at its first request, with the run.
+            let after: Vec<usize> = run
+                .limits
+                .iter()
+                .filter(|(t, _)| *t >= step)
+                .map(|(_, l)| *l)
+                .collect();
+            let back = after.iter().take(20).position(|&l| (5..=8).contains(&l));
+            assert!(
+                back.is_some(),
+                "not back in [5, 8] within 20 windows: {}",
+                describe(&run)
+            );
+            let settle = step + Duration::from_millis(2000);
+            let band = time_in_band(&run, settle, seen.last(), CL / 2.0, 1.6 * CL / 2.0);
+            assert!(
+                band >= 0.8,
+                "{:.0}% in band: {}",
+                band * 100.0,
+                describe(&run)
+            );
+            let rate = seen.rate(settle, seen.last());
+            assert!(rate >= 0.9 * C / 2.0, "{rate:.0}/s: {}", describe(&run));
+        },
+    );
 }
 
 #[bounded(limit = adaptive(max = 64), batch = 1, keep_going, name = "adaptive-async-hard")]
@@ -188,19 +219,28 @@ fn async_under_a_hard_limit_cuts_on_overloaded_and_keeps_errors_rare() {
     let down = downstream().hard_limit(10).build();
     let seen = Finishes::new();
     let items: Vec<u32> = (0..500).collect();
-    watchdog(Duration::from_secs(60), || "hard limit".into(), move || {
-        let result = futures::executor::block_on(hard_async(&items, &down, &seen));
-        let run = last_run("adaptive-async-hard").unwrap();
-        let stats = down.stats();
-        let failed = stats.refused as f64 / items.len() as f64;
-        assert!(failed <= 0.05, "{:.1}% refused: {}", failed * 100.0, describe(&run));
-        if stats.refused > 0 {
-            assert_eq!(result, Err(Overloaded));
-        }
-        let rate = seen.rate(Duration::from_secs(2), seen.last());
-        assert!(rate >= 0.8 * C, "{rate:.0}/s: {}", describe(&run));
-        assert!(stats.peak_in_flight <= 10);
-    });
+    watchdog(
+        Duration::from_secs(60),
+        || "hard limit".into(),
+        move || {
+            let result = futures::executor::block_on(hard_async(&items, &down, &seen));
+            let run = last_run("adaptive-async-hard").unwrap();
+            let stats = down.stats();
+            let failed = stats.refused as f64 / items.len() as f64;
+            assert!(
+                failed <= 0.05,
+                "{:.1}% refused: {}",
+                failed * 100.0,
+                describe(&run)
+            );
+            if stats.refused > 0 {
+                assert_eq!(result, Err(Overloaded));
+            }
+            let rate = seen.rate(Duration::from_secs(2), seen.last());
+            assert!(rate >= 0.8 * C, "{rate:.0}/s: {}", describe(&run));
+            assert!(stats.peak_in_flight <= 10);
+        },
+    );
 }
 
 #[bounded(backend = pool, limit = adaptive(max = 200), batch = 1, name = "adaptive-hidden")]
@@ -224,17 +264,34 @@ fn pool_finds_a_hidden_capacity_behind_a_knee() {
         .build();
     let seen = Finishes::new();
     let items: Vec<u32> = (0..600).collect();
-    watchdog(Duration::from_secs(60), || "hidden capacity".into(), move || {
-        hidden_pool(&items, &down, &seen).unwrap();
-        let run = last_run("adaptive-hidden").unwrap();
-        let (warm, end) = (Duration::from_secs(2), seen.last());
-        let rate = seen.rate(warm, end);
-        assert!(rate >= 0.8 * CL / L.as_secs_f64(), "{rate:.0}/s: {}", describe(&run));
-        let band = time_in_band(&run, warm, end, CL * 0.8, 1.6 * CL);
-        assert!(band >= 0.8, "{:.0}% in band: {}", band * 100.0, describe(&run));
-        let p99 = seen.p99(warm);
-        assert!(p99 <= L * 3 / 2, "p99 {p99:?} after warm-up: {}", describe(&run));
-    });
+    watchdog(
+        Duration::from_secs(60),
+        || "hidden capacity".into(),
+        move || {
+            hidden_pool(&items, &down, &seen).unwrap();
+            let run = last_run("adaptive-hidden").unwrap();
+            let (warm, end) = (Duration::from_secs(2), seen.last());
+            let rate = seen.rate(warm, end);
+            assert!(
+                rate >= 0.8 * CL / L.as_secs_f64(),
+                "{rate:.0}/s: {}",
+                describe(&run)
+            );
+            let band = time_in_band(&run, warm, end, CL * 0.8, 1.6 * CL);
+            assert!(
+                band >= 0.8,
+                "{:.0}% in band: {}",
+                band * 100.0,
+                describe(&run)
+            );
+            let p99 = seen.p99(warm);
+            assert!(
+                p99 <= L * 3 / 2,
+                "p99 {p99:?} after warm-up: {}",
+                describe(&run)
+            );
+        },
+    );
 }
 
 /// Checks that no batch started while the limit in force was taken: `running` at a
@@ -321,10 +378,9 @@ fn owned_items_panics_errors_and_cancellation_lose_nothing_on_the_pool() {
                 "{case}: {e}"
             ),
             ("panic", Err(p)) => assert_eq!(p.downcast_ref::<Boom>(), Some(&Boom(300))),
-            ("cancel", Ok(Err(e))) => assert!(
-                e.is::<Cancelled>() || e.is::<Overloaded>(),
-                "{case}: {e}"
-            ),
+            ("cancel", Ok(Err(e))) => {
+                assert!(e.is::<Cancelled>() || e.is::<Overloaded>(), "{case}: {e}")
+            }
             (case, other) => panic!("{case}: unexpected {:?}", other.map(|r| r.map(|_| ()))),
         }
     }
@@ -335,7 +391,9 @@ fn owned_items_panics_errors_and_cancellation_lose_nothing_async() {
     quiet_booms();
     static LEDGER: std::sync::LazyLock<&'static Ledger> =
         std::sync::LazyLock::new(|| Ledger::leak(400));
-    let down = Downstream::builder(2000.0, Duration::from_millis(2)).seed(5).build();
+    let down = Downstream::builder(2000.0, Duration::from_millis(2))
+        .seed(5)
+        .build();
     for case in ["complete", "error", "panic", "cancel"] {
         LEDGER.reset();
         let items = LEDGER.vec(400);

@@ -122,8 +122,16 @@ fn item_latency_percentiles_reflect_the_body_on_every_backend() {
     let serial = last_run("latency-serial").unwrap().latency;
     assert_eq!(serial.items, 80);
     let mean = serial.p50.as_secs_f64() * 1e3;
-    assert!((3.9..7.0).contains(&mean) && serial.p50 == serial.p99, "{serial:?}");
-    for name in ["latency-rayon", "latency-pool", "latency-keyed", "latency-async"] {
+    assert!(
+        (3.9..7.0).contains(&mean) && serial.p50 == serial.p99,
+        "{serial:?}"
+    );
+    for name in [
+        "latency-rayon",
+        "latency-pool",
+        "latency-keyed",
+        "latency-async",
+    ] {
         let run = last_run(name).expect("the loop ran");
         let l = run.latency;
         assert_eq!(l.items, 80, "{name}: {l:?}");
@@ -132,7 +140,10 @@ fn item_latency_percentiles_reflect_the_body_on_every_backend() {
         // for most items.
         assert!((3.0..8.0).contains(&ms(l.p50)), "{name}: {l:?}");
         assert!(ms(l.p99) >= 12.0 && ms(l.max) >= 12.0, "{name}: {l:?}");
-        assert!(l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.max, "{name}: {l:?}");
+        assert!(
+            l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.max,
+            "{name}: {l:?}"
+        );
     }
     // A batch's time is shared by its items.
     par_bounded!(backend = pool, limit = 2, batch = 4, name = "latency-batched"; for x in &xs {
@@ -141,5 +152,8 @@ fn item_latency_percentiles_reflect_the_body_on_every_backend() {
     });
     let l = last_run("latency-batched").unwrap().latency;
     assert_eq!(l.items, 80);
-    assert!(l.p50 >= Duration::from_millis(2) && l.p50 < Duration::from_millis(6), "{l:?}");
+    assert!(
+        l.p50 >= Duration::from_millis(2) && l.p50 < Duration::from_millis(6),
+        "{l:?}"
+    );
 }

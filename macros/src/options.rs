@@ -81,8 +81,13 @@ pub struct Options {
 #[derive(Clone)]
 pub enum LimitOpt {
     Expr(Expr),
-    Cpus { factor: Option<Expr> },
-    Little { rate: Expr, latency: Duration },
+    Cpus {
+        factor: Option<Expr>,
+    },
+    Little {
+        rate: Expr,
+        latency: Duration,
+    },
     /// `adaptive(max = M, min = m, initial = i)`: each an expression; `span` is the
     /// whole call's.
     Adaptive {

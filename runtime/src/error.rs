@@ -106,7 +106,9 @@ impl IsOverloaded for std::io::Error {
 }
 
 fn dyn_is_overloaded(e: &(dyn std::error::Error + 'static)) -> bool {
-    e.is::<Overloaded>() || e.downcast_ref::<std::io::Error>().is_some_and(|e| e.is_overloaded())
+    e.is::<Overloaded>()
+        || e.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.is_overloaded())
 }
 
 /// By downcasting: an [`Overloaded`] (or a timed-out `io::Error`) in the box.

@@ -33,4 +33,6 @@ pub use error::{Cancelled, IsOverloaded, Overloaded, Rejected};
 pub use error::{OverloadProbe, ViaIsOverloaded, ViaNotOverloaded};
 pub use limit::{available_cpus, Limit, OnFull};
 pub use run::async_lanes::AsyncRun;
-pub use run::{hash_key, run, run_adaptive, run_keyed, run_stoppable, Batch, Checked, Control, Exit, Tracker};
+pub use run::{
+    hash_key, run, run_adaptive, run_keyed, run_stoppable, Batch, Checked, Control, Exit, Tracker,
+};

@@ -100,7 +100,10 @@ impl<'l> Gen<'l> {
             exits: returns || !l.facts.breaks.is_empty(),
             is_async: l.is_async(),
             classifies: fallible
-                && matches!(l.options.limit, Some(crate::options::LimitOpt::Adaptive { .. })),
+                && matches!(
+                    l.options.limit,
+                    Some(crate::options::LimitOpt::Adaptive { .. })
+                ),
         }
     }
 

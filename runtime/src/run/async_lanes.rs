@@ -399,7 +399,8 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
                             let at = self.trackers[i].error_position();
                             // A `keep_going` lane told the limiter of each error already.
                             let told = self.config.keep_going;
-                            self.outcome.failed(&self.config, &self.control, at, e, told);
+                            self.outcome
+                                .failed(&self.config, &self.control, at, e, told);
                         }
                         Err(payload) => self.outcome.panicked(site, &self.control, payload),
                     }
@@ -531,9 +532,12 @@ impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
         let range = local.range.clone();
         if let Some(started) = local.started.take() {
             let succeeded = !local.failed;
-            self.run
-                .outcome
-                .timed(&mut local.partials, started.elapsed(), range.len(), succeeded);
+            self.run.outcome.timed(
+                &mut local.partials,
+                started.elapsed(),
+                range.len(),
+                succeeded,
+            );
         }
         let range = match self.run.trackers[self.index].broke_at() {
             Some(at) => {

@@ -363,7 +363,10 @@ impl<A, E> Outcome<A, E> {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .summary(),
-            limits: self.limiter.as_ref().map_or_else(Vec::new, Limiter::history),
+            limits: self
+                .limiter
+                .as_ref()
+                .map_or_else(Vec::new, Limiter::history),
         };
         self.watch.finish(ended, &run);
         config.site.finish_run(run);
