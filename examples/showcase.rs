@@ -200,10 +200,10 @@ const SCENARIOS: &[Scenario] = &[
             .vs("queue"),
         ],
     },
+    Scenario { name: "right-sizing", about: right_sizing::ABOUT, items: 200, variants: right_sizing::VARIANTS },
     Scenario {
         name: "io-fanout",
-        about:
-            "1,000 simulated 10 ms blocking calls: a thread per call vs backend = pool, limit = 64",
+        about: "1,000 blocking calls to a downstream of 2,000/s, 10 ms, refusing past 200 in flight: a thread per call vs backend = pool, limit = 20 (= C·L)",
         items: 1_000,
         variants: &[
             own_threads(
@@ -213,7 +213,7 @@ const SCENARIOS: &[Scenario] = &[
             ),
             own_threads(
                 "pool",
-                "#[bounded(backend = pool, limit = 64)]",
+                "#[bounded(backend = pool, limit = 20)]",
                 io_fanout::bounded_pool,
             )
             .vs("naive"),
@@ -221,9 +221,8 @@ const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "async",
-        about:
-            "10,000 timer-driven 1 ms calls: a tokio task per call vs an async loop, limit = 100",
-        items: 10_000,
+        about: "2,000 awaited calls to a downstream of 10,000/s, 5 ms, refusing past 200 in flight: a tokio task per call vs a semaphore vs an async loop, limit = 50 (= C·L)",
+        items: 2_000,
         variants: &[
             own_threads(
                 "spawn",
@@ -232,12 +231,12 @@ const SCENARIOS: &[Scenario] = &[
             ),
             own_threads(
                 "semaphore",
-                "JoinSet + Semaphore(100), by hand",
+                "JoinSet + Semaphore(50), by hand",
                 async_fanout::join_set,
             ),
             own_threads(
                 "bounded",
-                "async loop, #[bounded(limit = 100)]",
+                "async loop, #[bounded(limit = 50)]",
                 async_fanout::bounded,
             )
             .vs("semaphore"),
@@ -664,69 +663,275 @@ mod memory {
 }
 
 // ---------------------------------------------------------------------------------
-// io-fanout: blocking calls. A thread per call is Go's `go call()` with no bound; the
-// pool backend keeps at most `limit` calls in flight on threads it reuses.
+// right-sizing: one downstream, every way of choosing the bound. The seeds' table, on
+// the simulated downstream of `bounded::sim`.
 
-mod io_fanout {
-    use super::support::{Latencies, Live, Run};
-    use bounded::bounded;
-    use std::thread;
+mod right_sizing {
+    use super::support::Run;
+    use super::{own_threads, Variant};
+    use bounded::sim::Downstream;
+    use bounded::{bounded, CancelToken};
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    use std::sync::{Mutex, OnceLock};
     use std::time::{Duration, Instant};
 
-    /// A blocking call: 10 ms of waiting (a database query, an HTTP request).
-    fn call(i: usize) -> u64 {
-        thread::sleep(Duration::from_millis(10));
-        i as u64
-    }
+    /// C = 50 requests/s and L = 200 ms, time-scaled ×10 so a row takes about a second:
+    /// C = 500/s, L = 20 ms (C·L = 10 either way). Past 2·C·L in flight it answers
+    /// `Overloaded`. Each row is measured once per process (not `--reps` times): the
+    /// downstream is simulated, and five runs of the slow rows would take half a minute.
+    pub const ABOUT: &str = "C = 50/s, L = 200 ms (run x10 faster: 500/s, 20 ms), refusing past 20 in flight: each bound, N items after a 0.4 s warm-up, one run";
+    const CAPACITY: f64 = 500.0;
+    const LATENCY: Duration = Duration::from_millis(20);
+    const HARD_LIMIT: usize = 20;
+    const WARM_UP: Duration = Duration::from_millis(400);
 
-    pub fn thread_per_call(n: usize) -> Run {
-        let latencies = Latencies::new(n);
-        let run = Run::time(|| {
-            thread::scope(|s| {
-                let handles: Vec<_> = (0..n)
-                    .map(|i| {
-                        let latencies = &latencies;
-                        s.spawn(move || {
-                            let _live = Live::enter();
-                            let start = Instant::now();
-                            let r = call(i);
-                            latencies.record(i, start.elapsed());
-                            r
-                        })
-                    })
-                    .collect();
-                handles.into_iter().map(|h| h.join().unwrap()).sum()
-            })
-        });
-        run.with_p99(latencies.p99())
-    }
-
-    #[bounded(backend = pool, limit = 64, batch = 1, reduce(total: +))]
-    fn call_all(n: usize, latencies: &Latencies) -> u64 {
-        let mut total = 0;
-        for i in 0..n {
-            let start = Instant::now();
-            total += call(i);
-            latencies.record(i, start.elapsed());
+    /// The row's one measured run, handed to every repetition.
+    fn once(measure: impl FnOnce() -> Run) -> Run {
+        static RUN: OnceLock<Run> = OnceLock::new();
+        let run = RUN.get_or_init(measure);
+        Run {
+            wall: run.wall,
+            answer: run.answer,
+            p99: run.p99,
+            note: run.note.clone(),
         }
-        total
     }
 
-    pub fn bounded_pool(n: usize) -> Run {
-        let latencies = Latencies::new(n);
-        let run = Run::time(|| call_all(n, &latencies));
-        run.with_p99(latencies.p99())
-            .with_note("at most 64 calls in flight")
+    /// One row per way of choosing the bound; a new way is one more line.
+    pub const VARIANTS: &[Variant] = &[
+        own_threads("1", "limit = 1", |n| fixed(1, n)),
+        own_threads("4", "limit = 4", |n| fixed(4, n)),
+        own_threads("8", "limit = 8", |n| fixed(8, n)),
+        own_threads("10", "limit = 10 (= C·L, told)", |n| fixed(10, n)),
+        own_threads("16", "limit = 16", |n| fixed(16, n)),
+        own_threads("32", "limit = 32", |n| fixed(32, n)),
+        own_threads("64", "limit = 64", |n| fixed(64, n)),
+        own_threads("adaptive", "limit = adaptive(max = 64)", adaptive),
+    ];
+
+    fn downstream() -> Downstream {
+        Downstream::builder(CAPACITY, LATENCY)
+            .jitter(LATENCY / 20)
+            .hard_limit(HARD_LIMIT)
+            .seed(50)
+            .build()
+    }
+
+    /// What one row measures after the warm-up: the downstream's latency of each
+    /// answered item, the errors, and when the measured part started and ended.
+    struct Tally {
+        started: Instant,
+        want: u64,
+        served: AtomicU64,
+        errors: AtomicU64,
+        latencies: Mutex<Vec<Duration>>,
+        window: OnceLock<Instant>,
+        ended: OnceLock<Instant>,
+        stop: CancelToken,
+    }
+
+    impl Tally {
+        fn new(want: usize) -> Self {
+            Tally {
+                started: Instant::now(),
+                want: want as u64,
+                served: AtomicU64::new(0),
+                errors: AtomicU64::new(0),
+                latencies: Mutex::new(Vec::with_capacity(want)),
+                window: OnceLock::new(),
+                ended: OnceLock::new(),
+                stop: CancelToken::new(),
+            }
+        }
+
+        /// One request's answer; `Err` goes on as the body's error.
+        fn answer(
+            &self,
+            answer: Result<Duration, bounded::Overloaded>,
+        ) -> Result<(), bounded::Overloaded> {
+            let now = Instant::now();
+            if now - self.started < WARM_UP {
+                return answer.map(|_| ());
+            }
+            self.window.get_or_init(|| now);
+            match answer {
+                Ok(took) => {
+                    self.latencies.lock().unwrap().push(took);
+                    if self.served.fetch_add(1, Relaxed) + 1 == self.want {
+                        let _ = self.ended.set(now);
+                        self.stop.cancel();
+                    }
+                    Ok(())
+                }
+                Err(e) => {
+                    self.errors.fetch_add(1, Relaxed);
+                    Err(e)
+                }
+            }
+        }
+
+        fn run(self, limit: String) -> Run {
+            let start = *self.window.get().expect("items after the warm-up");
+            let end = *self.ended.get().unwrap_or(&Instant::now());
+            let mut l = self.latencies.into_inner().unwrap();
+            l.sort_unstable();
+            let at = |q: f64| l[((l.len() as f64 * q).ceil() as usize).clamp(1, l.len()) - 1];
+            let (p50, p99) = (at(0.5), at(0.99));
+            let errors = self.errors.load(Relaxed);
+            Run {
+                wall: end - start,
+                answer: self.want,
+                p99: Some(p99),
+                note: format!(
+                    "p50 {}, {errors} errors, {limit}",
+                    super::support::fmt_duration(p50)
+                ),
+            }
+        }
+    }
+
+    #[bounded(backend = pool, limit = limit, batch = 1, keep_going, cancel = tally.stop)]
+    fn fixed_loop(
+        limit: usize,
+        down: &Downstream,
+        tally: &Tally,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        for _ in 0u64.. {
+            tally.answer(down.call())?;
+        }
+        Ok(())
+    }
+
+    fn fixed(limit: usize, n: usize) -> Run {
+        once(|| {
+            let (down, tally) = (downstream(), Tally::new(n));
+            let _ = fixed_loop(limit, &down, &tally);
+            tally.run(format!("{limit} in flight"))
+        })
+    }
+
+    #[bounded(backend = pool, limit = adaptive(max = 64), batch = 1, keep_going,
+              cancel = tally.stop, name = "right-sizing-adaptive")]
+    fn adaptive_loop(
+        down: &Downstream,
+        tally: &Tally,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        for _ in 0u64.. {
+            tally.answer(down.call())?;
+        }
+        Ok(())
+    }
+
+    fn adaptive(n: usize) -> Run {
+        once(|| adaptive_once(n))
+    }
+
+    fn adaptive_once(n: usize) -> Run {
+        let (down, tally) = (downstream(), Tally::new(n));
+        let _ = adaptive_loop(&down, &tally);
+        let run = bounded::stats::last_run("right-sizing-adaptive").expect("the loop ran");
+        // The limit in force when the measured part began, and every one after it.
+        let first = run
+            .limits
+            .iter()
+            .rposition(|(t, _)| *t < WARM_UP)
+            .unwrap_or(0);
+        let mut sorted: Vec<usize> = run.limits[first..].iter().map(|(_, l)| *l).collect();
+        sorted.sort_unstable();
+        let limit = match (sorted.first(), sorted.last()) {
+            (Some(lo), Some(hi)) if lo == hi => format!("limit {lo}"),
+            (Some(lo), Some(hi)) => format!("limit {lo}-{hi}, median {}", sorted[sorted.len() / 2]),
+            _ => String::new(),
+        };
+        tally.run(limit)
     }
 }
 
 // ---------------------------------------------------------------------------------
-// async: timer-driven calls. A task per call is unbounded; the async loop keeps 100 in
-// flight on the caller's task.
+// io-fanout: blocking calls to a downstream of finite capacity (`bounded::sim`: 2,000
+// requests/s, 10 ms, refusing past 200 in flight). A thread per call is Go's `go
+// call()` with no bound: most calls are refused, and the ones let in queue behind each
+// other. The pool backend keeps C·L = 20 in flight: no refusal, latency at its floor.
+
+mod io_fanout {
+    use super::support::{Latencies, Live, Run};
+    use bounded::bounded;
+    use bounded::sim::Downstream;
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    use std::thread;
+    use std::time::Duration;
+
+    fn downstream() -> Downstream {
+        Downstream::builder(2000.0, Duration::from_millis(10))
+            .jitter(Duration::from_millis(1))
+            .hard_limit(200)
+            .seed(10)
+            .build()
+    }
+
+    /// Calls that were refused, and the latency of those answered.
+    fn note(errors: &AtomicU64, what: &str) -> String {
+        format!("{} refused (Overloaded); {what}", errors.load(Relaxed))
+    }
+
+    pub fn thread_per_call(n: usize) -> Run {
+        let (down, latencies, errors) = (downstream(), Latencies::new(n), AtomicU64::new(0));
+        let run = Run::time(|| {
+            thread::scope(|s| {
+                for i in 0..n {
+                    let (down, latencies, errors) = (&down, &latencies, &errors);
+                    s.spawn(move || {
+                        let _live = Live::enter();
+                        match down.call() {
+                            Ok(took) => latencies.record(i, took),
+                            Err(_) => {
+                                errors.fetch_add(1, Relaxed);
+                            }
+                        }
+                    });
+                }
+            });
+            n as u64
+        });
+        run.with_p99(latencies.p99())
+            .with_note(note(&errors, "p99 of the answered"))
+    }
+
+    #[bounded(backend = pool, limit = 20, batch = 1, keep_going)]
+    fn call_all(
+        n: usize,
+        down: &Downstream,
+        latencies: &Latencies,
+    ) -> Result<(), bounded::Overloaded> {
+        for i in 0..n {
+            latencies.record(i, down.call()?);
+        }
+        Ok(())
+    }
+
+    pub fn bounded_pool(n: usize) -> Run {
+        let (down, latencies) = (downstream(), Latencies::new(n));
+        let run = Run::time(|| {
+            let refused = call_all(n, &down, &latencies).is_err();
+            assert!(!refused, "a bound of C·L is never refused");
+            n as u64
+        });
+        let errors = AtomicU64::new(down.stats().refused);
+        run.with_p99(latencies.p99())
+            .with_note(note(&errors, "at most 20 calls in flight"))
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// async: awaiting calls to a downstream of finite capacity (`bounded::sim`: 10,000
+// requests/s, 5 ms, refusing past 200 in flight). A task per call floods it; a
+// semaphore by hand or the async loop keep C·L = 50 in flight.
 
 mod async_fanout {
-    use super::support::Run;
+    use super::support::{Latencies, Run};
     use bounded::bounded;
+    use bounded::sim::Downstream;
+    use std::sync::Arc;
     use std::time::Duration;
 
     fn runtime() -> tokio::runtime::Runtime {
@@ -737,61 +942,91 @@ mod async_fanout {
             .expect("a tokio runtime")
     }
 
-    /// A non-blocking call: 1 ms on the runtime's timer.
-    async fn call(i: u64) -> u64 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-        i
+    fn downstream() -> Downstream {
+        Downstream::builder(10_000.0, Duration::from_millis(5))
+            .jitter(Duration::from_micros(500))
+            .hard_limit(200)
+            .seed(20)
+            .build()
+    }
+
+    fn finish(run: Run, down: &Downstream, latencies: &Latencies, what: &str) -> Run {
+        let refused = down.stats().refused;
+        run.with_p99(latencies.p99())
+            .with_note(format!("{refused} refused (Overloaded); {what}"))
     }
 
     pub fn spawn_per_call(n: usize) -> Run {
         let rt = runtime();
-        Run::time(|| {
+        let (down, latencies) = (downstream(), Arc::new(Latencies::new(n)));
+        let run = Run::time(|| {
             rt.block_on(async {
-                let tasks: Vec<_> = (0..n as u64).map(|i| tokio::spawn(call(i))).collect();
-                let mut total = 0;
+                let tasks: Vec<_> = (0..n)
+                    .map(|i| {
+                        let (down, latencies) = (down.clone(), latencies.clone());
+                        tokio::spawn(async move {
+                            if let Ok(took) = down.call_async().await {
+                                latencies.record(i, took);
+                            }
+                        })
+                    })
+                    .collect();
                 for t in tasks {
-                    total += t.await.expect("the task finished");
+                    t.await.expect("the task finished");
                 }
-                total
+                n as u64
             })
-        })
+        });
+        finish(run, &down, &latencies, "p99 of the answered")
     }
 
     pub fn join_set(n: usize) -> Run {
         let rt = runtime();
-        Run::time(|| {
+        let (down, latencies) = (downstream(), Arc::new(Latencies::new(n)));
+        let run = Run::time(|| {
             rt.block_on(async {
-                let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(100));
+                let permits = Arc::new(tokio::sync::Semaphore::new(50));
                 let mut set = tokio::task::JoinSet::new();
-                for i in 0..n as u64 {
+                for i in 0..n {
                     let permit = permits.clone().acquire_owned().await.expect("open");
+                    let (down, latencies) = (down.clone(), latencies.clone());
                     set.spawn(async move {
-                        let r = call(i).await;
+                        if let Ok(took) = down.call_async().await {
+                            latencies.record(i, took);
+                        }
                         drop(permit);
-                        r
                     });
                 }
-                let mut total = 0;
                 while let Some(r) = set.join_next().await {
-                    total += r.expect("the task finished");
+                    r.expect("the task finished");
                 }
-                total
+                n as u64
             })
-        })
+        });
+        finish(run, &down, &latencies, "50 in flight")
     }
 
-    #[bounded(limit = 100, batch = 1, reduce(total: +))]
-    async fn call_all(n: u64) -> u64 {
-        let mut total = 0;
+    #[bounded(limit = 50, batch = 1, keep_going)]
+    async fn call_all(
+        n: usize,
+        down: &Downstream,
+        latencies: &Latencies,
+    ) -> Result<(), bounded::Overloaded> {
         for i in 0..n {
-            total += call(i).await;
+            latencies.record(i, down.call_async().await?);
         }
-        total
+        Ok(())
     }
 
     pub fn bounded(n: usize) -> Run {
         let rt = runtime();
-        Run::time(|| rt.block_on(call_all(n as u64))).with_note("at most 100 calls in flight")
+        let (down, latencies) = (downstream(), Latencies::new(n));
+        let run = Run::time(|| {
+            let refused = rt.block_on(call_all(n, &down, &latencies)).is_err();
+            assert!(!refused, "a bound of C·L is never refused");
+            n as u64
+        });
+        finish(run, &down, &latencies, "at most 50 calls in flight")
     }
 }
 

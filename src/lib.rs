@@ -36,7 +36,9 @@
 
 pub use bounded_macros::{bounded, gate, par_bounded};
 pub use bounded_runtime::pool::Pool;
-pub use bounded_runtime::{available_cpus, CancelToken, Cancelled, Overloaded, Rate, Rejected};
+pub use bounded_runtime::{
+    available_cpus, CancelToken, Cancelled, IsOverloaded, Overloaded, Rate, Rejected,
+};
 
 /// Reductions: the operators of `reduce(VAR: OP)` and the traits that extend them.
 pub mod reduce {
@@ -59,7 +61,15 @@ pub mod reduce {
 /// ```
 pub mod stats {
     pub use bounded_runtime::limit::gate::{gates, GateStats};
-    pub use bounded_runtime::stats::{last_run, loops, LoopStats, RunEnd, RunStats, SiteLocation};
+    pub use bounded_runtime::stats::{
+        last_run, loops, ItemLatency, LoopStats, RunEnd, RunStats, SiteLocation,
+    };
+}
+
+/// A simulated downstream service for tests, benchmarks and demonstrations: capacity,
+/// base latency, jitter, a knee, a hard limit answering [`Overloaded`], a step change.
+pub mod sim {
+    pub use bounded_runtime::sim::{Downstream, DownstreamBuilder, DownstreamStats};
 }
 
 /// Loops, pools and gates as Prometheus metrics (feature `prometheus`): [`register`]
@@ -91,6 +101,7 @@ pub mod metrics {
 /// The configuration types the attribute's options become.
 pub mod config {
     pub use bounded_runtime::config::{Backend, BatchSize, Limit, OnFull, Rate, Schedule};
+    pub use bounded_runtime::limit::Adaptive;
 }
 
 /// The channel worker pool for blocking work: [`Pool`], its builder, scopes, shutdown
@@ -121,9 +132,11 @@ pub mod __private {
     };
     pub use bounded_runtime::limit::gate::{weight, Gate};
     pub use bounded_runtime::limit::permits::LoopPermits;
+    pub use bounded_runtime::limit::Adaptive;
     pub use bounded_runtime::reduce::{op, ReduceSet, Typed};
     pub use bounded_runtime::stats::Site;
     pub use bounded_runtime::{hash_key, run, run_keyed, run_stoppable, Stop};
+    pub use bounded_runtime::{run_adaptive, OverloadProbe, ViaIsOverloaded, ViaNotOverloaded};
     pub use bounded_runtime::{AsyncRun, Exit};
 }
 

@@ -96,3 +96,64 @@ fn async_runs_report_too() {
     );
     assert!(run.lanes <= 4 && run.peak_running <= 4, "{run:?}");
 }
+
+/// The item-latency percentiles reflect what the body took, on every backend: each
+/// item sleeps 3 ms (batches of 4, so the batch time is divided by its items), and
+/// one in ten sleeps 12 ms.
+#[test]
+fn item_latency_percentiles_reflect_the_body_on_every_backend() {
+    fn sleep_for(x: u64) {
+        let ms = if x % 10 == 9 { 12 } else { 3 };
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    let xs: Vec<u64> = (0..80).collect();
+    par_bounded!(backend = serial, batch = 1, name = "latency-serial"; for x in &xs { sleep_for(*x); });
+    par_bounded!(limit = 4, batch = 1, name = "latency-rayon"; for x in &xs { sleep_for(*x); });
+    par_bounded!(backend = pool, limit = 4, batch = 1, name = "latency-pool"; for x in &xs { sleep_for(*x); });
+    par_bounded!(backend = pool, limit = 4, batch = 1, key = *x % 4, name = "latency-keyed"; for x in &xs { sleep_for(*x); });
+    futures::executor::block_on(async {
+        par_bounded!(limit = 4, batch = 1, name = "latency-async"; for x in &xs {
+            futures::future::ready(()).await;
+            sleep_for(*x);
+        });
+    });
+    // A serial run that nothing can stop early is one batch: its items share its time,
+    // so each reports the mean, (72 × 3 + 8 × 12) / 80 = 3.9 ms.
+    let serial = last_run("latency-serial").unwrap().latency;
+    assert_eq!(serial.items, 80);
+    let mean = serial.p50.as_secs_f64() * 1e3;
+    assert!(
+        (3.9..7.0).contains(&mean) && serial.p50 == serial.p99,
+        "{serial:?}"
+    );
+    for name in [
+        "latency-rayon",
+        "latency-pool",
+        "latency-keyed",
+        "latency-async",
+    ] {
+        let run = last_run(name).expect("the loop ran");
+        let l = run.latency;
+        assert_eq!(l.items, 80, "{name}: {l:?}");
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        // A sleep never returns early; a loaded host wakes it late, by a few ms at most
+        // for most items.
+        assert!((3.0..8.0).contains(&ms(l.p50)), "{name}: {l:?}");
+        assert!(ms(l.p99) >= 12.0 && ms(l.max) >= 12.0, "{name}: {l:?}");
+        assert!(
+            l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.max,
+            "{name}: {l:?}"
+        );
+    }
+    // A batch's time is shared by its items.
+    par_bounded!(backend = pool, limit = 2, batch = 4, name = "latency-batched"; for x in &xs {
+        let _ = x;
+        std::thread::sleep(Duration::from_millis(2));
+    });
+    let l = last_run("latency-batched").unwrap().latency;
+    assert_eq!(l.items, 80);
+    assert!(
+        l.p50 >= Duration::from_millis(2) && l.p50 < Duration::from_millis(6),
+        "{l:?}"
+    );
+}

@@ -45,7 +45,7 @@ impl Parse for GateOptions {
                 "limit" => {
                     eq(input, &key)?;
                     let limit = parse_limit(input)?;
-                    if let LimitOpt::Adaptive { span } = limit {
+                    if let LimitOpt::Adaptive { span, .. } = limit {
                         return Err(syn::Error::new(
                             span,
                             "`limit = adaptive(...)` is not available for `#[gate]`\nhelp: write a fixed bound, `limit = cpus`, or `limit = little(rate = …, latency = …)`",

@@ -87,9 +87,21 @@ pub struct Options {
 #[derive(Clone)]
 pub enum LimitOpt {
     Expr(Expr),
-    Cpus { factor: Option<Expr> },
-    Little { rate: Expr, latency: Duration },
-    Adaptive { span: Span },
+    Cpus {
+        factor: Option<Expr>,
+    },
+    Little {
+        rate: Expr,
+        latency: Duration,
+    },
+    /// `adaptive(max = M, min = m, initial = i)`: each an expression; `span` is the
+    /// whole call's.
+    Adaptive {
+        span: Span,
+        max: Expr,
+        min: Option<Expr>,
+        initial: Option<Expr>,
+    },
 }
 
 /// `rate = …`
@@ -502,11 +514,56 @@ pub fn parse_limit(input: ParseStream) -> syn::Result<LimitOpt> {
                 return parse_little(call, e.span());
             }
             if f == "adaptive" {
-                return Ok(LimitOpt::Adaptive { span: e.span() });
+                return parse_adaptive(call, e.span());
             }
         }
     }
     Ok(LimitOpt::Expr(e))
+}
+
+fn parse_adaptive(call: &syn::ExprCall, span: Span) -> syn::Result<LimitOpt> {
+    let usage = "write `adaptive(max = 64)`, optionally with `min = 1` and `initial = 4`: the limit moves within min..=max with measured latency";
+    let (mut max, mut min, mut initial) = (None, None, None);
+    for arg in &call.args {
+        let Expr::Assign(a) = arg else {
+            return Err(syn::Error::new(
+                arg.span(),
+                format!("`adaptive` takes named arguments\nhelp: {usage}"),
+            ));
+        };
+        let name = ident_of(&a.left).map(|i| i.to_string());
+        let slot = match name.as_deref() {
+            Some("max") => &mut max,
+            Some("min") => &mut min,
+            Some("initial") => &mut initial,
+            other => {
+                let what = other.map_or("this argument".to_owned(), |n| format!("`{n}`"));
+                return Err(syn::Error::new(
+                    a.left.span(),
+                    format!("`adaptive` has no argument {what}: it takes `max`, `min` and `initial`\nhelp: {usage}"),
+                ));
+            }
+        };
+        if slot.is_some() {
+            return Err(syn::Error::new(
+                a.left.span(),
+                format!("`adaptive` takes each of `max`, `min` and `initial` once\nhelp: {usage}"),
+            ));
+        }
+        *slot = Some((*a.right).clone());
+    }
+    match max {
+        Some(max) => Ok(LimitOpt::Adaptive {
+            span,
+            max,
+            min,
+            initial,
+        }),
+        None => Err(syn::Error::new(
+            span,
+            format!("`adaptive` needs `max`: the most items the limiter may ever run at once\nhelp: {usage}"),
+        )),
+    }
 }
 
 fn parse_little(call: &syn::ExprCall, span: Span) -> syn::Result<LimitOpt> {

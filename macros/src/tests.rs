@@ -297,6 +297,32 @@ fn f(urls: Vec<Url>) {
 );
 
 snapshot!(
+    limit_adaptive,
+    r#"
+#[bounded(backend = pool, limit = adaptive(max = 64), batch = 1)]
+fn fetch_all(urls: &[Url]) -> Result<(), FetchError> {
+    for url in urls {
+        fetch(url)?;
+    }
+    Ok(())
+}
+"#
+);
+
+snapshot!(
+    async_adaptive_keep_going,
+    r#"
+#[bounded(limit = adaptive(max = 64, min = 2, initial = 8), keep_going)]
+async fn notify_all(users: &[User], client: &Client) -> Result<(), SendError> {
+    for user in users {
+        client.send(user).await?;
+    }
+    Ok(())
+}
+"#
+);
+
+snapshot!(
     collect,
     r#"
 fn f(xs: &[u64]) -> Vec<u64> {

@@ -29,6 +29,70 @@ fn is_zero_literal(e: &Expr) -> bool {
     }
 }
 
+fn int_literal(e: &Expr) -> Option<u128> {
+    match e {
+        Expr::Lit(l) => match &l.lit {
+            Lit::Int(i) => i.base10_parse().ok(),
+            _ => None,
+        },
+        Expr::Paren(p) => int_literal(&p.expr),
+        Expr::Group(g) => int_literal(&g.expr),
+        _ => None,
+    }
+}
+
+/// `limit = adaptive(max = M, min = m, initial = i)`: where it runs, and literal
+/// arguments that cannot (runtime values are checked when the loop starts).
+fn check_adaptive(
+    l: &ParLoop,
+    span: Span,
+    max: &Expr,
+    min: Option<&Expr>,
+    initial: Option<&Expr>,
+    errors: &mut Vec<syn::Error>,
+) {
+    let backend = l.options.backend();
+    if !l.is_async() && backend != Backend::Pool {
+        errors.push(err(
+            span,
+            format!("`limit = adaptive(...)` moves the bound of the pool and async backends, but this loop runs on `{backend}`\nhelp: add `backend = pool` for blocking work, or await in the body to run on `backend = async`; for CPU work keep `limit = cpus`"),
+        ));
+    }
+    if let Some(k) = &l.options.key {
+        errors.push(err(
+            k.span(),
+            "`key` with `limit = adaptive(...)` is not supported: keyed dispatch keeps a fixed bound\nhelp: remove `key`, or write a fixed `limit`",
+        ));
+    }
+    for (name, e) in [("max", Some(max)), ("min", min)] {
+        if let Some(e) = e.filter(|e| is_zero_literal(e)) {
+            errors.push(err(
+                e.span(),
+                format!("`adaptive({name} = 0)` would never run an item\nhelp: the limit moves within min..=max, both at least 1: write `adaptive(max = 64)` (min is 1 unless given)"),
+            ));
+        }
+    }
+    let (lo, hi) = (min.and_then(int_literal), int_literal(max));
+    if let (Some(m), Some(lo), Some(hi)) = (min, lo, hi) {
+        if lo > hi {
+            errors.push(err(
+                m.span(),
+                format!("`adaptive(min = {lo}, max = {hi})` has min above max\nhelp: the limit moves within min..=max: write a min of at most {hi}"),
+            ));
+        }
+    }
+    if let (Some(i), Some(v)) = (initial, initial.and_then(int_literal)) {
+        let lo = lo.unwrap_or(1);
+        if v < lo || hi.is_some_and(|hi| v > hi) {
+            let range = hi.map_or(format!("{lo}.."), |hi| format!("{lo}..={hi}"));
+            errors.push(err(
+                i.span(),
+                format!("`adaptive(initial = {v})` is outside min..=max ({range})\nhelp: write an initial limit within {range}, or leave it out (it is 4, within min..=max)"),
+            ));
+        }
+    }
+}
+
 /// A body that awaits runs as bounded futures: where that can happen, and what it needs.
 fn check_async(l: &ParLoop, errors: &mut Vec<syn::Error>) {
     let o = &l.options;
@@ -217,10 +281,12 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
             e.span(),
             "`limit = cpus * 0` would never run an item\nhelp: write `limit = cpus` or `limit = cpus * 2`",
         )),
-        Some(LimitOpt::Adaptive { span }) => errors.push(err(
-            *span,
-            "`limit = adaptive(...)` is not available yet: the adaptive limiter (which moves the bound with measured latency) is not in this version\nhelp: write a fixed bound, `limit = cpus`, or `limit = little(rate = …, latency = …)`",
-        )),
+        Some(LimitOpt::Adaptive {
+            span,
+            max,
+            min,
+            initial,
+        }) => check_adaptive(l, *span, max, min.as_ref(), initial.as_ref(), errors),
         _ => {}
     }
     if let Some(BatchOpt::Expr(e)) = &o.batch {

@@ -241,6 +241,14 @@ impl Config {
     }
 
     fn limit_or_message(&self) -> Result<usize, String> {
+        if let (Limit::Adaptive(_), Backend::Rayon | Backend::Serial) = (self.limit, self.backend) {
+            return Err(format!(
+                "bounded: `limit = adaptive(...)` works on `backend = pool` and `backend = async`, not `backend = {}`, in loop `{}` at {}",
+                if self.backend == Backend::Rayon { "rayon" } else { "serial" },
+                self.site.name(),
+                self.site.location(),
+            ));
+        }
         let n = self.limit.resolve();
         if n > 0 {
             return Ok(n);
@@ -251,6 +259,7 @@ impl Config {
             Limit::Little { rate, latency } => format!(
                 "`limit = little(rate = {rate}, latency = {latency:?})` gives no item in flight"
             ),
+            Limit::Adaptive(a) => a.problem().unwrap_or_default(),
         };
         Err(format!(
             "bounded: `limit` must be at least 1, but {what} in loop `{}` at {}",
@@ -336,6 +345,14 @@ impl Config {
                 crate::input::discard_all(source);
                 panic!("{message}")
             }
+        }
+    }
+
+    /// `limit = adaptive(...)`'s words, when the limit is adaptive.
+    pub(crate) fn adaptive(&self) -> Option<crate::limit::Adaptive> {
+        match self.limit {
+            Limit::Adaptive(a) => Some(a),
+            _ => None,
         }
     }
 

@@ -20,6 +20,7 @@ pub mod pool;
 pub mod reduce;
 pub mod run;
 mod schedule;
+pub mod sim;
 pub mod stats;
 
 #[cfg(feature = "prometheus")]
@@ -27,7 +28,11 @@ pub use observe::metrics;
 
 pub use cancel::{CancelToken, Stop};
 pub use config::{Backend, BatchSize, Config, Schedule};
-pub use error::{Cancelled, Overloaded, Rejected};
+pub use error::{Cancelled, IsOverloaded, Overloaded, Rejected};
+#[doc(hidden)]
+pub use error::{OverloadProbe, ViaIsOverloaded, ViaNotOverloaded};
 pub use limit::{available_cpus, Limit, OnFull, Rate};
 pub use run::async_lanes::AsyncRun;
-pub use run::{hash_key, run, run_keyed, run_stoppable, Batch, Checked, Control, Exit, Tracker};
+pub use run::{
+    hash_key, run, run_adaptive, run_keyed, run_stoppable, Batch, Checked, Control, Exit, Tracker,
+};

@@ -271,6 +271,31 @@ pub struct RunStats {
     pub idle: Duration,
     /// The most bodies of this run running at once.
     pub peak_running: usize,
+    /// The time one item took in the body: each batch's wall time divided by its items,
+    /// recorded once per batch on every backend (for an async body, from the batch's
+    /// start to its end, awaits included). Items of one batch share its time, so a run
+    /// that is one batch (serial, with nothing that can stop it early) reports the mean.
+    pub latency: ItemLatency,
+    /// `limit = adaptive(...)`: the limit after each of the limiter's windows, with the
+    /// time since the run started (the first entry is the initial limit). Empty for a
+    /// fixed limit.
+    pub limits: Vec<(Duration, usize)>,
+}
+
+/// Percentiles of the time one item took in the body ([`RunStats::latency`]), within
+/// about 3% of the true value (the bucket's upper bound is reported).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ItemLatency {
+    /// Half the items took at most this long.
+    pub p50: Duration,
+    /// 90% of the items took at most this long.
+    pub p90: Duration,
+    /// 99% of the items took at most this long.
+    pub p99: Duration,
+    /// The longest.
+    pub max: Duration,
+    /// Items recorded (a batch of `n` items counts `n` times).
+    pub items: u64,
 }
 
 impl Default for RunStats {
@@ -290,6 +315,8 @@ impl Default for RunStats {
             merging: Duration::ZERO,
             idle: Duration::ZERO,
             peak_running: 0,
+            latency: ItemLatency::default(),
+            limits: Vec::new(),
         }
     }
 }
@@ -411,9 +438,130 @@ impl Histogram {
     }
 }
 
+/// A plain (unshared) log-linear histogram of nanoseconds, 32 buckets per power of two
+/// (a percentile within about 3% of the true value): one lane's item latencies, kept
+/// without atomics or locks and merged into its run's once, when the lane ends. The
+/// buckets are allocated on the first record.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LatencyHistogram {
+    counts: Vec<u64>,
+    total: u64,
+    max: u64,
+}
+
+const FINE_BITS: u32 = 5;
+const FINE: usize = 1 << FINE_BITS;
+
+impl LatencyHistogram {
+    fn bucket(nanos: u64) -> usize {
+        if nanos < FINE as u64 {
+            return nanos as usize;
+        }
+        let msb = 63 - nanos.leading_zeros();
+        let sub = (nanos >> (msb - FINE_BITS)) as usize & (FINE - 1);
+        ((msb - FINE_BITS + 1) as usize) * FINE + sub
+    }
+
+    fn upper(index: usize) -> u64 {
+        if index < FINE {
+            return index as u64;
+        }
+        let msb = (index / FINE) as u32 + FINE_BITS - 1;
+        let sub = (index % FINE) as u64;
+        let low = (1u64 << msb) | (sub << (msb - FINE_BITS));
+        low.saturating_add((1u64 << (msb - FINE_BITS)) - 1)
+    }
+
+    /// Records `count` items of `nanos` each.
+    #[inline]
+    pub(crate) fn record(&mut self, nanos: u64, count: u64) {
+        if self.counts.is_empty() {
+            self.counts = vec![0; 64 * FINE];
+        }
+        self.counts[Self::bucket(nanos)] += count;
+        self.total += count;
+        self.max = self.max.max(nanos);
+    }
+
+    /// Adds `other`'s counts to these, and empties it.
+    pub(crate) fn absorb(&mut self, other: &mut LatencyHistogram) {
+        if other.total == 0 {
+            return;
+        }
+        if self.counts.is_empty() {
+            std::mem::swap(self, other);
+            return;
+        }
+        for (c, o) in self.counts.iter_mut().zip(other.counts.iter_mut()) {
+            *c += std::mem::take(o);
+        }
+        self.total += std::mem::take(&mut other.total);
+        self.max = self.max.max(std::mem::take(&mut other.max));
+    }
+
+    fn percentile(&self, q: f64) -> Duration {
+        if self.total == 0 {
+            return Duration::ZERO;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Duration::from_nanos(Self::upper(i).min(self.max));
+            }
+        }
+        Duration::from_nanos(self.max)
+    }
+
+    /// The percentiles [`RunStats`] reports.
+    pub(crate) fn summary(&self) -> ItemLatency {
+        ItemLatency {
+            p50: self.percentile(0.5),
+            p90: self.percentile(0.9),
+            p99: self.percentile(0.99),
+            max: Duration::from_nanos(self.max),
+            items: self.total,
+        }
+    }
+}
+
 #[cfg(test)]
 mod test {
-    use super::Histogram;
+    use super::{Histogram, LatencyHistogram};
+    use std::time::Duration;
+
+    #[test]
+    fn latency_buckets_bound_their_values_within_3_percent() {
+        for v in (0..5000u64).chain([1 << 20, (1 << 20) + 12345, u64::MAX / 3, u64::MAX]) {
+            let i = LatencyHistogram::bucket(v);
+            assert!(LatencyHistogram::upper(i) >= v, "{v} in bucket {i}");
+            if i > 0 {
+                assert!(LatencyHistogram::upper(i - 1) < v, "{v} in bucket {i}");
+            }
+            assert!(LatencyHistogram::upper(i) - v <= v / 32 + 1, "{v}");
+        }
+    }
+
+    #[test]
+    fn latency_percentiles_merge_across_lanes() {
+        let (mut a, mut b) = (LatencyHistogram::default(), LatencyHistogram::default());
+        for ms in 1..=50u64 {
+            a.record(ms * 1_000_000, 1);
+        }
+        for ms in 51..=100u64 {
+            b.record(ms * 1_000_000, 1);
+        }
+        a.absorb(&mut b);
+        assert_eq!(b.summary().items, 0);
+        let s = a.summary();
+        assert_eq!(s.items, 100);
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        assert!((50.0..=51.6).contains(&ms(s.p50)), "{:?}", s);
+        assert!((90.0..=92.9).contains(&ms(s.p90)), "{:?}", s);
+        assert!((99.0..=100.0).contains(&ms(s.p99)), "{:?}", s);
+        assert_eq!(ms(s.max), 100.0);
+    }
 
     #[test]
     fn buckets_bound_their_values() {

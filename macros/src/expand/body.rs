@@ -213,7 +213,14 @@ fn keep_going_loop(
             ::core::result::Result::Ok(())
         })())
     };
-    let keep_first = if g.is_async {
+    let keep_first = if g.is_async && g.classifies {
+        // The adaptive limiter hears of each error as it happens, not at the lane's end.
+        let lane = hidden("lane");
+        quote! {
+            #lane.item_failed(&e);
+            #first_error.get_or_insert(e);
+        }
+    } else if g.is_async {
         quote!(#first_error.get_or_insert(e);)
     } else {
         // The batch's first error is placed at its own item, not at the batch.

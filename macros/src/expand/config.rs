@@ -151,7 +151,13 @@ pub fn limit_value(limit: &LimitOpt, p: &TokenStream) -> TokenStream {
             let latency = duration(latency);
             quote!(#p::Limit::little((#rate) as f64, #latency))
         }
-        LimitOpt::Adaptive { .. } => unreachable!("rejected by validation"),
+        LimitOpt::Adaptive {
+            max, min, initial, ..
+        } => {
+            let min = min.as_ref().map(|m| quote!(.min(#m)));
+            let initial = initial.as_ref().map(|i| quote!(.initial(#i)));
+            quote!(#p::Limit::adaptive(#p::Adaptive::new(#max) #min #initial))
+        }
     }
 }
 

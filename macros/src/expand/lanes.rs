@@ -65,6 +65,13 @@ pub(crate) fn generate(
     let init = reductions.init(g);
     let partials = reductions.partials();
     let Tail { exit_decl, end } = tail;
+    let classifier = g.classifier();
+    let classify = if g.classifies {
+        let name = hidden("overloaded");
+        quote!(.overloaded_by(#name))
+    } else {
+        quote!()
+    };
     quote_spanned! {l.for_span=>
         {
             #site
@@ -72,7 +79,8 @@ pub(crate) fn generate(
             #make_permits
             #declare
             #exit_decl
-            let #run = #p::AsyncRun::new(#config, #input, &#reducers);
+            #classifier
+            let #run = #p::AsyncRun::new(#config, #input, &#reducers) #classify;
             let #result = #run.drive(|| async {
                 let #lane = #run.lane();
                 #bind_lane_state

@@ -65,6 +65,9 @@ pub(crate) struct Gen<'l> {
     pub is_async: bool,
     /// `rate`: items start with a token.
     pub paced: bool,
+    /// `limit = adaptive(...)` on a fallible body: its errors are asked whether they
+    /// are overload signals.
+    pub classifies: bool,
 }
 
 impl<'l> Gen<'l> {
@@ -99,6 +102,33 @@ impl<'l> Gen<'l> {
             exits: returns || !l.facts.breaks.is_empty(),
             is_async: l.is_async(),
             paced: l.options.rate.is_some(),
+            classifies: fallible
+                && matches!(
+                    l.options.limit,
+                    Some(crate::options::LimitOpt::Adaptive { .. })
+                ),
+        }
+    }
+
+    /// `limit = adaptive(...)` on a fallible body: the classifier of its errors, found
+    /// through `IsOverloaded` by autoref specialisation. The unreachable `return` names
+    /// the error type (the enclosing function's, which the loop's `?` returns) before
+    /// the lookup, which needs it known.
+    pub fn classifier(&self) -> TokenStream {
+        if !self.classifies {
+            return TokenStream::new();
+        }
+        let (p, name) = (&self.p, hidden("overloaded"));
+        let probe = hidden("probe");
+        quote! {
+            let #name = {
+                use #p::{ViaIsOverloaded as _, ViaNotOverloaded as _};
+                let #probe = #p::OverloadProbe::new();
+                if false {
+                    return ::core::result::Result::Err(#probe.never());
+                }
+                (&#probe).classifier()
+            };
         }
     }
 

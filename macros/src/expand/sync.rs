@@ -32,9 +32,15 @@ pub(crate) fn generate(
                 quote_spanned!(k.span()=> #stops, |#key_pat: &_| #p::hash_key(&(#k))),
             )
         }
+        (None, stops) if g.classifies => {
+            let stops = stops.unwrap_or_else(|| quote!(#p::Stop::unexpected));
+            let classify = super::hidden("overloaded");
+            (quote!(run_adaptive), quote!(#stops, #classify))
+        }
         (None, Some(stops)) => (quote!(run_stoppable), stops),
         (None, None) => (quote!(run), quote!()),
     };
+    let classifier = g.classifier();
     let input = input::of(g);
     let err_ty = g.err_ty();
     let Head {
@@ -61,6 +67,7 @@ pub(crate) fn generate(
             #make_permits
             #declare
             #exit_decl
+            #classifier
             let #result = #p::#entry(
                 #config,
                 #input,

@@ -5,6 +5,9 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+pub use adaptive::Adaptive;
+
+pub mod adaptive;
 pub mod coalesce;
 pub mod gate;
 pub mod permits;
@@ -35,6 +38,9 @@ pub enum Limit {
         /// Time one item takes.
         latency: Duration,
     },
+    /// A bound that follows measured latency (`limit = adaptive(max = M, …)`), for the
+    /// pool and async backends; it starts at `initial` and moves within `min..=max`.
+    Adaptive(Adaptive),
 }
 
 impl Limit {
@@ -54,10 +60,18 @@ impl Limit {
         Limit::Little { rate, latency }
     }
 
-    /// The bound as a number. Zero stays zero; [`Config`] rejects it with the loop's
-    /// location.
+    /// `limit = adaptive(max = M)`; [`Adaptive::min`] and [`Adaptive::initial`] set the
+    /// rest.
+    pub fn adaptive(words: Adaptive) -> Self {
+        Limit::Adaptive(words)
+    }
+
+    /// The bound as a number (for an adaptive limit, its `max`: how many lanes may
+    /// exist). Zero stays zero; [`Config`] rejects it with the loop's location.
     pub fn resolve(&self) -> usize {
         match *self {
+            Limit::Adaptive(a) if a.problem().is_some() => 0,
+            Limit::Adaptive(a) => a.max,
             Limit::Fixed(n) => n,
             Limit::Cpus(k) => available_cpus().saturating_mul(k),
             Limit::Little { rate, latency } => {

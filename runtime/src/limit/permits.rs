@@ -49,6 +49,25 @@ impl State {
     };
 }
 
+/// The limit a request waits under: fixed when it is made, or read again at each
+/// check (the adaptive limiter's current limit), so a lowered limit holds for requests
+/// already waiting.
+#[derive(Debug, Clone, Copy)]
+enum Cap<'p> {
+    Fixed(usize),
+    Moving(&'p AtomicUsize),
+}
+
+impl Cap<'_> {
+    #[inline]
+    fn get(self) -> usize {
+        match self {
+            Cap::Fixed(n) => n,
+            Cap::Moving(n) => n.load(Relaxed).max(1),
+        }
+    }
+}
+
 /// Held permits; released when dropped (also on panic).
 #[must_use = "the permits are released when this guard is dropped"]
 pub struct Permit<'p> {
@@ -129,9 +148,19 @@ impl Permits {
     /// assert!(permits.try_acquire(4, 9).is_some()); // clamped to 4: runs alone
     /// ```
     pub fn acquire(&self, limit: usize, weight: usize) -> Permit<'_> {
-        let weight = weight.clamp(1, limit);
+        self.acquire_cap(Cap::Fixed(limit), weight)
+    }
+
+    /// Waits for one permit under the limit `limit` holds now, read again whenever a
+    /// permit is released (or [`Permits::notify`] is called after the limit rose).
+    pub fn acquire_under(&self, limit: &AtomicUsize) -> Permit<'_> {
+        self.acquire_cap(Cap::Moving(limit), 1)
+    }
+
+    fn acquire_cap(&self, cap: Cap<'_>, weight: usize) -> Permit<'_> {
+        let weight = weight.clamp(1, cap.get());
         let mut st = lock(&self.state);
-        if st.waiting.is_empty() && st.used + weight <= limit {
+        if st.waiting.is_empty() && st.used + weight <= cap.get() {
             return self.take(&mut st, weight);
         }
         let ticket = st.next_ticket;
@@ -140,7 +169,7 @@ impl Permits {
         loop {
             st = self.turn.wait(st).unwrap_or_else(|e| e.into_inner());
             let front = st.waiting.front().map(|w| w.0);
-            if front == Some(ticket) && st.used + weight <= limit {
+            if front == Some(ticket) && st.used + weight <= cap.get() {
                 st.waiting.pop_front();
                 let permit = self.take(&mut st, weight);
                 // The next in line may fit too.
@@ -159,14 +188,37 @@ impl Permits {
         (st.waiting.is_empty() && st.used + weight <= limit).then(|| self.take(&mut st, weight))
     }
 
+    /// [`Permits::try_acquire`] of one permit under the limit `limit` holds now.
+    pub fn try_acquire_under(&self, limit: &AtomicUsize) -> Option<Permit<'_>> {
+        self.try_acquire(limit.load(Relaxed).max(1), 1)
+    }
+
     /// Waits for `weight` of `limit` permits without blocking the thread.
     pub fn acquire_async(&self, limit: usize, weight: usize) -> Acquire<'_> {
         Acquire {
             permits: self,
-            limit,
+            cap: Cap::Fixed(limit),
             weight: weight.clamp(1, limit),
             ticket: None,
         }
+    }
+
+    /// [`Permits::acquire_under`] for a future.
+    pub fn acquire_async_under<'p>(&'p self, limit: &'p AtomicUsize) -> Acquire<'p> {
+        Acquire {
+            permits: self,
+            cap: Cap::Moving(limit),
+            weight: 1,
+            ticket: None,
+        }
+    }
+
+    /// Lets waiters check again: the limit they wait under has risen.
+    pub fn notify(&self) {
+        let st = lock(&self.state);
+        Self::wake_front(&st);
+        drop(st);
+        self.turn.notify_all();
     }
 
     /// Permits in use, requests waiting, and the most permits ever in use at once.
@@ -180,7 +232,7 @@ impl Permits {
 /// its place in the queue (cancellation-safe).
 pub struct Acquire<'p> {
     permits: &'p Permits,
-    limit: usize,
+    cap: Cap<'p>,
     weight: usize,
     ticket: Option<u64>,
 }
@@ -193,7 +245,7 @@ impl<'p> Future for Acquire<'p> {
         let mut st = lock(&permits.state);
         match self.ticket {
             None => {
-                if st.waiting.is_empty() && st.used + self.weight <= self.limit {
+                if st.waiting.is_empty() && st.used + self.weight <= self.cap.get() {
                     return Poll::Ready(permits.take(&mut st, self.weight));
                 }
                 let ticket = st.next_ticket;
@@ -205,7 +257,7 @@ impl<'p> Future for Acquire<'p> {
             }
             Some(ticket) => {
                 let front = st.waiting.front().map(|w| w.0);
-                if front == Some(ticket) && st.used + self.weight <= self.limit {
+                if front == Some(ticket) && st.used + self.weight <= self.cap.get() {
                     st.waiting.pop_front();
                     self.ticket = None;
                     let permit = permits.take(&mut st, self.weight);

@@ -32,6 +32,7 @@ use super::outcome::{LanePartials, Outcome, RunningGuard};
 use crate::cancel::Stop;
 use crate::config::{Config, OnFull};
 use crate::input::Source;
+use crate::limit::permits::Permit;
 use crate::limit::{when_full, Full, WhenFull};
 use crate::observe::Watch;
 use crate::reduce::ReduceSet;
@@ -122,6 +123,10 @@ struct LaneLocal<S: Source, A> {
     /// `rate`: the rest of a claimed batch, handed out one item per token, with the
     /// input position of its next item.
     held: Option<(usize, std::vec::IntoIter<S::Item>)>,
+    /// When the batch running now started (its latency runs to [`AsyncLane::keep`]).
+    started: Option<Instant>,
+    /// An item of the batch running now failed (`keep_going`).
+    failed: bool,
 }
 
 /// One claimed batch, its items moved out of the input when it was claimed (so the
@@ -133,6 +138,8 @@ pub struct LaneBatch<'a, S: Source> {
     control: &'a Control,
     tracker: &'a Tracker,
     _running: RunningGuard<'a>,
+    /// `limit = adaptive(...)`: this batch's slot of the current limit.
+    _slot: Option<Permit<'a>>,
 }
 
 impl<'a, S: Source> LaneBatch<'a, S> {
@@ -202,11 +209,19 @@ impl<S: Source> Iterator for LaneChecked<'_, S> {
 }
 
 impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
+    /// `limit = adaptive(...)`: how the run tells overload signals among its errors
+    /// (the generated code's classifier, through [`IsOverloaded`](crate::IsOverloaded)).
+    pub fn overloaded_by(mut self, classify: fn(&E) -> bool) -> Self {
+        self.outcome.overloaded_by(classify);
+        self
+    }
+
     /// Prepares the run: checks `limit` and `batch`, plans the batches.
     #[track_caller]
     pub fn new(config: Config, source: S, reducers: &'r R) -> Self {
         let (limit, batch) = config.checked(&source);
         config.site.start_run();
+        config.site.set_limit(limit);
         let parallel = config.wants_parallel();
         let stoppable =
             config.timeout.is_some() || config.cancel.is_some() || config.shows_progress();
@@ -217,6 +232,7 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
         let lanes = sizing.lanes.max(1);
         let feed = Feed::new(source, &sizing);
         let control = Control::new(&config);
+        let outcome = Outcome::new(&config, watch);
         let pump = config_queues(&config).then(|| Pump {
             capacity: config.queue.unwrap_or(lanes.saturating_mul(2)),
             state: Mutex::new(PumpState {
@@ -234,7 +250,7 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
             lanes,
             polling: AtomicUsize::new(0),
             trackers: (0..lanes).map(|_| Tracker::default()).collect(),
-            outcome: Outcome::new(watch),
+            outcome,
             pump,
         }
     }
@@ -312,6 +328,8 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
                 batches: 0,
                 items: 0,
                 held: None,
+                started: None,
+                failed: false,
             }),
         }
     }
@@ -383,7 +401,10 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
                         Ok(Poll::Pending) | Ok(Poll::Ready(Ok(()))) => {}
                         Ok(Poll::Ready(Err(e))) => {
                             let at = self.trackers[i].error_position();
-                            self.outcome.failed(&self.config, &self.control, at, e);
+                            // A `keep_going` lane told the limiter of each error already.
+                            let told = self.config.keep_going;
+                            self.outcome
+                                .failed(&self.config, &self.control, at, e, told);
                         }
                         Err(payload) => self.outcome.panicked(site, &self.control, payload),
                     }
@@ -432,9 +453,15 @@ impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
     /// there: the lane awaits the token here (on a timer), not in the body's `for` loop,
     /// which cannot await between items.
     pub async fn next(&self) -> Option<LaneBatch<'a, S>> {
+        // Under an adaptive limit, a slot first: a lowered limit holds from the next
+        // batch of every lane.
+        let slot = match &self.run.outcome.limiter {
+            Some(limiter) => Some(limiter.slot_async().await),
+            None => None,
+        };
         if !self.run.control.is_paced() {
             let (range, items) = self.claim().await?;
-            return self.open(range, items);
+            return self.open(range, items, slot);
         }
         let held = lock(&self.local).held.take();
         let (start, mut items) = match held {
@@ -445,7 +472,7 @@ impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
             }
         };
         if items.as_slice().is_empty() {
-            return self.open(start..start, Vec::new());
+            return self.open(start..start, Vec::new(), slot);
         }
         // Dropping this future while it waits drops `items` with it, unrun.
         if !self.run.control.paced_async(start).await {
@@ -453,7 +480,7 @@ impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
         }
         let item = items.next().expect("checked above: an item is left");
         lock(&self.local).held = Some((start + 1, items));
-        self.open(start..start + 1, vec![item])
+        self.open(start..start + 1, vec![item], slot)
     }
 
     /// The next batch from the pump or the feed, its items moved into the lane.
@@ -498,7 +525,12 @@ impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
     }
 
     /// Hands claimed items to the body, unless the run refuses them.
-    fn open(&self, range: Range<usize>, items: Vec<S::Item>) -> Option<LaneBatch<'a, S>> {
+    fn open(
+        &self,
+        range: Range<usize>,
+        items: Vec<S::Item>,
+        slot: Option<Permit<'a>>,
+    ) -> Option<LaneBatch<'a, S>> {
         let run = self.run;
         // Claimed first, checked second: a run whose every item started is not
         // reported as cancelled because a lane looked for more after the deadline.
@@ -511,12 +543,15 @@ impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
         local.batches += 1;
         local.items += range.len() as u64;
         local.range = range.clone();
+        local.started = Some(Instant::now());
+        local.failed = false;
         Some(LaneBatch {
             start: range.start,
             items,
             control: &run.control,
             tracker,
             _running: run.outcome.enter(run.config.site),
+            _slot: slot,
         })
     }
 
@@ -527,11 +562,27 @@ impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
         tracker.reset(start);
     }
 
+    /// `keep_going`: an item of the batch running now failed with `error` (the lane
+    /// returns its first error when it ends). The adaptive limiter hears of it now.
+    pub fn item_failed(&self, error: &E) {
+        lock(&self.local).failed = true;
+        self.run.outcome.classify(error);
+    }
+
     /// The partial reductions of the batch just run. After a `break`, they cover the
     /// items up to it, and the run is cut there.
     pub fn keep(&self, acc: R::Acc) {
         let mut local = lock(&self.local);
         let range = local.range.clone();
+        if let Some(started) = local.started.take() {
+            let succeeded = !local.failed;
+            self.run.outcome.timed(
+                &mut local.partials,
+                started.elapsed(),
+                range.len(),
+                succeeded,
+            );
+        }
         let range = match self.run.trackers[self.index].broke_at() {
             Some(at) => {
                 self.run.control.cut_at(at);

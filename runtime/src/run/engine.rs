@@ -84,40 +84,20 @@ pub(crate) struct Lane<W, A> {
     tracker: Tracker,
     batches: u64,
     items: u64,
-    /// When the lane started, for a lane that runs from start to end; `None` for the
-    /// pool's dispatcher, whose batches add to `busy` one by one.
-    started: Option<Instant>,
-    /// Time in bodies counted so far (the dispatcher's), or spent waiting for work
-    /// (subtracted, for a lane).
-    pub(crate) busy: Duration,
-    pub(crate) waiting: Duration,
+    /// Time in bodies, summed over the lane's batches (timed in [`Engine::run_work`]).
+    busy: Duration,
 }
 
 impl<W, A> Lane<W, A> {
-    /// A lane that runs from now until its input ends.
-    pub(crate) fn running() -> Self {
-        Self::running_since(Instant::now())
-    }
-
-    /// A lane that runs from `started` until its input ends.
-    pub(crate) fn running_since(started: Instant) -> Self {
-        Lane {
-            started: Some(started),
-            ..Self::dispatcher()
-        }
-    }
-
-    /// The record of a dispatcher that runs some batches itself.
-    pub(crate) fn dispatcher() -> Self {
+    /// A lane, or the record of a dispatcher that runs some batches itself.
+    pub(crate) fn new() -> Self {
         Lane {
             state: None,
             partials: LanePartials::default(),
             tracker: Tracker::default(),
             batches: 0,
             items: 0,
-            started: None,
             busy: Duration::ZERO,
-            waiting: Duration::ZERO,
         }
     }
 }
@@ -143,17 +123,17 @@ where
             sizing,
             reducers,
             body,
-            outcome: Outcome::new(watch),
+            outcome: Outcome::new(config, watch),
         }
     }
 
     /// A lane that claims its own work until the input or the run ends (serial and
-    /// rayon lanes), started at `started`. Returns when it ended.
-    pub(crate) fn claiming_lane(&self, lane: usize, started: Instant) -> Instant {
+    /// rayon lanes).
+    pub(crate) fn claiming_lane(&self, lane: usize) {
         // A lane runs its batches back to back: counting it once as running gives the
         // same peak as counting each batch, without two contended atomics per batch.
         let _running = self.enter();
-        let mut local = Lane::running_since(started);
+        let mut local = Lane::new();
         let mut cursor = LaneCursor::new(lane);
         let mut spare = S::Scratch::default();
         while let Some(work) = self.feed.claim(&mut cursor, &mut spare) {
@@ -163,7 +143,7 @@ where
                 None => break,
             }
         }
-        self.finish_lane(local).unwrap_or_else(Instant::now)
+        self.finish_lane(local);
     }
 
     /// Runs one claimed batch, unless the run refuses it (stopping, past its deadline,
@@ -193,10 +173,16 @@ where
             tracker: &lane.tracker,
         };
         let state = &mut lane.state;
+        // The one clock of a batch, whichever driver runs it: its time in the body is
+        // the lane's busy time and, per item, the run's latency.
+        let started = Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| {
             let state = state.get_or_insert_with(|| self.body.init());
             self.body.run(state, batch)
         }));
+        let took = started.elapsed();
+        lane.busy += took;
+        let items = range.len();
         let site = self.config.site;
         // A `break` cuts the run at its item; the batch's partial covers the items up to
         // it, so it never joins a neighbour past the cut.
@@ -207,13 +193,17 @@ where
             }
             None => range,
         };
+        let succeeded = matches!(result, Ok(Ok(_)));
+        self.outcome
+            .timed(&mut lane.partials, took, items, succeeded);
         match result {
             Ok(Ok(acc)) => self
                 .outcome
                 .keep(&mut lane.partials, range, acc, self.reducers),
             Ok(Err(error)) => {
                 let at = lane.tracker.error_position();
-                self.outcome.failed(self.config, &self.control, at, error)
+                self.outcome
+                    .failed(self.config, &self.control, at, error, false)
             }
             Err(payload) => self.outcome.panicked(site, &self.control, payload),
         }
@@ -228,17 +218,12 @@ where
         }
     }
 
-    /// A lane is done: its counts, time and partials join the run's. Returns when it
-    /// ended, for a lane that ran from start to end (the clock is read once for both).
-    pub(crate) fn finish_lane(&self, mut lane: Lane<B::State, R::Acc>) -> Option<Instant> {
-        let ended = lane.started.map(|s| (s, Instant::now()));
-        let lived = ended.map_or(Duration::ZERO, |(s, e)| e.saturating_duration_since(s));
-        let busy = (lived + lane.busy).saturating_sub(lane.waiting);
+    /// A lane is done: its counts, time and partials join the run's.
+    pub(crate) fn finish_lane(&self, mut lane: Lane<B::State, R::Acc>) {
         self.outcome
-            .lane_done(self.config.site, lane.batches, lane.items, busy);
+            .lane_done(self.config.site, lane.batches, lane.items, lane.busy);
         self.outcome
             .absorb(&mut lane.partials, self.reducers, false);
-        ended.map(|(_, e)| e)
     }
 
     /// The loop's result, after every lane has finished. Unclaimed items are dropped

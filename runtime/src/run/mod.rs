@@ -34,6 +34,7 @@ pub use exit::Exit;
 
 use crate::cancel::Stop;
 use crate::config::{Backend, Config};
+use crate::error::never_overloaded;
 use crate::input::Source;
 use crate::observe::Watch;
 use crate::reduce::ReduceSet;
@@ -92,6 +93,40 @@ where
         &Closures { init, body },
         stops,
         None::<&fn(&S::Item) -> u64>,
+        never_overloaded,
+    )
+}
+
+/// [`run_stoppable`] for `limit = adaptive(...)`: `overloaded` tells which of the body's
+/// errors are overload signals, on which the limiter cuts its limit (the generated
+/// code finds it through [`IsOverloaded`](crate::IsOverloaded)).
+#[track_caller]
+pub fn run_adaptive<S, R, W, E, Init, Body, Stops>(
+    config: Config,
+    source: S,
+    reducers: &R,
+    init: Init,
+    body: Body,
+    stops: Stops,
+    overloaded: fn(&E) -> bool,
+) -> Result<R::Acc, E>
+where
+    S: Source,
+    R: ReduceSet + Sync,
+    R::Acc: Send,
+    E: Send,
+    Init: Fn() -> W + Sync,
+    Body: Fn(&mut W, Batch<'_, S>) -> Result<R::Acc, E> + Sync,
+    Stops: FnOnce(Stop) -> E,
+{
+    drive(
+        config,
+        source,
+        reducers,
+        &Closures { init, body },
+        stops,
+        None::<&fn(&S::Item) -> u64>,
+        overloaded,
     )
 }
 
@@ -124,6 +159,7 @@ where
         &Closures { init, body },
         stops,
         Some(&key),
+        never_overloaded,
     )
 }
 
@@ -142,6 +178,7 @@ fn drive<S, R, B, Stops, Key>(
     body: &B,
     stops: Stops,
     key: Option<&Key>,
+    overloaded: fn(&B::Error) -> bool,
 ) -> Result<R::Acc, B::Error>
 where
     S: Source,
@@ -153,6 +190,7 @@ where
 {
     let (limit, batch) = config.checked(&source);
     config.site.start_run();
+    config.site.set_limit(limit);
     let shape = source.shape();
     // A bar moves per batch: a loop that shows one runs in batches even on one lane.
     let stoppable = config.timeout.is_some() || config.cancel.is_some() || config.shows_progress();
@@ -167,12 +205,11 @@ where
     }
     let feed = Feed::new(source, &sizing);
     let watch = Watch::start(&config, shape, limit);
-    let engine = Engine::new(&config, feed, sizing, reducers, body, watch);
+    let mut engine = Engine::new(&config, feed, sizing, reducers, body, watch);
+    engine.outcome.overloaded_by(overloaded);
     let _span = engine.outcome.enter_span();
-    // The serial lane ends on this thread, where the partials are then combined.
-    let mut merging_from = None;
     if !parallel {
-        merging_from = Some(serial::drive(&engine));
+        serial::drive(&engine);
     } else if on_pool {
         match key {
             Some(key) => pool::drive_keyed(&engine, limit, key),
@@ -181,5 +218,5 @@ where
     } else {
         rayon::drive(&engine);
     }
-    engine.finish(stops, merging_from)
+    engine.finish(stops, None)
 }

@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 use super::control::Control;
 use crate::cancel::Stop;
 use crate::config::Config;
+use crate::error::never_overloaded;
+use crate::limit::adaptive::Limiter;
 use crate::observe::{Entered, Pace, Watch};
 use crate::reduce::ReduceSet;
-use crate::stats::{RunEnd, RunStats, Running, Site};
+use crate::stats::{LatencyHistogram, RunEnd, RunStats, Running, Site};
 
 /// A lane's partials are moved into the run's list once it holds this many.
 const COMPACT_AT: usize = 64;
@@ -39,11 +41,13 @@ fn push_or_join<R: ReduceSet>(list: &mut Vec<Partial<R::Acc>>, p: Partial<R::Acc
     }
 }
 
-/// One lane's partials, neighbours in input order combined at once, and its finished
-/// items not yet shown on the run's progress bar.
+/// One lane's partials, neighbours in input order combined at once, its finished
+/// items not yet shown on the run's progress bar, and its item latencies (merged into
+/// the run's when the lane ends, so recording one costs no lock and no atomic).
 pub(crate) struct LanePartials<A> {
     list: Vec<Partial<A>>,
     pace: Pace,
+    latency: LatencyHistogram,
 }
 
 impl<A> Default for LanePartials<A> {
@@ -51,6 +55,7 @@ impl<A> Default for LanePartials<A> {
         LanePartials {
             list: Vec::new(),
             pace: Pace::default(),
+            latency: LatencyHistogram::default(),
         }
     }
 }
@@ -69,6 +74,12 @@ pub(crate) struct Outcome<A, E> {
     figures: Figures,
     /// The run's progress bar and span (empty without the features).
     watch: Watch,
+    /// The run's item latencies, the lanes' merged as each ends.
+    latency: Mutex<LatencyHistogram>,
+    /// `limit = adaptive(...)`: the controller every driver's slots read.
+    pub(crate) limiter: Option<Limiter>,
+    /// Whether an error is an overload signal (the generated code's classifier).
+    overloaded: fn(&E) -> bool,
 }
 
 /// One run's counts and times, as the lanes report them.
@@ -104,9 +115,21 @@ fn nanos(d: Duration) -> u64 {
 }
 
 impl<A, E> Outcome<A, E> {
-    pub(crate) fn new(watch: Watch) -> Self {
+    pub(crate) fn new(config: &Config, watch: Watch) -> Self {
+        let seed = {
+            use std::hash::{BuildHasher, BuildHasherDefault};
+            BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+                .hash_one(config.site.name())
+        };
+        let limiter = config.adaptive().map(|a| Limiter::new(a, seed));
+        if let Some(limiter) = &limiter {
+            watch.set_limit(limiter.current());
+        }
         Outcome {
             watch,
+            latency: Mutex::new(LatencyHistogram::default()),
+            limiter,
+            overloaded: never_overloaded::<E>,
             inner: Mutex::new(Inner {
                 partials: Vec::new(),
                 error: None,
@@ -128,14 +151,49 @@ impl<A, E> Outcome<A, E> {
         }
     }
 
-    /// When the run started.
-    pub(crate) fn started(&self) -> Instant {
-        self.figures.start
-    }
-
     /// The run's bar, span and current limit (`Watch::set_limit` moves the limit).
     pub(crate) fn watch(&self) -> &Watch {
         &self.watch
+    }
+
+    /// Sets how the run tells overload signals among its errors.
+    pub(crate) fn overloaded_by(&mut self, classify: fn(&E) -> bool) {
+        self.overloaded = classify;
+    }
+
+    /// Whether `error` is an overload signal; the adaptive limiter, if any, is told.
+    pub(crate) fn classify(&self, error: &E) -> bool {
+        let overloaded = (self.overloaded)(error);
+        if let (true, Some(limiter)) = (overloaded, &self.limiter) {
+            if let Some(limit) = limiter.overloaded() {
+                self.watch.set_limit(limit);
+            }
+        }
+        overloaded
+    }
+
+    /// A batch of `items` took `took` in its body: the one place every driver reports
+    /// it. Each item is recorded at `took / items` in the lane's histogram; a batch
+    /// that `succeeded` is also the adaptive limiter's sample (an error's latency —
+    /// an instant refusal, say — says nothing about the downstream's queue).
+    #[inline]
+    pub(crate) fn timed(
+        &self,
+        lane: &mut LanePartials<A>,
+        took: Duration,
+        items: usize,
+        succeeded: bool,
+    ) {
+        if items == 0 {
+            return;
+        }
+        let per_item = nanos(took) / items as u64;
+        lane.latency.record(per_item, items as u64);
+        if let (true, Some(limiter)) = (succeeded, &self.limiter) {
+            if let Some(limit) = limiter.sample(Duration::from_nanos(per_item)) {
+                self.watch.set_limit(limit);
+            }
+        }
     }
 
     /// Enters the run's span on the calling thread (feature `tracing`).
@@ -182,7 +240,21 @@ impl<A, E> Outcome<A, E> {
     /// A batch ended in `error` at input position `at`. Fail-fast stops the run; in a
     /// loop that can `break`, it cuts the run at the error instead, so the items before
     /// it still run (an earlier `break` or error would come first sequentially).
-    pub(crate) fn failed(&self, config: &Config, control: &Control, at: usize, error: E) {
+    ///
+    /// `classified`: the lane has already told the limiter about this error (an async
+    /// `keep_going` lane reports each batch's error as it happens, and returns the
+    /// first one when it ends).
+    pub(crate) fn failed(
+        &self,
+        config: &Config,
+        control: &Control,
+        at: usize,
+        error: E,
+        classified: bool,
+    ) {
+        if !classified {
+            self.classify(&error);
+        }
         config.site.count_failed();
         self.figures.failed.fetch_add(1, Relaxed);
         self.watch.failed(at);
@@ -247,6 +319,13 @@ impl<A, E> Outcome<A, E> {
         compact: bool,
     ) {
         self.watch.flush(&mut lane.pace);
+        if !compact {
+            // The lane ends (compaction runs while it still records).
+            self.latency
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .absorb(&mut lane.latency);
+        }
         if lane.list.is_empty() {
             return;
         }
@@ -298,6 +377,15 @@ impl<A, E> Outcome<A, E> {
                 .unwrap_or(Duration::MAX)
                 .saturating_sub(busy + merging),
             peak_running: f.peak_running.load(Relaxed),
+            latency: self
+                .latency
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .summary(),
+            limits: self
+                .limiter
+                .as_ref()
+                .map_or_else(Vec::new, Limiter::history),
         };
         self.watch.finish(ended, &run);
         config.site.finish_run(run);

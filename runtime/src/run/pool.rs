@@ -21,9 +21,9 @@
 //! with its queue, so the order of its keys is kept.
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TryRecvError, TrySendError};
+use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
 
 use super::engine::{Body, Engine, Lane};
 use super::feed::{Opened, Work};
@@ -31,6 +31,7 @@ use crate::cancel::Stop;
 use crate::config::OnFull;
 use crate::error::Rejected;
 use crate::input::{Buffer, Source};
+use crate::limit::adaptive::Limiter;
 use crate::limit::permits::{Permit, Permits};
 use crate::limit::{when_full, Full, WhenFull};
 use crate::pool::{shared_io_pool, Pool, Scope};
@@ -41,36 +42,48 @@ use crate::schedule::LaneCursor;
 /// the batch itself.
 const PATIENCE: Duration = Duration::from_millis(2);
 
-/// The `limit` slots of one run: lanes and the dispatcher share them.
-struct Slots {
+/// The `limit` slots of one run: lanes and the dispatcher share them. Under `limit =
+/// adaptive(...)` they are the limiter's, whose limit moves, and a lane takes one per
+/// batch (so a lowered limit holds from each lane's next batch); otherwise a lane
+/// takes one for its life.
+struct Slots<'a> {
     limit: usize,
     permits: Permits,
-    /// Lanes holding a slot.
+    adaptive: Option<&'a Limiter>,
+    /// Lanes that have started (holding a slot, or under an adaptive limit waiting
+    /// for one at each batch: not queued behind the dispatcher either way).
     started: AtomicUsize,
 }
 
-impl Slots {
-    fn new(limit: usize) -> Self {
+impl<'a> Slots<'a> {
+    fn new(limit: usize, adaptive: Option<&'a Limiter>) -> Self {
         Slots {
             limit,
             permits: Permits::new(),
+            adaptive,
             started: AtomicUsize::new(0),
         }
     }
 
     fn acquire(&self) -> Permit<'_> {
-        self.permits.acquire(self.limit, 1)
+        match self.adaptive {
+            Some(limiter) => limiter.slot(),
+            None => self.permits.acquire(self.limit, 1),
+        }
     }
 
     fn try_acquire(&self) -> Option<Permit<'_>> {
-        self.permits.try_acquire(self.limit, 1)
+        match self.adaptive {
+            Some(limiter) => limiter.try_slot(),
+            None => self.permits.try_acquire(self.limit, 1),
+        }
     }
 }
 
 /// The dispatcher's side of one run.
 struct Dispatcher<'e, 'r, S: Source, R: ReduceSet, B: Body<S, R::Acc>> {
     engine: &'e Engine<'r, S, R, B>,
-    slots: &'e Slots,
+    slots: &'e Slots<'e>,
     /// The dispatcher's own lane record, for batches it runs itself.
     local: Lane<B::State, R::Acc>,
     /// Lanes the pool accepted.
@@ -93,9 +106,7 @@ where
     /// Runs `work` on the dispatcher under `slot`; false once the run stops.
     fn run_here(&mut self, work: Work<'_, S>, slot: Permit<'_>) -> bool {
         let _running = self.engine.enter();
-        let started = Instant::now();
         let ran = self.engine.run_work(&mut self.local, work).is_some();
-        self.local.busy += started.elapsed();
         drop(slot);
         ran && !self.engine.control.is_stopping()
     }
@@ -126,31 +137,30 @@ where
 /// One lane: takes a slot, then runs batches from its channel until it is closed and
 /// empty. After a stop it keeps draining (the engine drops refused work), so the
 /// dispatcher never waits on a full queue.
-fn lane<S, R, B>(engine: &Engine<'_, S, R, B>, slots: &Slots, rx: Receiver<Work<'_, S>>)
+fn lane<S, R, B>(engine: &Engine<'_, S, R, B>, slots: &Slots<'_>, rx: Receiver<Work<'_, S>>)
 where
     S: Source,
     R: ReduceSet,
     B: Body<S, R::Acc>,
 {
-    let _slot = slots.acquire();
-    slots.started.fetch_add(1, Relaxed);
-    let _running = engine.enter();
-    let mut local = Lane::running();
-    loop {
-        let work = match rx.try_recv() {
-            Ok(work) => work,
-            Err(TryRecvError::Disconnected) => break,
-            Err(TryRecvError::Empty) => {
-                let waited = Instant::now();
-                let next = rx.recv();
-                local.waiting += waited.elapsed();
-                match next {
-                    Ok(work) => work,
-                    Err(_) => break,
-                }
-            }
-        };
-        let _ = engine.run_work(&mut local, work);
+    let mut local = Lane::new();
+    if slots.adaptive.is_some() {
+        // A slot per batch, taken before the batch: at most the current limit run.
+        slots.started.fetch_add(1, Relaxed);
+        loop {
+            let slot = slots.acquire();
+            let Ok(work) = rx.recv() else { break };
+            let _running = engine.enter();
+            let _ = engine.run_work(&mut local, work);
+            drop(slot);
+        }
+    } else {
+        let _slot = slots.acquire();
+        slots.started.fetch_add(1, Relaxed);
+        let _running = engine.enter();
+        while let Ok(work) = rx.recv() {
+            let _ = engine.run_work(&mut local, work);
+        }
     }
     engine.finish_lane(local);
 }
@@ -184,7 +194,7 @@ where
     };
     let capacity = config.queue.unwrap_or(limit.saturating_mul(2));
     let (tx, rx) = bounded::<Work<'_, S>>(capacity);
-    let slots = Slots::new(limit);
+    let slots = Slots::new(limit, engine.outcome.limiter.as_ref());
     pool.scope(|s| {
         let mut offered = 0;
         for _ in 0..lanes {
@@ -196,7 +206,7 @@ where
         let mut d = Dispatcher {
             engine,
             slots: &slots,
-            local: Lane::dispatcher(),
+            local: Lane::new(),
             offered,
             on_own_pool: pool.is_worker_thread(),
         };
@@ -313,7 +323,7 @@ where
     let (txs, rxs): (Vec<Sender<Work<'_, S>>>, Vec<_>) =
         (0..lanes).map(|_| bounded(capacity)).unzip();
     let owners: Vec<AtomicU8> = (0..lanes).map(|_| AtomicU8::new(FREE)).collect();
-    let slots = Slots::new(limit);
+    let slots = Slots::new(limit, engine.outcome.limiter.as_ref());
     pool.scope(|s| {
         for (j, rx) in rxs.iter().enumerate() {
             let (rx, slots, owner) = (rx.clone(), &slots, &owners[j]);
@@ -331,7 +341,7 @@ where
             d: Dispatcher {
                 engine,
                 slots: &slots,
-                local: Lane::dispatcher(),
+                local: Lane::new(),
                 offered: lanes,
                 on_own_pool: pool.is_worker_thread(),
             },
@@ -405,9 +415,7 @@ where
         let queued = self.rxs[j].try_iter();
         for work in queued.chain(work) {
             let _running = engine.enter();
-            let started = Instant::now();
             go_on &= engine.run_work(&mut self.d.local, work).is_some();
-            self.d.local.busy += started.elapsed();
         }
         go_on && !engine.control.is_stopping()
     }

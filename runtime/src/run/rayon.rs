@@ -6,8 +6,6 @@
 //! instead of blocking its worker, so nested loops cannot starve the pool, and
 //! `ThreadPool::install` is never called (no nested-`install` deadlock).
 
-use std::time::Instant;
-
 use super::engine::{Body, Engine};
 use crate::input::Source;
 use crate::reduce::ReduceSet;
@@ -34,9 +32,7 @@ where
     B: Body<S, R::Acc>,
 {
     for lane in 1..engine.sizing.lanes {
-        s.spawn(move |_| {
-            engine.claiming_lane(lane, Instant::now());
-        });
+        s.spawn(move |_| engine.claiming_lane(lane));
     }
-    engine.claiming_lane(0, Instant::now());
+    engine.claiming_lane(0);
 }

@@ -3,22 +3,16 @@
 //! `backend = serial`, `if = false`, `BOUNDED_SERIAL=1`, or an input of one lane's
 //! worth. Without a deadline or token the sizing gives one batch, so the body's own
 //! `for` loop runs over the whole input as written.
-//!
-//! The lane starts with the run, so it takes the run's start time instead of reading
-//! the clock again (a loop of a few items is dominated by its clock reads).
-
-use std::time::Instant;
 
 use super::engine::{Body, Engine};
 use crate::input::Source;
 use crate::reduce::ReduceSet;
 
-/// Runs the lane; returns when it ended.
-pub(super) fn drive<S, R, B>(engine: &Engine<'_, S, R, B>) -> Instant
+pub(super) fn drive<S, R, B>(engine: &Engine<'_, S, R, B>)
 where
     S: Source,
     R: ReduceSet,
     B: Body<S, R::Acc>,
 {
-    engine.claiming_lane(0, engine.outcome.started())
+    engine.claiming_lane(0);
 }
