@@ -11,6 +11,7 @@
 
 mod cancel;
 pub mod capture;
+pub mod cluster;
 pub mod config;
 mod error;
 pub mod input;
@@ -30,4 +31,6 @@ pub use config::{Backend, BatchSize, Config, Schedule};
 pub use error::{Cancelled, Overloaded, Rejected};
 pub use limit::{available_cpus, Limit, OnFull};
 pub use run::async_lanes::AsyncRun;
+#[cfg(feature = "timely")]
+pub use run::timely::{run_timely, LoopError, Partials, Spread};
 pub use run::{hash_key, run, run_keyed, run_stoppable, Batch, Checked, Control, Exit, Tracker};

@@ -63,6 +63,8 @@ pub(crate) struct Gen<'l> {
     pub exits: bool,
     /// The body awaits.
     pub is_async: bool,
+    /// `backend = timely`: across processes.
+    pub timely: bool,
 }
 
 impl<'l> Gen<'l> {
@@ -96,6 +98,7 @@ impl<'l> Gen<'l> {
             returns,
             exits: returns || !l.facts.breaks.is_empty(),
             is_async: l.is_async(),
+            timely: l.options.backend() == crate::words::Backend::Timely,
         }
     }
 
@@ -104,10 +107,14 @@ impl<'l> Gen<'l> {
         self.rejects || self.cancels
     }
 
-    /// The body's error type: inferred when something can fail, else `Infallible`.
+    /// The body's error type: inferred when something can fail, else `Infallible` (on
+    /// `backend = timely`, the runtime's serializable `Never`).
     pub fn err_ty(&self) -> TokenStream {
         if self.fallible || self.stoppable() {
             quote!(_)
+        } else if self.timely {
+            let p = &self.p;
+            quote!(#p::Never)
         } else {
             quote!(::core::convert::Infallible)
         }

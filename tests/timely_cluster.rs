@@ -1,0 +1,1 @@
+//! `backend = timely` across local processes.
