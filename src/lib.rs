@@ -234,15 +234,13 @@ where
 #[cfg(feature = "timely")]
 #[doc(hidden)]
 pub use bounded_runtime::{
-    LoopError as TimelyError, Partials as TimelyPartials, Spread as TimelySource,
+    cluster::Carry as TimelySource, LoopError as TimelyError, Partials as TimelyPartials,
 };
 
 /// Without the feature the loop is one error at `backend = timely`: these accept anything.
 #[cfg(not(feature = "timely"))]
 #[doc(hidden)]
-pub trait TimelySource: bounded_runtime::input::Source {}
-#[cfg(not(feature = "timely"))]
-impl<S: bounded_runtime::input::Source> TimelySource for S {}
+pub use bounded_runtime::cluster::Carry as TimelySource;
 #[cfg(not(feature = "timely"))]
 #[doc(hidden)]
 pub trait TimelyPartials {}

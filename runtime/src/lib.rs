@@ -32,5 +32,5 @@ pub use error::{Cancelled, Overloaded, Rejected};
 pub use limit::{available_cpus, Limit, OnFull};
 pub use run::async_lanes::AsyncRun;
 #[cfg(feature = "timely")]
-pub use run::timely::{run_timely, LoopError, Partials, Spread};
+pub use run::timely::{run_timely, LoopError, Partials, Sent};
 pub use run::{hash_key, run, run_keyed, run_stoppable, Batch, Checked, Control, Exit, Tracker};

@@ -9,17 +9,27 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use timely::communication::Allocate;
-use timely::dataflow::operators::{Broadcast, Input, Inspect, Probe};
+use timely::dataflow::operators::{Exchange, Input, Inspect, Map, Probe};
 use timely::worker::Worker;
 
+use super::part::Ship;
 use crate::cancel::CancelToken;
 
-/// A message of a loop's dataflow: its kind, the process that sent it, its bytes.
-type Message = (u8, usize, Vec<u8>);
+/// A message of a loop's dataflow: the process it is for ([`EVERY`] for all), its
+/// kind, the process that sent it, its bytes. One worker per process, so a process's
+/// index is its worker's.
+type Message = (u64, u8, usize, Vec<u8>);
+const EVERY: u64 = u64::MAX;
+/// The loop's site, from every process.
 const ARRIVED: u8 = 0;
+/// A process's report.
 const RESULT: u8 = 1;
+/// A batch of a pulled input, from process 0.
+const ITEMS: u8 = 2;
+/// The end of a pulled input, from process 0: the number of batches sent (8 bytes).
+const END: u8 = 3;
 
 /// What the worker is asked to do.
 pub(crate) enum Job {
@@ -38,6 +48,10 @@ pub(crate) struct LoopJob {
     pub(crate) reply: Sender<Result<Vec<Vec<u8>>, String>>,
     /// Fired when the loop cannot end, so that the local part stops early.
     pub(crate) cancel: CancelToken,
+    /// Process 0 of a pulled input: the batches for the other processes.
+    pub(crate) ship: Option<Receiver<Ship>>,
+    /// The other processes of a pulled input: where the batches from process 0 go.
+    pub(crate) arrivals: Option<Sender<Vec<u8>>>,
 }
 
 /// What the worker loop knows.
@@ -61,7 +75,10 @@ pub(crate) fn serve<A: Allocate>(worker: &mut Worker<A>, me: &Member, jobs: &Rec
             let _ = job.reply.send(Err(why.clone()));
             continue;
         }
+        let mut job = job;
         let seen = Rc::new(RefCell::new(Seen::new(me.processes)));
+        // The only sender of the local part's arrivals: dropped when they are complete.
+        seen.borrow_mut().arrivals = job.arrivals.take();
         let outcome = catch_unwind(AssertUnwindSafe(|| run_loop(worker, me, &job, &seen)));
         let answer = match outcome {
             Ok(answer) => answer,
@@ -80,10 +97,14 @@ pub(crate) fn serve<A: Allocate>(worker: &mut Worker<A>, me: &Member, jobs: &Rec
     }
 }
 
-/// What has arrived so far, by process.
+/// What has arrived so far, by process; and, for a pulled input, where its batches
+/// go and how many process 0 said it sent.
 struct Seen {
     sites: Vec<Option<String>>,
     results: Vec<Option<Vec<u8>>>,
+    arrivals: Option<Sender<Vec<u8>>>,
+    arrived: u64,
+    expected: Option<u64>,
 }
 
 impl Seen {
@@ -91,6 +112,16 @@ impl Seen {
         Seen {
             sites: vec![None; n],
             results: vec![None; n],
+            arrivals: None,
+            arrived: 0,
+            expected: None,
+        }
+    }
+
+    /// Closes the local part's input once every batch sent to it has arrived.
+    fn close_if_complete(&mut self) {
+        if self.expected.is_some_and(|n| self.arrived >= n) {
+            self.arrivals = None;
         }
     }
 
@@ -124,23 +155,43 @@ fn run_loop<A: Allocate>(
     seen: &Rc<RefCell<Seen>>,
 ) -> Result<Vec<Vec<u8>>, String> {
     let record = Rc::clone(seen);
+    let peers = me.processes as u64;
     let (mut input, probe) = worker.dataflow::<u64, _, _>(move |scope| {
         let (input, stream) = scope.new_input::<Message>();
         let probe = stream
-            .broadcast()
-            .inspect(move |(kind, from, bytes): &Message| {
+            .flat_map(move |m: Message| {
+                let to: Vec<u64> = if m.0 == EVERY { (0..peers).collect() } else { vec![m.0] };
+                to.into_iter()
+                    .map(move |p| (p, m.1, m.2, m.3.clone()))
+            })
+            .exchange(|m: &Message| m.0)
+            .inspect(move |(_, kind, from, bytes): &Message| {
                 let mut seen = record.borrow_mut();
                 match *kind {
                     ARRIVED => {
                         seen.sites[*from] = Some(String::from_utf8_lossy(bytes).into_owned())
                     }
-                    _ => seen.results[*from] = Some(bytes.clone()),
+                    RESULT => seen.results[*from] = Some(bytes.clone()),
+                    ITEMS => {
+                        seen.arrived += 1;
+                        if let Some(arrivals) = &seen.arrivals {
+                            // A part that stopped early no longer takes batches.
+                            let _ = arrivals.send(bytes.clone());
+                        }
+                        seen.close_if_complete();
+                    }
+                    _ => {
+                        let mut n = [0u8; 8];
+                        n.copy_from_slice(&bytes[..8]);
+                        seen.expected = Some(u64::from_le_bytes(n));
+                        seen.close_if_complete();
+                    }
                 }
             })
             .probe();
         (input, probe)
     });
-    input.send((ARRIVED, me.process, job.site.clone().into_bytes()));
+    input.send((EVERY, ARRIVED, me.process, job.site.clone().into_bytes()));
     input.advance_to(1);
 
     // Every process reaches this loop within the connect timeout, or it fails.
@@ -175,15 +226,30 @@ fn run_loop<A: Allocate>(
         ));
     }
 
-    // The local part runs on the caller's side meanwhile; stepping keeps the
-    // connections read, so a process that dies is noticed now, not at the end.
-    let result = loop {
-        match job.result.recv_timeout(Duration::from_millis(20)) {
-            Ok(bytes) => break bytes,
-            Err(RecvTimeoutError::Timeout) => {
-                worker.step_or_park(Some(Duration::ZERO));
+    // The local part runs on the caller's side meanwhile: its batches for the others
+    // go out as they come, and stepping keeps the connections read, so batches arrive
+    // and a process that dies is noticed now, not at the end. The caller wakes this
+    // thread when it has something.
+    let ship = |input: &mut timely::dataflow::InputHandle<u64, Message>| {
+        if let Some(ship) = &job.ship {
+            while let Ok(s) = ship.try_recv() {
+                match s {
+                    Ship::Items(to, bytes) => input.send((to as u64, ITEMS, me.process, bytes)),
+                    Ship::End(to, sent) => {
+                        input.send((to as u64, END, me.process, sent.to_le_bytes().to_vec()))
+                    }
+                }
             }
-            Err(RecvTimeoutError::Disconnected) => {
+        }
+    };
+    let result = loop {
+        ship(&mut input);
+        match job.result.try_recv() {
+            Ok(bytes) => break bytes,
+            Err(TryRecvError::Empty) => {
+                worker.step_or_park(Some(Duration::from_millis(2)));
+            }
+            Err(TryRecvError::Disconnected) => {
                 return Err(format!(
                     "process {} gave no result for loop `{}`",
                     me.process, job.site
@@ -191,7 +257,8 @@ fn run_loop<A: Allocate>(
             }
         }
     };
-    input.send((RESULT, me.process, result));
+    ship(&mut input);
+    input.send((EVERY, RESULT, me.process, result));
     drop(input);
     while !probe.done() {
         worker.step_or_park(Some(Duration::from_millis(5)));

@@ -30,7 +30,7 @@ mod start;
 pub(crate) use exchange::LoopJob;
 #[cfg(feature = "timely")]
 pub use launch::{run_local, Launch, Launched, Member, MemberOutput, Role};
-pub use part::Part;
+pub use part::{Carry, Part};
 #[cfg(feature = "timely")]
 pub use start::shutdown;
 #[cfg(feature = "timely")]

@@ -213,6 +213,11 @@ impl Cluster {
     pub(crate) fn wake(&self) {
         self.worker.unpark();
     }
+
+    /// The worker's thread, to wake it.
+    pub(crate) fn worker(&self) -> &thread::Thread {
+        &self.worker
+    }
 }
 
 /// Ends this process's membership: the worker stops and timely closes its connections

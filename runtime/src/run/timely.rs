@@ -10,9 +10,9 @@
 //!
 //! Nothing handed to timely borrows from the loop: the reports travel as bytes.
 
-use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::Mutex;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -20,27 +20,69 @@ use serde::{Deserialize, Serialize};
 use super::batch::Batch;
 use super::engine::{Body, Closures};
 use crate::cancel::CancelToken;
-use crate::cluster::{self, panic_message, LoopJob, Part};
+use crate::cluster::{self, panic_message, Carry, LoopJob, Part};
 use crate::config::{Backend, Config, Limit};
-use crate::input::{self, Ints, Owned, Slice, SliceMut, Source};
+use crate::input::{self, Ints, Owned, Pulled, Shape, Slice, SliceMut, Source};
 use crate::reduce::ReduceSet;
 
-/// An input a `backend = timely` loop can split across processes.
-#[diagnostic::on_unimplemented(
-    message = "`backend = timely` splits only indexed inputs across processes, and `{Self}` is not one",
-    label = "not a range, slice or `Vec`",
-    note = "collect the items into a `Vec` first (every process must hold the same one), or iterate a range of indices"
-)]
-pub trait Spread: Source {}
-
-impl<T: Sync> Spread for Slice<'_, T> {}
-impl<T: Send> Spread for SliceMut<'_, T> {}
-impl<T: Send> Spread for Owned<T> {}
-impl<S: Spread> Spread for input::Enumerated<S> {}
-macro_rules! spread_ints {
-    ($($t:ty),*) => {$( impl Spread for Ints<$t> {} )*};
+macro_rules! indexed {
+    ($($(#[$m:meta])* impl[$($g:tt)*] $t:ty;)*) => {$(
+        /// Split by position: its batches never travel.
+        impl<$($g)*> Carry for $t {
+            fn encode(_: usize, _: &Self::Scratch) -> Vec<u8> {
+                unreachable!("bounded: an indexed input is split by position, never sent")
+            }
+            fn decode(_: &[u8], _: &mut Self::Scratch) -> usize {
+                unreachable!("bounded: an indexed input is split by position, never sent")
+            }
+        }
+    )*};
 }
-spread_ints!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
+
+indexed! {
+    impl['s, T: Sync] Slice<'s, T>;
+    impl['s, T: Send] SliceMut<'s, T>;
+    impl[T: Send] Owned<T>;
+    impl[] Ints<u8>;
+    impl[] Ints<u16>;
+    impl[] Ints<u32>;
+    impl[] Ints<u64>;
+    impl[] Ints<usize>;
+    impl[] Ints<i8>;
+    impl[] Ints<i16>;
+    impl[] Ints<i32>;
+    impl[] Ints<i64>;
+    impl[] Ints<isize>;
+}
+
+/// An item of a pulled input of a `backend = timely` loop: read on process 0 and sent
+/// to the others.
+#[diagnostic::on_unimplemented(
+    message = "the items of a pulled input of a `backend = timely` loop are read on process 0 and sent to the others, so `{Self}` must be `serde::Serialize + serde::de::DeserializeOwned`",
+    label = "items of this input cross processes",
+    note = "derive `serde::Serialize` and `serde::Deserialize` for the item type, or collect the items into a `Vec` on every process, which is split by position and never sent"
+)]
+pub trait Sent: Serialize + DeserializeOwned {}
+impl<T: Serialize + DeserializeOwned> Sent for T {}
+
+/// Read on process 0, sent to the others as bytes.
+impl<I> Carry for Pulled<I>
+where
+    I: Iterator + Send,
+    I::Item: Send + Sent,
+{
+    fn encode(start: usize, scratch: &Vec<I::Item>) -> Vec<u8> {
+        bincode::serialize(&(start as u64, scratch))
+            .unwrap_or_else(|e| panic!("bounded: a batch of items cannot be serialized: {e}"))
+    }
+
+    fn decode(bytes: &[u8], scratch: &mut Vec<I::Item>) -> usize {
+        let (start, items): (u64, Vec<I::Item>) = bincode::deserialize(bytes)
+            .unwrap_or_else(|e| panic!("bounded: a batch of items cannot be read: {e}"));
+        *scratch = items;
+        start as usize
+    }
+}
 
 /// Values that one process sends to the others: a loop's partial reductions (and
 /// collected values).
@@ -61,35 +103,64 @@ impl<T: Serialize + DeserializeOwned> Partials for T {}
 pub trait LoopError: Serialize + DeserializeOwned {}
 impl<T: Serialize + DeserializeOwned> LoopError for T {}
 
-/// What one process's part ended with, sent to every process.
+/// What one process's part ended with, sent to every process. Positions are the
+/// input's.
 #[derive(Serialize, Deserialize)]
-enum Report<A, E> {
-    /// Its partials combined, and where a `break` cut the input, if it did.
-    Done { acc: A, cut: Option<u64> },
-    /// The error of its earliest failing item (before any `break` of its own).
-    Failed { error: E },
+struct Report<A, E> {
+    /// The partials of the part's batches, `(start, end, partial)`, neighbours
+    /// combined: one for an indexed window, one per batch of a pulled input.
+    partials: Vec<(u64, u64, A)>,
+    /// The earliest `break` of the part.
+    cut: Option<u64>,
+    /// The error of its earliest failing item (not after its own `break`).
+    error: Option<(u64, E)>,
     /// The message of a body's panic.
-    Panicked { message: String },
+    panic: Option<String>,
     /// Stopped because the cluster failed.
-    Stopped,
+    stopped: bool,
 }
 
-/// An error of the local part: the body's, placed by item, or the cluster's stop.
+/// An error of the local part: the body's, at its item, or the cluster's stop.
 enum Fault<E> {
-    Body(E),
+    Body(usize, E),
     Cluster,
 }
 
-/// The loop's body, remembering the earliest `break` of this process's part.
+/// The loop's body, keeping each batch's partials by position — so that the parts'
+/// batches, which a pulled input interleaves, combine across processes in input order
+/// — and the part's earliest `break`.
 struct Placed<'b, B, A> {
     body: &'b B,
+    partials: Mutex<Vec<(usize, usize, A)>>,
     cut: AtomicUsize,
-    _acc: PhantomData<fn() -> A>,
+    combine: &'b (dyn Fn(A, A) -> A + Sync),
 }
 
-impl<S, A, B> Body<S, A> for Placed<'_, B, A>
+/// Partials are compacted (sorted, neighbours combined) once this many wait.
+const COMPACT_AT: usize = 64;
+
+/// Sorts `list` by position and combines neighbours (`end` of one is `start` of the
+/// next), `a` before `b` in input order.
+fn compact<A>(list: &mut Vec<(usize, usize, A)>, combine: &dyn Fn(A, A) -> A) {
+    list.sort_unstable_by_key(|p| p.0);
+    let mut out: Vec<(usize, usize, A)> = Vec::with_capacity(list.len());
+    for (start, end, acc) in list.drain(..) {
+        match out.pop() {
+            Some((s, e, prev)) if e == start => out.push((s, end, combine(prev, acc))),
+            Some(prev) => {
+                out.push(prev);
+                out.push((start, end, acc));
+            }
+            None => out.push((start, end, acc)),
+        }
+    }
+    *list = out;
+}
+
+impl<S, A, B> Body<S, ()> for Placed<'_, B, A>
 where
     S: Source,
+    A: Send,
     B: Body<S, A>,
 {
     type State = B::State;
@@ -99,13 +170,29 @@ where
         self.body.init()
     }
 
-    fn run(&self, state: &mut B::State, batch: Batch<'_, S>) -> Result<A, Fault<B::Error>> {
+    fn run(&self, state: &mut B::State, batch: Batch<'_, S>) -> Result<(), Fault<B::Error>> {
         let tracker = batch.tracker();
+        let start = batch.start();
+        let len = batch.size_hint().0;
         let result = self.body.run(state, batch);
-        if let Some(at) = tracker.broke_at() {
-            self.cut.fetch_min(at, Relaxed);
+        let end = match tracker.broke_at() {
+            Some(at) => {
+                self.cut.fetch_min(at, Relaxed);
+                at + 1
+            }
+            None => start + len,
+        };
+        match result {
+            Ok(acc) => {
+                let mut list = self.partials.lock().unwrap_or_else(|e| e.into_inner());
+                list.push((start, end, acc));
+                if list.len() >= COMPACT_AT {
+                    compact(&mut list, self.combine);
+                }
+                Ok(())
+            }
+            Err(e) => Err(Fault::Body(tracker.error_position(), e)),
         }
-        result.map_err(Fault::Body)
     }
 }
 
@@ -133,7 +220,7 @@ pub fn run_timely<S, R, W, E, Init, F>(
     body: F,
 ) -> Result<R::Acc, E>
 where
-    S: Spread,
+    S: Carry,
     R: ReduceSet + Sync,
     R::Acc: Send + Partials,
     E: Send + LoopError,
@@ -141,26 +228,26 @@ where
     F: Fn(&mut W, Batch<'_, Part<S>>) -> Result<R::Acc, E> + Sync,
 {
     let body = Closures { init, body };
+    let combine = |a, b| reducers.combine(a, b);
     let placed = Placed {
         body: &body,
+        partials: Mutex::new(Vec::new()),
         cut: AtomicUsize::new(usize::MAX),
-        _acc: PhantomData,
+        combine: &combine,
     };
     let unreached = |_| Fault::Cluster;
+    let no_key = None::<&fn(&S::Item) -> u64>;
     // `if = false`, `BOUNDED_SERIAL`: this process alone, sequentially, like any loop.
     if !config.wants_parallel() {
         let mut local = config;
         local.backend = Backend::Serial;
-        return match super::drive(
-            local,
-            Part::whole(source),
-            reducers,
-            &placed,
-            unreached,
-            None::<&fn(&S::Item) -> u64>,
-        ) {
-            Ok(acc) => Ok(acc),
-            Err(Fault::Body(e)) => Err(e),
+        let ended = super::drive(local, Part::whole(source), &(), &placed, unreached, no_key);
+        return match ended {
+            Ok(()) => {
+                let cut = placed.cut.load(Relaxed);
+                Ok(fold(placed.partials.into_inner(), reducers, cut))
+            }
+            Err(Fault::Body(_, e)) => Err(e),
             Err(Fault::Cluster) => unreachable!("a local run has no cluster to stop it"),
         };
     }
@@ -183,17 +270,30 @@ where
         input::discard_all(&source);
         fail("another `backend = timely` loop is running in this process (nested in a body, or on another thread); each is a collective of the whole cluster, so they run one at a time, from one thread".into())
     }
-    let _running = Running;
+    let running = Running;
     let site = format!("{} at {}", config.site.name(), config.site.location());
     let (me, processes) = (cluster.settings.process, cluster.settings.processes);
     let cancel = CancelToken::new();
     let (result, results) = crossbeam_channel::bounded(1);
     let (reply, replies) = crossbeam_channel::bounded(1);
+    let pulled = matches!(source.shape(), Shape::Pulled { .. }) && processes > 1;
+    let (part, ship, arrivals) = if !pulled {
+        (Part::window(source, me, processes), None, None)
+    } else if me == 0 {
+        let (ship, shipped) = crossbeam_channel::unbounded();
+        let part = Part::lead(source, processes, ship, cluster.worker().clone());
+        (part, Some(shipped), None)
+    } else {
+        let (arrive, arrivals) = crossbeam_channel::unbounded();
+        (Part::follow(source, arrivals), None, Some(arrive))
+    };
     cluster.submit(LoopJob {
         site,
         result: results,
         reply,
         cancel: cancel.clone(),
+        ship,
+        arrivals,
     });
 
     let mut local = config.clone();
@@ -201,33 +301,37 @@ where
     local.rayon_pool = Some(cluster.pool);
     local.limit = Limit::Fixed(limit.min(cluster.workers));
     local.cancel = Some(cancel);
-    let part = Part::new(source, me, processes);
     let offset = part.offset();
     let ended = catch_unwind(AssertUnwindSafe(|| {
-        super::drive(
-            local,
-            part,
-            reducers,
-            &placed,
-            unreached,
-            None::<&fn(&S::Item) -> u64>,
-        )
+        super::drive(local, part, &(), &placed, unreached, no_key)
     }));
-    let cut = match placed.cut.load(Relaxed) {
-        usize::MAX => None,
-        at => Some((offset + at) as u64),
+    let global = |at: usize| (offset + at) as u64;
+    let mut report = Report {
+        partials: Vec::new(),
+        cut: match placed.cut.load(Relaxed) {
+            usize::MAX => None,
+            at => Some(global(at)),
+        },
+        error: None,
+        panic: None,
+        stopped: false,
     };
-    let (report, payload) = match ended {
-        Ok(Ok(acc)) => (Report::Done { acc, cut }, None),
-        Ok(Err(Fault::Body(error))) => (Report::Failed { error }, None),
-        Ok(Err(Fault::Cluster)) => (Report::Stopped, None),
-        Err(payload) => (
-            Report::Panicked {
-                message: panic_message(&*payload),
-            },
-            Some(payload),
-        ),
-    };
+    let mut payload = None;
+    match ended {
+        Ok(Ok(())) => {}
+        Ok(Err(Fault::Body(at, error))) => report.error = Some((global(at), error)),
+        Ok(Err(Fault::Cluster)) => report.stopped = true,
+        Err(p) => {
+            report.panic = Some(panic_message(&*p));
+            payload = Some(p);
+        }
+    }
+    let mut partials = placed.partials.into_inner().unwrap_or_else(|e| e.into_inner());
+    compact(&mut partials, &combine);
+    report.partials = partials
+        .into_iter()
+        .map(|(s, e, acc)| (global(s), global(e), acc))
+        .collect();
     let bytes = match bincode::serialize(&report) {
         Ok(bytes) => bytes,
         Err(e) => fail(format!("process {me}'s result cannot be serialized: {e}")),
@@ -239,47 +343,60 @@ where
         Ok(Err(why)) => fail(why),
         Err(_) => fail("the cluster was shut down (`bounded::cluster::shutdown`)".into()),
     };
+    drop(running);
 
     // The same reports on every process, in process order: the same answer everywhere.
     let mut own = Some(report);
     let mut reports = Vec::with_capacity(processes);
     for (p, bytes) in all.iter().enumerate() {
-        if p == me {
-            reports.push(own.take());
-            continue;
-        }
-        match bincode::deserialize::<Report<R::Acc, E>>(bytes) {
-            Ok(r) => reports.push(Some(r)),
-            Err(e) => fail(format!("process {p}'s result cannot be read: {e}")),
+        match own.take_if(|_| p == me) {
+            Some(r) => reports.push(r),
+            None => match bincode::deserialize::<Report<R::Acc, E>>(bytes) {
+                Ok(r) => reports.push(r),
+                Err(e) => fail(format!("process {p}'s result cannot be read: {e}")),
+            },
         }
     }
-    let panicked = reports.iter().enumerate().find_map(|(p, r)| match r {
-        Some(Report::Panicked { message }) => Some((p, message.clone())),
-        _ => None,
-    });
-    if let Some((p, message)) = panicked {
-        drop(_running);
+    // A panic first, wherever it was: the process that panicked re-raises the body's
+    // own payload, the others its message.
+    if let Some(p) = reports.iter().position(|r| r.panic.is_some()) {
         match payload {
-            // The process that panicked re-raises the body's own payload.
             Some(payload) if p == me => resume_unwind(payload),
-            _ => std::panic::panic_any(message),
+            _ => std::panic::panic_any(reports.swap_remove(p).panic.unwrap_or_default()),
         }
     }
-    let mut acc = reducers.identity();
-    for (p, report) in reports.into_iter().enumerate() {
-        match report {
-            Some(Report::Done { acc: part, cut }) => {
-                acc = reducers.combine(acc, part);
-                if cut.is_some() {
-                    break;
-                }
-            }
-            Some(Report::Failed { error }) => return Err(error),
-            Some(Report::Stopped) | None => fail(format!(
-                "process {p} stopped without a result although the cluster reported none missing"
-            )),
-            Some(Report::Panicked { .. }) => unreachable!("handled above"),
-        }
+    if let Some(p) = reports.iter().position(|r| r.stopped) {
+        fail(format!("process {p} stopped without a result"))
     }
-    Ok(acc)
+    // Then the earliest error, unless a `break` came before it; then the partials up to
+    // the earliest `break`, in input order.
+    let cut = reports.iter().filter_map(|r| r.cut).min().unwrap_or(u64::MAX);
+    let error = reports
+        .iter_mut()
+        .filter_map(|r| r.error.take())
+        .filter(|(at, _)| *at <= cut)
+        .min_by_key(|(at, _)| *at);
+    if let Some((_, error)) = error {
+        return Err(error);
+    }
+    let all: Vec<(usize, usize, R::Acc)> = reports
+        .into_iter()
+        .flat_map(|r| r.partials)
+        .map(|(s, e, acc)| (s as usize, e as usize, acc))
+        .collect();
+    Ok(fold(Ok(all), reducers, cut as usize))
+}
+
+/// The partials that start at or before `cut`, combined in input order.
+fn fold<A, R: ReduceSet<Acc = A>>(
+    partials: Result<Vec<(usize, usize, A)>, std::sync::PoisonError<Vec<(usize, usize, A)>>>,
+    reducers: &R,
+    cut: usize,
+) -> A {
+    let mut partials = partials.unwrap_or_else(|e| e.into_inner());
+    partials.sort_unstable_by_key(|p| p.0);
+    partials
+        .into_iter()
+        .filter(|p| p.0 <= cut)
+        .fold(reducers.identity(), |acc, p| reducers.combine(acc, p.2))
 }
