@@ -1,8 +1,8 @@
 //! The same annotated loops on a cluster of local processes: `cargo run --release
 //! --example cluster --features timely` starts two processes of this program, which
-//! run the loops together and print the same answers.
+//! run the loops together and print the same answers (process 0 also the word count).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bounded::bounded;
 use bounded::cluster::{run_local, Role};
@@ -18,6 +18,25 @@ fn sum_of_squares(n: u64) -> (u64, BTreeSet<u32>) {
     }
     (total, seen)
 }
+
+/// Words and their counts: the lines are a pulled input, read on process 0 and sent
+/// to the processes in batches; `merge` adds the counts of equal words.
+#[bounded(backend = timely, batch = 2, reduce(counts: merge))]
+fn word_count(text: &str) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for line in text.lines().map(str::to_string) {
+        for word in line.split_whitespace() {
+            *counts.entry(word.to_lowercase()).or_insert(0u64) += 1;
+        }
+    }
+    counts
+}
+
+const TEXT: &str = "the same loop on every process
+every process gets the same result
+the loop is a collective
+a process that dies makes the others fail
+the others fail with the loop's name";
 
 fn main() {
     let member = match run_local(2, 1) {
@@ -39,4 +58,10 @@ fn main() {
         member.process,
         seen.len()
     );
+    let counts = word_count(TEXT);
+    let mut top: Vec<(&String, &u64)> = counts.iter().collect();
+    top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    if member.process == 0 {
+        println!("process 0: the most frequent words: {:?}", &top[..4]);
+    }
 }

@@ -286,6 +286,7 @@ mod book {
         PatternRightSizing => "patterns/right-sizing.md",
         PatternNested => "patterns/nested.md",
         PatternObservability => "patterns/observability.md",
+        PatternBeyondOneMachine => "patterns/beyond-one-machine.md",
         Playbook => "playbook.md",
     }
 }

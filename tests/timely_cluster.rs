@@ -426,6 +426,45 @@ fn a_mismatched_or_departed_process_is_reported() {
     std::mem::forget(m); // the cluster is broken: no collective end
 }
 
+/// A process that exits between two loops: the others fail at the next loop, naming
+/// it, within the connect timeout.
+#[test]
+fn a_process_that_dies_is_reported() {
+    let launch = Launch::new(2)
+        .port(23210)
+        .connect_timeout(Duration::from_secs(3))
+        .deadline(DEADLINE);
+    let m = match launch.run() {
+        Role::Member(m) => m,
+        Role::Launcher(done) => {
+            let survivor = &done.members[0];
+            assert!(
+                survivor.status.is_some_and(|s| s.success()),
+                "process 0: {:?}\n{}\n{}",
+                survivor.status,
+                survivor.stdout,
+                survivor.stderr
+            );
+            assert_eq!(done.members[1].status.and_then(|s| s.code()), Some(7));
+            return;
+        }
+    };
+    let mut total = 0u64;
+    par_bounded!(backend = timely, reduce(total: +); for x in 0..100u64 { total += x; });
+    assert_eq!(total, 4950);
+    if m.process == 1 {
+        std::process::exit(7);
+    }
+    let started = Instant::now();
+    let result = catch_unwind(|| {
+        par_bounded!(backend = timely, name = "after"; for x in 0..10u64 { std::hint::black_box(x); });
+    });
+    let message = message_of(result.expect_err("process 1 is gone"));
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(message.contains("after") && message.contains("process 1"), "{message}");
+    std::mem::forget(m);
+}
+
 /// `run_local` from inside `cargo test` starts members of this very test.
 #[test]
 fn run_local_starts_members_of_this_test() {

@@ -82,12 +82,27 @@ pub(crate) fn serve<A: Allocate>(worker: &mut Worker<A>, me: &Member, jobs: &Rec
         let outcome = catch_unwind(AssertUnwindSafe(|| run_loop(worker, me, &job, &seen)));
         let answer = match outcome {
             Ok(answer) => answer,
-            Err(payload) => Err(format!(
-                "a process of the cluster died or lost its connection during loop `{}`: no result from {} ({})",
-                job.site,
-                processes(&seen.borrow().missing_results()),
-                super::start::panic_message(&*payload),
-            )),
+            Err(payload) => {
+                // Timely noticed a connection drop: name who had not arrived, or, if
+                // all had, who had not sent a result yet (this process aside).
+                let seen = seen.borrow();
+                let (missing, what) = match seen.missing_sites() {
+                    sites if !sites.is_empty() => (sites, "reached"),
+                    _ => (
+                        seen.missing_results()
+                            .into_iter()
+                            .filter(|&p| p != me.process)
+                            .collect(),
+                        "finished",
+                    ),
+                };
+                Err(format!(
+                    "the cluster lost a connection: {} had not {what} loop `{}` ({}); a process died or its host is unreachable",
+                    processes(&missing),
+                    job.site,
+                    super::start::panic_message(&*payload),
+                ))
+            }
         };
         if let Err(why) = &answer {
             job.cancel.cancel();
