@@ -1,4 +1,5 @@
-//! `backend = timely` on one machine: 10^8 trivial items (a sum of squares) on 2
+//! `backend = timely` on one machine: 10^8 trivial items (a sum of squares, each item
+//! through `black_box` so that the compiler cannot sum a batch in closed form) on 2
 //! processes × 1 worker against the rayon backend with `limit = 2` on the same cores,
 //! and the fixed cost of a loop across processes (the first loop's connect, then the
 //! exchange of every loop). Run with
@@ -22,7 +23,17 @@ const SMALL_LOOPS: u32 = 200;
 fn on_rayon(n: u64) -> u128 {
     let mut total = 0u128;
     for x in 0..n {
-        total += u128::from(x) * u128::from(x);
+        let x = u128::from(black_box(x));
+        total += x * x;
+    }
+    total
+}
+
+fn sequential(n: u64) -> u128 {
+    let mut total = 0u128;
+    for x in 0..n {
+        let x = u128::from(black_box(x));
+        total += x * x;
     }
     total
 }
@@ -31,7 +42,8 @@ fn on_rayon(n: u64) -> u128 {
 fn on_timely(n: u64) -> u128 {
     let mut total = 0u128;
     for x in 0..n {
-        total += u128::from(x) * u128::from(x);
+        let x = u128::from(black_box(x));
+        total += x * x;
     }
     total
 }
@@ -54,11 +66,19 @@ fn main() {
     let rayon = if launcher {
         let (seconds, answer) = best(|| on_rayon(black_box(ITEMS)));
         println!("rayon, limit = 2, 10^8 items: {seconds:.3} s (best of {REPEATS})");
+        let (one, same) = best(|| sequential(black_box(ITEMS)));
+        assert_eq!(same, answer);
+        println!("sequential loop, 10^8 items: {one:.3} s (best of {REPEATS})");
         format!("{seconds}:{answer}")
     } else {
         String::new()
     };
-    match Launch::new(2).workers(1).port(24600).env("BENCH_RAYON", rayon).run() {
+    match Launch::new(2)
+        .workers(1)
+        .port(24600)
+        .env("BENCH_RAYON", rayon)
+        .run()
+    {
         Role::Launcher(done) => {
             for m in &done.members {
                 let figures: String = m
@@ -89,8 +109,14 @@ fn main() {
             assert_eq!(answer, expected, "the same sum on both backends");
             if member.process == 0 {
                 println!("timely, 2 processes x 1 worker, 10^8 items: {timely:.3} s (best of {REPEATS}): {:.2}x rayon", timely / rayon);
-                println!("timely, first loop (connect + exchange): {:.1} ms", connect.as_secs_f64() * 1e3);
-                println!("timely, fixed cost of a loop (exchange), mean of {SMALL_LOOPS}: {:.3} ms", per_loop.as_secs_f64() * 1e3);
+                println!(
+                    "timely, first loop (connect + exchange): {:.1} ms",
+                    connect.as_secs_f64() * 1e3
+                );
+                println!(
+                    "timely, fixed cost of a loop (exchange), mean of {SMALL_LOOPS}: {:.3} ms",
+                    per_loop.as_secs_f64() * 1e3
+                );
             }
         }
     }

@@ -138,7 +138,7 @@ pub mod prelude {
 /// What the generated code names. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::{progress_label, run_timely, Progress, Timely};
+    pub use crate::{crosses, progress_label, run_timely, Progress, Timely};
     pub use bounded_runtime::capture::{Cap, CapCopy, CapRef};
     pub use bounded_runtime::cluster::{Never, Part};
     pub use bounded_runtime::config::{Backend, BatchSize, Config, Limit, OnFull, Schedule};
@@ -229,6 +229,15 @@ where
         let _ = (config, source, reducers, init, body);
         unreachable!("`TimelyFeature` has no implementation without the `timely` feature")
     }
+}
+
+/// A `backend = timely` reduction, checked to be serializable on its own, so that the
+/// error names its type.
+#[doc(hidden)]
+pub fn crosses<R, T: TimelyPartials, O>(
+    typed: bounded_runtime::reduce::Typed<R, T, O>,
+) -> bounded_runtime::reduce::Typed<R, T, O> {
+    typed
 }
 
 #[cfg(feature = "timely")]

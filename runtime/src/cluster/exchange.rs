@@ -175,9 +175,12 @@ fn run_loop<A: Allocate>(
         let (input, stream) = scope.new_input::<Message>();
         let probe = stream
             .flat_map(move |m: Message| {
-                let to: Vec<u64> = if m.0 == EVERY { (0..peers).collect() } else { vec![m.0] };
-                to.into_iter()
-                    .map(move |p| (p, m.1, m.2, m.3.clone()))
+                let to: Vec<u64> = if m.0 == EVERY {
+                    (0..peers).collect()
+                } else {
+                    vec![m.0]
+                };
+                to.into_iter().map(move |p| (p, m.1, m.2, m.3.clone()))
             })
             .exchange(|m: &Message| m.0)
             .inspect(move |(_, kind, from, bytes): &Message| {

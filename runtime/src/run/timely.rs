@@ -245,7 +245,12 @@ where
         return match ended {
             Ok(()) => {
                 let cut = placed.cut.load(Relaxed);
-                Ok(fold(placed.partials.into_inner(), reducers, cut))
+                let partials = placed.partials.into_inner();
+                Ok(fold(
+                    partials.unwrap_or_else(|e| e.into_inner()),
+                    reducers,
+                    cut,
+                ))
             }
             Err(Fault::Body(_, e)) => Err(e),
             Err(Fault::Cluster) => unreachable!("a local run has no cluster to stop it"),
@@ -326,7 +331,10 @@ where
             payload = Some(p);
         }
     }
-    let mut partials = placed.partials.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut partials = placed
+        .partials
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
     compact(&mut partials, &combine);
     report.partials = partials
         .into_iter()
@@ -370,7 +378,11 @@ where
     }
     // Then the earliest error, unless a `break` came before it; then the partials up to
     // the earliest `break`, in input order.
-    let cut = reports.iter().filter_map(|r| r.cut).min().unwrap_or(u64::MAX);
+    let cut = reports
+        .iter()
+        .filter_map(|r| r.cut)
+        .min()
+        .unwrap_or(u64::MAX);
     let error = reports
         .iter_mut()
         .filter_map(|r| r.error.take())
@@ -384,16 +396,15 @@ where
         .flat_map(|r| r.partials)
         .map(|(s, e, acc)| (s as usize, e as usize, acc))
         .collect();
-    Ok(fold(Ok(all), reducers, cut as usize))
+    Ok(fold(all, reducers, cut as usize))
 }
 
 /// The partials that start at or before `cut`, combined in input order.
 fn fold<A, R: ReduceSet<Acc = A>>(
-    partials: Result<Vec<(usize, usize, A)>, std::sync::PoisonError<Vec<(usize, usize, A)>>>,
+    mut partials: Vec<(usize, usize, A)>,
     reducers: &R,
     cut: usize,
 ) -> A {
-    let mut partials = partials.unwrap_or_else(|e| e.into_inner());
     partials.sort_unstable_by_key(|p| p.0);
     partials
         .into_iter()
