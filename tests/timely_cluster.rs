@@ -364,7 +364,7 @@ fn errors_and_breaks_are_the_first_in_input_order_everywhere() {
     // Pulled: read on process 0, errors still placed by input order.
     let pulled = |bad: u64| -> Result<u64, String> {
         let mut total = 0u64;
-        par_bounded!(backend = timely, limit = 2, batch = 5, reduce(total: +); for x in (0..600u64).map(|x| x) {
+        par_bounded!(backend = timely, limit = 2, batch = 5, reduce(total: +); for x in (0..600u64).step_by(1) {
             if x == bad || x == bad + 250 {
                 Err(format!("item {x}"))?;
             }

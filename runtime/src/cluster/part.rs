@@ -7,7 +7,9 @@
 //! pace process 0 reads it. Their lanes take the batches as they arrive.
 
 use std::ops::Range;
+#[cfg(feature = "timely")]
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+#[cfg(feature = "timely")]
 use std::sync::Mutex;
 
 use crate::input::{Shape, Source};
