@@ -113,6 +113,35 @@ pub mod pool {
     };
 }
 
+/// `backend = timely` across processes (feature `timely`): the cluster from the
+/// environment, [`run_local`](cluster::run_local) to start local processes, and
+/// [`shutdown`](cluster::shutdown) to leave the cluster cleanly.
+///
+/// ```no_run
+/// use bounded::cluster::{run_local, Role};
+///
+/// #[bounded::bounded(backend = timely, reduce(total: +))]
+/// fn sum_of_squares(n: u64) -> u64 {
+///     let mut total = 0;
+///     for x in 0..n {
+///         total += x * x;
+///     }
+///     total
+/// }
+///
+/// let _member = match run_local(2, 1) {
+///     Role::Launcher(done) => std::process::exit(if done.success() { 0 } else { 1 }),
+///     Role::Member(member) => member,
+/// };
+/// assert_eq!(sum_of_squares(1000), (0..1000u64).map(|x| x * x).sum());
+/// ```
+#[cfg(feature = "timely")]
+pub mod cluster {
+    pub use bounded_runtime::cluster::{
+        run_local, shutdown, Launch, Launched, Member, MemberOutput, Role,
+    };
+}
+
 /// Everything a parallel loop needs in scope: `use bounded::prelude::*;`.
 pub mod prelude {
     pub use crate::reduce::Merge;
@@ -122,8 +151,9 @@ pub mod prelude {
 /// What the generated code names. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::{progress_label, Progress};
+    pub use crate::{crosses, progress_label, run_timely, Progress, Timely};
     pub use bounded_runtime::capture::{Cap, CapCopy, CapRef};
+    pub use bounded_runtime::cluster::{Never, Part};
     pub use bounded_runtime::config::{Backend, BatchSize, Config, Limit, OnFull, Rate, Schedule};
     pub use bounded_runtime::input::Pulled;
     pub use bounded_runtime::input::{input, Enumerated, Input, ViaIndexed, ViaPulled, ViaStream};
@@ -166,6 +196,86 @@ pub fn progress_label<P: ProgressFeature>(
     label
 }
 
+/// The `backend = timely` option's check: implemented only with the `timely` feature,
+/// so that without it the option is one error at the option.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`backend = timely` runs the loop across processes only with the `timely` feature of bounded\nhelp: enable the `timely` feature of bounded",
+    label = "needs the `timely` feature",
+    note = "in Cargo.toml: `bounded = {{ version = \"0.1\", features = [\"timely\"] }}`"
+)]
+pub trait TimelyFeature {}
+
+/// What `backend = timely` passes to [`TimelyFeature`]'s check.
+#[doc(hidden)]
+pub struct Timely;
+
+#[cfg(feature = "timely")]
+impl TimelyFeature for Timely {}
+
+/// A `backend = timely` loop: the runtime's `run_timely` once the feature is checked.
+#[doc(hidden)]
+#[track_caller]
+pub fn run_timely<T, S, R, W, E, Init, F>(
+    _feature: T,
+    config: bounded_runtime::Config,
+    source: S,
+    reducers: &R,
+    init: Init,
+    body: F,
+) -> Result<R::Acc, E>
+where
+    T: TimelyFeature,
+    S: TimelySource,
+    R: bounded_runtime::reduce::ReduceSet + Sync,
+    R::Acc: Send + TimelyPartials,
+    E: Send + TimelyError,
+    Init: Fn() -> W + Sync,
+    F: Fn(
+            &mut W,
+            bounded_runtime::Batch<'_, bounded_runtime::cluster::Part<S>>,
+        ) -> Result<R::Acc, E>
+        + Sync,
+{
+    #[cfg(feature = "timely")]
+    return bounded_runtime::run_timely(config, source, reducers, init, body);
+    #[cfg(not(feature = "timely"))]
+    {
+        let _ = (config, source, reducers, init, body);
+        unreachable!("`TimelyFeature` has no implementation without the `timely` feature")
+    }
+}
+
+/// A `backend = timely` reduction, checked to be serializable on its own, so that the
+/// error names its type.
+#[doc(hidden)]
+pub fn crosses<R, T: TimelyPartials, O>(
+    typed: bounded_runtime::reduce::Typed<R, T, O>,
+) -> bounded_runtime::reduce::Typed<R, T, O> {
+    typed
+}
+
+#[cfg(feature = "timely")]
+#[doc(hidden)]
+pub use bounded_runtime::{
+    cluster::Carry as TimelySource, LoopError as TimelyError, Partials as TimelyPartials,
+};
+
+/// Without the feature the loop is one error at `backend = timely`: these accept anything.
+#[cfg(not(feature = "timely"))]
+#[doc(hidden)]
+pub use bounded_runtime::cluster::Carry as TimelySource;
+#[cfg(not(feature = "timely"))]
+#[doc(hidden)]
+pub trait TimelyPartials {}
+#[cfg(not(feature = "timely"))]
+impl<T> TimelyPartials for T {}
+#[cfg(not(feature = "timely"))]
+#[doc(hidden)]
+pub trait TimelyError {}
+#[cfg(not(feature = "timely"))]
+impl<T> TimelyError for T {}
+
 /// The book's chapters, so that every Rust snippet in them is compiled and run by
 /// `cargo test`.
 #[cfg(doctest)]
@@ -201,6 +311,7 @@ mod book {
         PatternRate => "patterns/rate.md",
         PatternNested => "patterns/nested.md",
         PatternObservability => "patterns/observability.md",
+        PatternBeyondOneMachine => "patterns/beyond-one-machine.md",
         Playbook => "playbook.md",
     }
 }

@@ -342,6 +342,34 @@ fn f(xs: &[u64]) {
 );
 
 snapshot!(
+    timely_backend,
+    r#"
+#[bounded(backend = timely, batch = 1024, reduce(total: +, seen: merge))]
+fn sum_of_squares(n: u64) -> Result<(u64, BTreeSet<u32>), String> {
+    let mut total = 0;
+    let mut seen = BTreeSet::new();
+    for x in 0..n {
+        if x == u64::MAX {
+            Err("too far".to_string())?;
+        }
+        total += x * x;
+        seen.insert(std::process::id());
+    }
+    Ok((total, seen))
+}
+"#
+);
+
+snapshot!(
+    timely_infallible,
+    r#"
+fn squares(xs: &[u64]) -> Vec<u64> {
+    par_bounded!(backend = timely, limit = 4; for x in xs => x * x)
+}
+"#
+);
+
+snapshot!(
     serial_backend,
     r#"
 #[bounded(backend = serial, reduce(n: +))]

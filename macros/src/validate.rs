@@ -179,7 +179,7 @@ fn check_pool_options(l: &ParLoop, errors: &mut Vec<syn::Error>) {
             ));
         }
     }
-    if backend != Backend::Pool {
+    if backend != Backend::Pool && backend != Backend::Timely {
         let named = |what: &str| {
             format!("`{what}` applies to the pool backend and to loops whose body awaits, but this loop runs on `{backend}`\nhelp: add `backend = pool`; rayon lanes claim batches directly, so nothing ever waits in a queue")
         };
@@ -197,6 +197,44 @@ fn check_pool_options(l: &ParLoop, errors: &mut Vec<syn::Error>) {
                 ));
             }
         }
+    }
+}
+
+/// `backend = timely`: the options that have no meaning across processes, each with
+/// the reason.
+fn check_timely(l: &ParLoop, errors: &mut Vec<syn::Error>) {
+    let o = &l.options;
+    if l.is_async() || o.backend() != Backend::Timely {
+        return;
+    }
+    let why = |what: &str, reason: &str| {
+        format!("`{what}` does not apply to `backend = timely`: {reason}")
+    };
+    if let Some(p) = &o.pool {
+        errors.push(err(p.span(), why("pool", "the loop runs on the cluster's own worker threads of every process, not on a pool of this one\nhelp: remove `pool`; `BOUNDED_WORKERS` sets the worker threads per process")));
+    }
+    if let Some(q) = &o.queue {
+        errors.push(err(q.span(), why("queue", "each process's workers claim their part of the input directly, so no batch ever waits in a queue\nhelp: remove `queue`")));
+    }
+    if let Some(c) = &o.on_full {
+        errors.push(err(c.span, why("on_full", "there is no queue to fill; and a batch dropped or rejected on one process would make the processes' results differ\nhelp: remove `on_full`")));
+    }
+    if let Some(w) = &o.weight {
+        errors.push(err(w.span(), why("weight", "the weighted permits of `limit` are one process's, while the input is split across processes by position\nhelp: remove `weight`; give heavy items a batch of their own with `batch`")));
+    }
+    if let Some(k) = &o.key {
+        errors.push(err(k.span(), why("key", "an indexed input is split across processes by position, so equal keys are not brought together\nhelp: remove `key`, and reduce per-key results with `merge` into a map")));
+    }
+    let stop = o
+        .timeout
+        .as_ref()
+        .map(|(s, _)| (*s, "timeout"))
+        .or_else(|| o.cancel.as_ref().map(|c| (c.span(), "cancel")));
+    if let Some((span, what)) = stop {
+        errors.push(err(span, why(what, "a deadline or a token is one process's, but every process must end the loop with the same result\nhelp: remove it; stop the whole program instead, and the cluster fails on every process")));
+    }
+    for span in &l.facts.returns {
+        errors.push(err(*span, "`return` from a `backend = timely` loop: the value would be one process's, but every process must return the same\nhelp: `break` at the item, and keep what it found with `reduce(found: last)`, then return it after the loop"));
     }
 }
 
@@ -300,9 +338,10 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
     check_rate(l, errors);
     check_async(l, errors);
     check_pool_options(l, errors);
+    check_timely(l, errors);
     check_stops(l, errors);
     if let Some(k) = &o.key {
-        if l.is_async() || o.backend() != Backend::Pool {
+        if l.is_async() || !matches!(o.backend(), Backend::Pool | Backend::Timely) {
             let on = if l.is_async() {
                 "async".to_owned()
             } else {
@@ -341,7 +380,7 @@ pub fn check(l: &ParLoop, errors: &mut Vec<syn::Error>) {
         }
     }
     if let Some(w) = &o.weight {
-        if !l.is_async() && o.backend() != Backend::Pool {
+        if !l.is_async() && !matches!(o.backend(), Backend::Pool | Backend::Timely) {
             errors.push(err(
                 w.span(),
                 format!("`weight` makes an item wait for its share of `limit`, which suits the pool and async backends; this loop runs on `{}`, where a waiting item would hold a CPU thread idle\nhelp: add `backend = pool`, or give heavy items a batch of their own instead", o.backend()),

@@ -61,6 +61,7 @@ words! {
         "pool" => Pool,
         "async" => Async,
         "serial" => Serial,
+        "timely" => Timely,
     }
 }
 

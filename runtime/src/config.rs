@@ -57,6 +57,8 @@ pub enum Backend {
     Pool,
     /// Lanes as futures polled by the caller's task, for bodies that await.
     Async,
+    /// Across the processes of a cluster on timely-dataflow (feature `timely`).
+    Timely,
 }
 
 /// Everything a loop was told, resolved when it starts.

@@ -11,6 +11,7 @@
 
 mod cancel;
 pub mod capture;
+pub mod cluster;
 pub mod config;
 mod error;
 pub mod input;
@@ -33,6 +34,8 @@ pub use error::{Cancelled, IsOverloaded, Overloaded, Rejected};
 pub use error::{OverloadProbe, ViaIsOverloaded, ViaNotOverloaded};
 pub use limit::{available_cpus, Limit, OnFull, Rate};
 pub use run::async_lanes::AsyncRun;
+#[cfg(feature = "timely")]
+pub use run::timely::{run_timely, LoopError, Partials, Sent};
 pub use run::{
     hash_key, run, run_adaptive, run_keyed, run_stoppable, Batch, Checked, Control, Exit, Tracker,
 };

@@ -68,6 +68,8 @@ pub(crate) struct Gen<'l> {
     /// `limit = adaptive(...)` on a fallible body: its errors are asked whether they
     /// are overload signals.
     pub classifies: bool,
+    /// `backend = timely`: across processes.
+    pub timely: bool,
 }
 
 impl<'l> Gen<'l> {
@@ -107,6 +109,7 @@ impl<'l> Gen<'l> {
                     l.options.limit,
                     Some(crate::options::LimitOpt::Adaptive { .. })
                 ),
+            timely: l.options.backend() == crate::words::Backend::Timely,
         }
     }
 
@@ -137,10 +140,14 @@ impl<'l> Gen<'l> {
         self.rejects || self.cancels
     }
 
-    /// The body's error type: inferred when something can fail, else `Infallible`.
+    /// The body's error type: inferred when something can fail, else `Infallible` (on
+    /// `backend = timely`, the runtime's serializable `Never`).
     pub fn err_ty(&self) -> TokenStream {
         if self.fallible || self.stoppable() {
             quote!(_)
+        } else if self.timely {
+            let p = &self.p;
+            quote!(#p::Never)
         } else {
             quote!(::core::convert::Infallible)
         }

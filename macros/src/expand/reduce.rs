@@ -3,7 +3,7 @@
 //! variables, produce the collected value.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use syn::Ident;
 
 use super::{respan, Gen};
@@ -46,6 +46,23 @@ impl Reductions {
             // At the operator, so that a type it does not fit is reported there.
             typed.push(respan(quote!(#p::Typed::like(#op, &#var)), r.op_span));
             vars.push(var.clone());
+        }
+        // Across processes, each partial must be serializable: checked one by one, so
+        // that the error names the variable's type, at the variable.
+        if g.timely {
+            let spans = g
+                .collect
+                .then_some(g.l.for_span)
+                .into_iter()
+                .chain(list.iter().map(|r| r.var.span()));
+            typed = typed
+                .into_iter()
+                .zip(spans)
+                .map(|(t, span)| {
+                    let crosses = respan(quote!(#p::crosses), span);
+                    quote_spanned!(span=> #crosses(#t))
+                })
+                .collect();
         }
         Reductions { list, typed, vars }
     }

@@ -21,6 +21,8 @@ pub(crate) fn generate(
     let (site_name, config, result, reducers, batch) =
         (&g.site, &g.config, &g.result, &g.reducers, &g.batch);
     let (entry, stops) = match (&l.options.key, input::stops(g)) {
+        // Across processes: the feature's check first, at the option.
+        _ if g.timely => (quote!(run_timely), quote!()),
         (Some(k), stops) => {
             let mut key_pat = l.pat.clone();
             if let syn::Pat::Ident(pi) = &mut key_pat {
@@ -41,6 +43,14 @@ pub(crate) fn generate(
         (None, None) => (quote!(run), quote!()),
     };
     let classifier = g.classifier();
+    // `backend = timely` is checked against the facade's feature first, at the option.
+    let feature = if g.timely {
+        let at = l.options.backend.as_ref().map_or(l.for_span, |b| b.span);
+        let check = super::respan(quote!(#p::Timely), at);
+        quote!(#check,)
+    } else {
+        quote!()
+    };
     let input = input::of(g);
     let err_ty = g.err_ty();
     let Head {
@@ -69,6 +79,7 @@ pub(crate) fn generate(
             #exit_decl
             #classifier
             let #result = #p::#entry(
+                #feature
                 #config,
                 #input,
                 &#reducers,

@@ -14,6 +14,7 @@ fn backend(b: Backend) -> &'static str {
         Backend::Serial => "serial",
         Backend::Pool => "pool",
         Backend::Async => "async",
+        Backend::Timely => "timely",
     }
 }
 

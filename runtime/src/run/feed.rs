@@ -142,7 +142,7 @@ impl Sizing {
             Shape::Indexed(len) => match config.backend {
                 // The rayon lanes share a schedule; the pool's dispatcher and the async
                 // lanes take batches of one size in input order.
-                Backend::Rayon | Backend::Serial => {
+                Backend::Rayon | Backend::Serial | Backend::Timely => {
                     let lanes = limit.min(Plan::batches(len, config.schedule, limit, batch));
                     Sizing {
                         lanes,

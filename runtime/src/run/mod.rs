@@ -10,7 +10,9 @@
 //! - `rayon.rs`: lanes as jobs of a `rayon::scope`;
 //! - `pool.rs`: a dispatcher on the calling thread feeding lanes on a [`Pool`] through
 //!   a bounded queue (`queue`, `on_full`), and its keyed form;
-//! - `async_lanes.rs`: lanes as futures polled by the caller's task.
+//! - `async_lanes.rs`: lanes as futures polled by the caller's task;
+//! - `timely.rs` (feature `timely`): each process's part on the rayon driver, the
+//!   parts' reports exchanged through the cluster (`cluster/`).
 //!
 //! The design notes are in `README.md` next to this file.
 //!
@@ -27,6 +29,8 @@ mod pool;
 mod rayon;
 mod serial;
 mod throttle;
+#[cfg(feature = "timely")]
+pub mod timely;
 
 pub use batch::{Batch, Checked, Tracker};
 pub use control::Control;
