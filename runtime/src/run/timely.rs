@@ -241,7 +241,15 @@ where
     if !config.wants_parallel() {
         let mut local = config;
         local.backend = Backend::Serial;
-        let ended = super::drive(local, Part::whole(source), &(), &placed, unreached, no_key);
+        let ended = super::drive(
+            local,
+            Part::whole(source),
+            &(),
+            &placed,
+            unreached,
+            no_key,
+            crate::error::never_overloaded,
+        );
         return match ended {
             Ok(()) => {
                 let cut = placed.cut.load(Relaxed);
@@ -308,7 +316,15 @@ where
     local.cancel = Some(cancel);
     let offset = part.offset();
     let ended = catch_unwind(AssertUnwindSafe(|| {
-        super::drive(local, part, &(), &placed, unreached, no_key)
+        super::drive(
+            local,
+            part,
+            &(),
+            &placed,
+            unreached,
+            no_key,
+            crate::error::never_overloaded,
+        )
     }));
     let global = |at: usize| (offset + at) as u64;
     let mut report = Report {
