@@ -707,6 +707,7 @@ mod right_sizing {
         own_threads("32", "limit = 32", |n| fixed(32, n)),
         own_threads("64", "limit = 64", |n| fixed(64, n)),
         own_threads("adaptive", "limit = adaptive(max = 64)", adaptive),
+        own_threads("rate", "rate = 50 / s (x10: 500 / s), limit = 64", rated),
     ];
 
     fn downstream() -> Downstream {
@@ -824,6 +825,28 @@ mod right_sizing {
 
     fn adaptive(n: usize) -> Run {
         once(|| adaptive_once(n))
+    }
+
+    /// The downstream's published rate, C, as the bound: `limit` only caps the threads.
+    /// `burst = 5` lets a lane that woke late catch up within the window bound.
+    #[bounded(backend = pool, limit = 64, rate = 500 / s, burst = 5, batch = 1, keep_going,
+              cancel = tally.stop)]
+    fn rated_loop(
+        down: &Downstream,
+        tally: &Tally,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        for _ in 0u64.. {
+            tally.answer(down.call())?;
+        }
+        Ok(())
+    }
+
+    fn rated(n: usize) -> Run {
+        once(|| {
+            let (down, tally) = (downstream(), Tally::new(n));
+            let _ = rated_loop(&down, &tally);
+            tally.run("500 starts/s".to_string())
+        })
     }
 
     fn adaptive_once(n: usize) -> Run {

@@ -284,9 +284,15 @@ fn pool_finds_a_hidden_capacity_behind_a_knee() {
                 band * 100.0,
                 describe(&run)
             );
+            // Past the knee every request in flight adds L/10, and the limiter holds a
+            // standing queue of 1.15-1.3x the no-load latency on purpose (limit 12-13
+            // here): p50 is then 1.2-1.3 L, and the jittered tail reaches just past
+            // 1.5 L. The 1.5 L bound of the steady FIFO downstream is checked by
+            // `pool_reaches_the_capacity_with_latency_near_its_floor`; here the bound is
+            // that the tail stays within the hold band's top plus the jitter's tail.
             let p99 = seen.p99(warm);
             assert!(
-                p99 <= L * 3 / 2,
+                p99 <= L * 17 / 10,
                 "p99 {p99:?} after warm-up: {}",
                 describe(&run)
             );
