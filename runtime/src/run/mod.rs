@@ -90,13 +90,13 @@ where
     Body: Fn(&mut W, Batch<'_, S>) -> Result<R::Acc, E> + Sync,
     Stops: FnOnce(Stop) -> E,
 {
-    drive(
+    run_adaptive(
         config,
         source,
         reducers,
-        &Closures { init, body },
+        init,
+        body,
         stops,
-        None::<&fn(&S::Item) -> u64>,
         never_overloaded,
     )
 }
