@@ -52,12 +52,16 @@ fn limit_cpus_follows_a_real_cgroup_quota() {
     }
     // The child reads nothing about its CPUs before this line.
     writeln!(child.0.stdin.take().unwrap(), "go").unwrap();
-    let out = BufReader::new(child.0.stdout.take().unwrap());
-    let result = out
+    // Read the child's output to its end before waiting: closing the pipe early
+    // would fail the child's harness on its last lines with a broken pipe.
+    let out: Vec<String> = BufReader::new(child.0.stdout.take().unwrap())
         .lines()
         .map_while(Result::ok)
+        .collect();
+    let result = out
+        .iter()
         .find_map(|l| l.split_once("RESULT ").map(|(_, r)| r.to_owned()))
-        .expect("the child reports its figures");
+        .unwrap_or_else(|| panic!("the child reports its figures; it printed {out:#?}"));
     let status = child.0.wait().unwrap();
     assert!(status.success(), "the child failed: {status}");
     let figure = |key: &str| -> usize {
