@@ -233,6 +233,7 @@ where
     Init: Fn() -> W + Sync,
     F: Fn(
             &mut W,
+            R::Acc,
             bounded_runtime::Batch<'_, bounded_runtime::cluster::Part<S>>,
         ) -> Result<R::Acc, E>
         + Sync,

@@ -985,8 +985,10 @@ mod stress {
     use super::{Fail, Ledger, Probe, Yields};
     use crate::kit::{self, payload_text, settle_threads, try_watchdog, Boom, Rng};
     use bounded::pool::{shared_io_pool, Shutdown};
+    use bounded::reduce::Merge;
     use bounded::{par_bounded, CancelToken, Pool};
     use std::any::Any;
+    use std::collections::BTreeMap;
     use std::panic::{catch_unwind, panic_any, AssertUnwindSafe};
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
     use std::sync::LazyLock;
@@ -1361,6 +1363,37 @@ mod stress {
         ctx.item(id)
     }
 
+    /// A sum and a count that `merge` combines in any order.
+    #[derive(Default)]
+    struct Totals {
+        sum: u64,
+        count: u64,
+    }
+
+    impl Merge for Totals {
+        fn merge(&mut self, other: Self) {
+            self.sum += other.sum;
+            self.count += other.count;
+        }
+        const ORDER_FREE: bool = true;
+    }
+
+    impl Answer {
+        /// An answer from order-free reductions: `seen` counts each item; one counted
+        /// twice appears twice in `ids`.
+        fn tallied(totals: Totals, seen: Option<BTreeMap<usize, u32>>) -> Answer {
+            Answer {
+                sum: totals.sum,
+                count: totals.count,
+                ids: seen.map(|seen| {
+                    seen.into_iter()
+                        .flat_map(|(id, n)| std::iter::repeat_n(id, n as usize))
+                        .collect()
+                }),
+            }
+        }
+    }
+
     #[derive(Debug, Clone, PartialEq, Eq)]
     struct Answer {
         sum: u64,
@@ -1388,18 +1421,19 @@ mod stress {
         ($ctx:ident, $input:expr, [$($opt:tt)*]) => {{
             let ctx: &Ctx = $ctx;
             let (limit, batch, token, timeout) = (ctx.limit, ctx.batch, &ctx.token, ctx.timeout);
+            // Order-free reductions only: each lane keeps one copy across its
+            // batches (the async loop keeps `append`, whose partials go by position).
             (|| -> Result<Answer, Fail> {
-                let mut sum = 0u64;
-                let mut count = 0u64;
-                let mut ids: Vec<usize> = Vec::new();
+                let mut totals = Totals::default();
+                let mut seen: BTreeMap<usize, u32> = BTreeMap::new();
                 par_bounded!($($opt)* limit = limit, batch = batch, cancel = token, timeout = timeout,
-                    reduce(sum: +, count: +, ids: append); for t in $input {
-                    sum += step(ctx, t.id)?;
-                    count += 1;
-                    ids.push(t.id);
+                    reduce(totals: merge, seen: merge); for t in $input {
+                    totals.sum += step(ctx, t.id)?;
+                    totals.count += 1;
+                    *seen.entry(t.id).or_insert(0) += 1;
                     let _keep = t;
                 });
-                Ok(Answer { sum, count, ids: Some(ids) })
+                Ok(Answer::tallied(totals, Some(seen)))
             })()
         }};
     }
@@ -1410,15 +1444,14 @@ mod stress {
             let (limit, batch, token, timeout) = (ctx.limit, ctx.batch, &ctx.token, ctx.timeout);
             let (queue, keys) = (ctx.queue, ctx.keys);
             (|| -> Result<Answer, Fail> {
-                let mut sum = 0u64;
-                let mut count = 0u64;
+                let mut totals = Totals::default();
                 par_bounded!($($opt)* limit = limit, batch = batch, queue = queue, key = t.id % keys,
-                    cancel = token, timeout = timeout, reduce(sum: +, count: +); for t in $input {
-                    sum += step(ctx, t.id)?;
-                    count += 1;
+                    cancel = token, timeout = timeout, reduce(totals: merge); for t in $input {
+                    totals.sum += step(ctx, t.id)?;
+                    totals.count += 1;
                     let _keep = t;
                 });
-                Ok(Answer { sum, count, ids: None })
+                Ok(Answer::tallied(totals, None))
             })()
         }};
     }

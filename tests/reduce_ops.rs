@@ -307,3 +307,203 @@ proptest! {
         prop_assert_eq!(l, last);
     }
 }
+
+// --- `merge` over order-free types: one copy per lane --------------------------------
+
+/// A tally whose `merge` and `default` are counted, per type (tests run in parallel).
+macro_rules! counted_tally {
+    ($name:ident, $order_free:expr, $merges:ident, $defaults:ident) => {
+        static $merges: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        static $defaults: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+        #[derive(Debug, PartialEq)]
+        struct $name {
+            sum: u64,
+            count: u64,
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $defaults.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                $name { sum: 0, count: 0 }
+            }
+        }
+
+        impl bounded::reduce::Merge for $name {
+            fn merge(&mut self, other: Self) {
+                $merges.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.sum += other.sum;
+                self.count += other.count;
+            }
+            const ORDER_FREE: bool = $order_free;
+        }
+    };
+}
+
+counted_tally!(FreeTally, true, FREE_MERGES, FREE_DEFAULTS);
+counted_tally!(OrderedTally, false, ORDERED_MERGES, ORDERED_DEFAULTS);
+counted_tally!(AsyncTally, true, ASYNC_MERGES, ASYNC_DEFAULTS);
+counted_tally!(BreakTally, true, BREAK_MERGES, BREAK_DEFAULTS);
+
+fn counts(
+    merges: &std::sync::atomic::AtomicUsize,
+    defaults: &std::sync::atomic::AtomicUsize,
+) -> (usize, usize) {
+    use std::sync::atomic::Ordering::Relaxed;
+    (merges.swap(0, Relaxed), defaults.swap(0, Relaxed))
+}
+
+const ITEMS: u64 = 20_000;
+const EXPECTED_SUM: u64 = ITEMS * (ITEMS - 1) / 2;
+
+#[test]
+fn order_free_merges_build_one_copy_per_lane_on_every_sync_backend() {
+    let xs: Vec<u64> = (0..ITEMS).collect();
+    // Each form runs 20,000 items in batches of 16: 1,250 batches. One copy per lane
+    // means a `default` per lane (and one for the outer value's fold), and a `merge`
+    // per lane beyond the first plus the fold into the outer value.
+    macro_rules! check {
+        ($label:literal, $x:ident, $($opt:tt)*) => {{
+            let mut tally = FreeTally::default();
+            let mut words: HashMap<u64, u64> = HashMap::new();
+            par_bounded!($($opt)* batch = 16, name = $label, reduce(tally: merge, words: merge); for $x in &xs {
+                tally.sum += *$x;
+                tally.count += 1;
+                *words.entry($x % 101).or_insert(0) += 1;
+            });
+            let (merges, defaults) = counts(&FREE_MERGES, &FREE_DEFAULTS);
+            let run = bounded::stats::last_run($label).unwrap();
+            assert_eq!(tally, FreeTally { sum: EXPECTED_SUM, count: ITEMS }, $label);
+            assert_eq!(words.len(), 101, $label);
+            assert_eq!(words.values().sum::<u64>(), ITEMS, $label);
+            // The serial backend runs a whole input as one batch.
+            assert!(run.batches >= 1250 || $label == "free-serial", "{}: {} batches", $label, run.batches);
+            let lanes = run.lanes as usize;
+            assert!(
+                merges <= lanes + 1 && defaults <= lanes + 2,
+                "{}: {merges} merges and {defaults} copies for {lanes} lanes and {} batches",
+                $label,
+                run.batches,
+            );
+        }};
+    }
+    check!("free-serial", x, backend = serial,);
+    check!("free-rayon", x, limit = 2,);
+    check!("free-rayon-static", x, limit = 2, schedule = static,);
+    check!("free-rayon-steal", x, limit = 2, schedule = steal,);
+    check!("free-pool", x, backend = pool, limit = 3,);
+    check!(
+        "free-pool-drop",
+        x,
+        backend = pool,
+        limit = 3,
+        queue = 1_000_000,
+        on_full = drop,
+    );
+    check!(
+        "free-pool-keyed",
+        x,
+        backend = pool,
+        limit = 3,
+        key = *x % 3,
+    );
+}
+
+#[test]
+fn order_dependent_merges_keep_a_copy_per_batch() {
+    // The control for the test above: the same loop, with a type that does not say it
+    // is order-free, combines batches in input order.
+    let xs: Vec<u64> = (0..ITEMS).collect();
+    let mut tally = OrderedTally::default();
+    par_bounded!(limit = 2, batch = 16, reduce(tally: merge); for x in &xs {
+        tally.sum += *x;
+        tally.count += 1;
+    });
+    let (merges, defaults) = counts(&ORDERED_MERGES, &ORDERED_DEFAULTS);
+    assert_eq!(
+        tally,
+        OrderedTally {
+            sum: EXPECTED_SUM,
+            count: ITEMS
+        }
+    );
+    assert!(
+        defaults > 1000 && merges > 1000,
+        "{merges} merges, {defaults} copies"
+    );
+}
+
+#[test]
+fn order_free_merges_build_one_copy_per_lane_on_async_loops() {
+    let xs: Vec<u64> = (0..ITEMS).collect();
+    let mut tally = AsyncTally::default();
+    let mut seen: BTreeSet<u64> = BTreeSet::new();
+    futures::executor::block_on(async {
+        par_bounded!(limit = 3, batch = 16, name = "free-async", reduce(tally: merge, seen: merge); for x in &xs {
+            futures::future::ready(()).await;
+            tally.sum += *x;
+            tally.count += 1;
+            seen.insert(*x);
+        });
+    });
+    let (merges, defaults) = counts(&ASYNC_MERGES, &ASYNC_DEFAULTS);
+    let run = bounded::stats::last_run("free-async").unwrap();
+    assert_eq!(
+        tally,
+        AsyncTally {
+            sum: EXPECTED_SUM,
+            count: ITEMS
+        }
+    );
+    assert_eq!(seen.len() as u64, ITEMS);
+    let lanes = run.lanes as usize;
+    assert!(
+        merges <= lanes + 1 && defaults <= lanes + 2,
+        "{merges} merges, {defaults} copies, {lanes} lanes"
+    );
+}
+
+#[test]
+fn a_loop_that_can_break_keeps_order_free_partials_apart_by_position() {
+    // Past a `break`, the items that already ran must not count: per-batch partials,
+    // cut at the break, give the sequential answer.
+    let xs: Vec<u64> = (0..ITEMS).collect();
+    for limit in [1, 2, 4] {
+        let mut tally = BreakTally::default();
+        par_bounded!(limit = limit, batch = 7, reduce(tally: merge); for x in &xs {
+            if *x == 12_345 {
+                break;
+            }
+            tally.sum += *x;
+            tally.count += 1;
+        });
+        counts(&BREAK_MERGES, &BREAK_DEFAULTS);
+        assert_eq!(
+            tally,
+            BreakTally {
+                sum: 12_345 * 12_344 / 2,
+                count: 12_345
+            },
+            "limit {limit}"
+        );
+    }
+}
+
+#[test]
+fn order_free_flags_of_the_standard_types() {
+    fn free<T: bounded::reduce::Merge>() -> bool {
+        T::ORDER_FREE
+    }
+    assert!(free::<u64>());
+    assert!(!free::<f64>(), "float rounding depends on the order");
+    assert!(free::<HashMap<String, usize>>());
+    assert!(free::<BTreeMap<u8, HashMap<u8, i32>>>());
+    assert!(free::<HashSet<u8>>() && free::<BTreeSet<u8>>());
+    assert!(
+        !free::<HashMap<u8, Vec<u8>>>(),
+        "vectors append in input order"
+    );
+    assert!(!free::<HashMap<u8, f32>>());
+    assert!(!free::<String>());
+    assert!(free::<Option<u32>>());
+}

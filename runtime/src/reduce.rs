@@ -38,6 +38,10 @@ pub trait Reducer<T> {
     fn identity(&self) -> T;
     /// Combines two partial results; `a` comes before `b` in input order.
     fn combine(&self, a: T, b: T) -> T;
+    /// Whether combining partials in *any* order gives the sequential answer (see
+    /// [`Merge::ORDER_FREE`]). Then a lane keeps one private copy for all its batches
+    /// instead of one per batch. `false` unless an implementation says otherwise.
+    const ORDER_FREE: bool = false;
 }
 
 /// The operators of `reduce(VAR: OP)`.
@@ -313,14 +317,30 @@ impl<T: Append> Reducer<T> for op::Append {
 pub trait Merge: Default {
     /// Merges `other` into `self`.
     fn merge(&mut self, other: Self);
+    /// Whether merging the same parts in any order gives the same value: true for
+    /// integers (addition), sets, and maps whose values are order-free; false for
+    /// floats (rounding depends on the order), `Vec`, `VecDeque` and `String` (they
+    /// append). When every reduction of a loop is order-free and the loop cannot exit
+    /// early, each lane merges all its items into one copy (no fresh copy per batch,
+    /// no merge per batch); otherwise partials are combined in input order. Defaults to
+    /// `false`, which is always correct.
+    const ORDER_FREE: bool = false;
 }
 
 macro_rules! merge_numbers {
-    ($($t:ty),*) => {$( impl Merge for $t { fn merge(&mut self, other: Self) { *self += other; } } )*};
+    ($order_free:literal: $($t:ty),*) => {$(
+        impl Merge for $t {
+            fn merge(&mut self, other: Self) { *self += other; }
+            const ORDER_FREE: bool = $order_free;
+        }
+    )*};
 }
-merge_numbers!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64);
+merge_numbers!(true: u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
+merge_numbers!(false: f32, f64);
 
 impl<K: Eq + Hash, V: Merge, S: BuildHasher + Default> Merge for HashMap<K, V, S> {
+    const ORDER_FREE: bool = V::ORDER_FREE;
+
     fn merge(&mut self, other: Self) {
         if self.len() < other.len() {
             let smaller = std::mem::replace(self, other);
@@ -352,6 +372,8 @@ impl<K: Eq + Hash, V: Merge, S: BuildHasher + Default> Merge for HashMap<K, V, S
 }
 
 impl<K: Ord, V: Merge> Merge for BTreeMap<K, V> {
+    const ORDER_FREE: bool = V::ORDER_FREE;
+
     fn merge(&mut self, other: Self) {
         for (k, v) in other {
             match self.entry(k) {
@@ -365,6 +387,8 @@ impl<K: Ord, V: Merge> Merge for BTreeMap<K, V> {
 }
 
 impl<T: Eq + Hash, S: BuildHasher + Default> Merge for HashSet<T, S> {
+    const ORDER_FREE: bool = true;
+
     fn merge(&mut self, other: Self) {
         if self.len() < other.len() {
             let smaller = std::mem::replace(self, other);
@@ -376,6 +400,8 @@ impl<T: Eq + Hash, S: BuildHasher + Default> Merge for HashSet<T, S> {
 }
 
 impl<T: Ord> Merge for BTreeSet<T> {
+    const ORDER_FREE: bool = true;
+
     fn merge(&mut self, mut other: Self) {
         self.append(&mut other);
     }
@@ -400,6 +426,8 @@ impl Merge for String {
 }
 
 impl<T: Merge> Merge for Option<T> {
+    const ORDER_FREE: bool = T::ORDER_FREE;
+
     fn merge(&mut self, other: Self) {
         match (self.as_mut(), other) {
             (Some(a), Some(b)) => a.merge(b),
@@ -417,6 +445,7 @@ impl<T: Merge> Reducer<T> for op::Merge {
         a.merge(b);
         a
     }
+    const ORDER_FREE: bool = T::ORDER_FREE;
 }
 
 /// Collections that `extend` combines: the entries of the later part replace those of
@@ -536,6 +565,8 @@ pub trait ReducedBy<R>: Sized {
     fn identity(op: &R) -> Self;
     /// Combines two partials with `op`, `a` first in input order.
     fn combine(op: &R, a: Self, b: Self) -> Self;
+    /// [`Reducer::ORDER_FREE`].
+    const ORDER_FREE: bool;
 }
 
 impl<T, R: Reducer<T>> ReducedBy<R> for T {
@@ -545,6 +576,7 @@ impl<T, R: Reducer<T>> ReducedBy<R> for T {
     fn combine(op: &R, a: T, b: T) -> T {
         op.combine(a, b)
     }
+    const ORDER_FREE: bool = R::ORDER_FREE;
 }
 
 /// An operator bound to the type of the variable it reduces, so the macro never has to
@@ -557,6 +589,7 @@ pub struct Typed<R, T, O = T> {
     op: R,
     identity: fn(&R) -> T,
     combine: fn(&R, T, T) -> T,
+    order_free: bool,
     _type: PhantomData<fn() -> O>,
 }
 
@@ -566,6 +599,7 @@ impl<R: Clone, T, O> Clone for Typed<R, T, O> {
             op: self.op.clone(),
             identity: self.identity,
             combine: self.combine,
+            order_free: self.order_free,
             _type: PhantomData,
         }
     }
@@ -589,6 +623,11 @@ impl<R, T, O> Typed<R, T, O> {
     pub fn combine(&self, a: T, b: T) -> T {
         (self.combine)(&self.op, a, b)
     }
+
+    /// Whether partials may be combined in any order ([`Reducer::ORDER_FREE`]).
+    pub fn order_free(&self) -> bool {
+        self.order_free
+    }
 }
 
 impl<R, T: ReducedBy<R>> Typed<R, T> {
@@ -603,6 +642,7 @@ impl<R, T: ReducedBy<R>> Typed<R, T> {
             op,
             identity: T::identity,
             combine: T::combine,
+            order_free: T::ORDER_FREE,
             _type: PhantomData,
         }
     }
@@ -635,6 +675,7 @@ impl<T> Typed<op::Last, Option<T>, T> {
             op: op::Last,
             identity: |_| None,
             combine: |_, a, b| b.or(a),
+            order_free: false,
             _type: PhantomData,
         }
     }
@@ -655,6 +696,9 @@ pub trait ReduceSet {
     fn identity(&self) -> Self::Acc;
     /// Combines two batches' partials, `a` first in input order.
     fn combine(&self, a: Self::Acc, b: Self::Acc) -> Self::Acc;
+    /// Whether every operator's partials may be combined in any order: then a lane
+    /// keeps one private copy across its batches.
+    fn order_free(&self) -> bool;
 }
 
 macro_rules! reduce_tuples {
@@ -668,6 +712,9 @@ macro_rules! reduce_tuples {
             #[allow(clippy::unused_unit, unused_variables)]
             fn combine(&self, a: Self::Acc, b: Self::Acc) -> Self::Acc {
                 ($(self.$i.combine(a.$i, b.$i),)*)
+            }
+            fn order_free(&self) -> bool {
+                true $(&& self.$i.order_free())*
             }
         }
     )*};

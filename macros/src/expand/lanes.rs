@@ -62,7 +62,7 @@ pub(crate) fn generate(
         make_permits,
     } = head;
     let declare = reductions.declare(g);
-    let init = reductions.init(g);
+    let init = reductions.init(&quote!(#lane.seed()));
     let partials = reductions.partials();
     let Tail { exit_decl, end } = tail;
     let classifier = g.classifier();

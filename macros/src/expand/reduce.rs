@@ -73,15 +73,16 @@ impl Reductions {
         quote!(let #reducers = (#(#typed,)*);)
     }
 
-    /// A batch's private copies, each starting at its operator's identity.
-    pub fn init(&self, g: &Gen) -> TokenStream {
-        let (p, reducers, vars) = (&g.p, &g.reducers, &self.vars);
+    /// A batch's private copies, starting from `seed`: the runtime's choice of each
+    /// operator's identity or the lane's copies so far (order-free reductions).
+    pub fn init(&self, seed: &TokenStream) -> TokenStream {
+        let vars = &self.vars;
         if vars.is_empty() {
             quote!()
         } else {
             quote! {
                 #[allow(unused_mut)]
-                let (#(mut #vars,)*) = #p::ReduceSet::identity(&#reducers);
+                let (#(mut #vars,)*) = #seed;
             }
         }
     }

@@ -59,7 +59,8 @@ pub(crate) fn generate(
         make_permits,
     } = head;
     let declare = reductions.declare(g);
-    let init = reductions.init(g);
+    let seed = super::hidden("seed");
+    let init = reductions.init(&quote!(#seed));
     let partials = reductions.partials();
     let BatchBody {
         take_snapshots,
@@ -84,7 +85,7 @@ pub(crate) fn generate(
                 #input,
                 &#reducers,
                 || (#(#with_inits,)*),
-                |#state_param, #batch| -> ::core::result::Result<_, #err_ty> {
+                |#state_param, #seed, #batch| -> ::core::result::Result<_, #err_ty> {
                     #take_snapshots
                     #bind_state
                     #init

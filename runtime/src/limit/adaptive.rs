@@ -6,11 +6,14 @@
 //! threads). [`Limiter`] is what a run shares: the controller under a mutex, the
 //! current limit as one atomic the lanes' slots read, and those slots.
 
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::permits::{Acquire, Permit, Permits};
+// The limit the permits re-read: the model checker's atomic under `--cfg loom`, like
+// the permits' own.
+use crate::pool::sync::AtomicUsize;
 
 /// The words of `limit = adaptive(...)`: the range the limiter moves in and where it
 /// starts.

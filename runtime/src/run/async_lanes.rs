@@ -232,7 +232,7 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
         let lanes = sizing.lanes.max(1);
         let feed = Feed::new(source, &sizing);
         let control = Control::new(&config);
-        let outcome = Outcome::new(&config, watch);
+        let outcome = Outcome::new(&config, watch, reducers);
         let pump = config_queues(&config).then(|| Pump {
             capacity: config.queue.unwrap_or(lanes.saturating_mul(2)),
             state: Mutex::new(PumpState {
@@ -567,6 +567,15 @@ impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
     pub fn item_failed(&self, error: &E) {
         lock(&self.local).failed = true;
         self.run.outcome.classify(error);
+    }
+
+    /// Where the batch's private copies start (the identity, or the lane's copy
+    /// under order-free reductions): what the body starts from, before its items.
+    pub fn seed(&self) -> R::Acc {
+        let mut local = lock(&self.local);
+        self.run
+            .outcome
+            .seed(&mut local.partials, self.run.reducers)
     }
 
     /// The partial reductions of the batch just run. After a `break`, they cover the

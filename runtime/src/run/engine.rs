@@ -28,8 +28,9 @@ pub(crate) trait Body<S: Source, A>: Sync {
     type Error: Send;
     /// Makes one lane's state.
     fn init(&self) -> Self::State;
-    /// Runs the body over one batch, returning its partial reductions.
-    fn run(&self, state: &mut Self::State, batch: Batch<'_, S>) -> Result<A, Self::Error>;
+    /// Runs the body over one batch, its private copies starting at `seed` (the
+    /// identity, or the lane's copy so far: `Outcome::seed`), returning them.
+    fn run(&self, state: &mut Self::State, seed: A, batch: Batch<'_, S>) -> Result<A, Self::Error>;
 }
 
 /// The generated code's two closures as a [`Body`].
@@ -43,7 +44,7 @@ where
     S: Source,
     E: Send,
     Init: Fn() -> W + Sync,
-    F: Fn(&mut W, Batch<'_, S>) -> Result<A, E> + Sync,
+    F: Fn(&mut W, A, Batch<'_, S>) -> Result<A, E> + Sync,
 {
     type State = W;
     type Error = E;
@@ -54,8 +55,8 @@ where
     }
 
     #[inline]
-    fn run(&self, state: &mut W, batch: Batch<'_, S>) -> Result<A, E> {
-        (self.body)(state, batch)
+    fn run(&self, state: &mut W, seed: A, batch: Batch<'_, S>) -> Result<A, E> {
+        (self.body)(state, seed, batch)
     }
 }
 
@@ -123,7 +124,7 @@ where
             sizing,
             reducers,
             body,
-            outcome: Outcome::new(config, watch),
+            outcome: Outcome::new(config, watch, reducers),
         }
     }
 
@@ -173,12 +174,13 @@ where
             tracker: &lane.tracker,
         };
         let state = &mut lane.state;
+        let seed = self.outcome.seed(&mut lane.partials, self.reducers);
         // The one clock of a batch, whichever driver runs it: its time in the body is
         // the lane's busy time and, per item, the run's latency.
         let started = Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| {
             let state = state.get_or_insert_with(|| self.body.init());
-            self.body.run(state, batch)
+            self.body.run(state, seed, batch)
         }));
         let took = started.elapsed();
         lane.busy += took;

@@ -65,7 +65,7 @@ where
     R::Acc: Send,
     E: Send,
     Init: Fn() -> W + Sync,
-    Body: Fn(&mut W, Batch<'_, S>) -> Result<R::Acc, E> + Sync,
+    Body: Fn(&mut W, R::Acc, Batch<'_, S>) -> Result<R::Acc, E> + Sync,
 {
     run_stoppable(config, source, reducers, init, body, Stop::unexpected)
 }
@@ -87,7 +87,7 @@ where
     R::Acc: Send,
     E: Send,
     Init: Fn() -> W + Sync,
-    Body: Fn(&mut W, Batch<'_, S>) -> Result<R::Acc, E> + Sync,
+    Body: Fn(&mut W, R::Acc, Batch<'_, S>) -> Result<R::Acc, E> + Sync,
     Stops: FnOnce(Stop) -> E,
 {
     run_adaptive(
@@ -120,7 +120,7 @@ where
     R::Acc: Send,
     E: Send,
     Init: Fn() -> W + Sync,
-    Body: Fn(&mut W, Batch<'_, S>) -> Result<R::Acc, E> + Sync,
+    Body: Fn(&mut W, R::Acc, Batch<'_, S>) -> Result<R::Acc, E> + Sync,
     Stops: FnOnce(Stop) -> E,
 {
     drive(
@@ -152,7 +152,7 @@ where
     R::Acc: Send,
     E: Send,
     Init: Fn() -> W + Sync,
-    Body: Fn(&mut W, Batch<'_, S>) -> Result<R::Acc, E> + Sync,
+    Body: Fn(&mut W, R::Acc, Batch<'_, S>) -> Result<R::Acc, E> + Sync,
     Stops: FnOnce(Stop) -> E,
     Key: Fn(&S::Item) -> u64,
 {

@@ -46,6 +46,10 @@ fn push_or_join<R: ReduceSet>(list: &mut Vec<Partial<R::Acc>>, p: Partial<R::Acc
 /// the run's when the lane ends, so recording one costs no lock and no atomic).
 pub(crate) struct LanePartials<A> {
     list: Vec<Partial<A>>,
+    /// Under order-free reductions ([`Outcome::seed`]): the lane's one copy, and the
+    /// position of its first batch (where the copy sorts among the run's partials).
+    running: Option<A>,
+    first: Option<usize>,
     pace: Pace,
     latency: LatencyHistogram,
 }
@@ -54,6 +58,8 @@ impl<A> Default for LanePartials<A> {
     fn default() -> Self {
         LanePartials {
             list: Vec::new(),
+            running: None,
+            first: None,
             pace: Pace::default(),
             latency: LatencyHistogram::default(),
         }
@@ -80,6 +86,9 @@ pub(crate) struct Outcome<A, E> {
     pub(crate) limiter: Option<Limiter>,
     /// Whether an error is an overload signal (the generated code's classifier).
     overloaded: fn(&E) -> bool,
+    /// Whether each lane keeps one copy of the reductions for all its batches
+    /// ([`Outcome::seed`]).
+    per_lane: bool,
 }
 
 /// One run's counts and times, as the lanes report them.
@@ -115,7 +124,7 @@ fn nanos(d: Duration) -> u64 {
 }
 
 impl<A, E> Outcome<A, E> {
-    pub(crate) fn new(config: &Config, watch: Watch) -> Self {
+    pub(crate) fn new<R: ReduceSet<Acc = A>>(config: &Config, watch: Watch, reducers: &R) -> Self {
         let seed = {
             use std::hash::{BuildHasher, BuildHasherDefault};
             BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
@@ -130,6 +139,9 @@ impl<A, E> Outcome<A, E> {
             latency: Mutex::new(LatencyHistogram::default()),
             limiter,
             overloaded: never_overloaded::<E>,
+            // A loop that can exit early drops the partials past its cut, so its
+            // partials must stay apart by position.
+            per_lane: reducers.order_free() && !config.early_exit,
             inner: Mutex::new(Inner {
                 partials: Vec::new(),
                 error: None,
@@ -280,7 +292,26 @@ impl<A, E> Outcome<A, E> {
         self.lock().panic.get_or_insert(payload);
     }
 
-    /// Keeps the partial reductions of the batch `range` in the lane's list.
+    /// Where a batch's private copies start: the identity, so that partials combine
+    /// in input order, or — when every reduction is order-free and the loop cannot
+    /// exit early — the lane's own copy so far, so a lane builds one map (say) for all
+    /// its batches instead of a fresh one per batch merged into its neighbour. A batch
+    /// that fails or panics loses the lane's copy, and with it the run's result, which
+    /// is then that error or panic anyway.
+    #[inline]
+    pub(crate) fn seed<R: ReduceSet<Acc = A>>(
+        &self,
+        lane: &mut LanePartials<A>,
+        reducers: &R,
+    ) -> A {
+        match lane.running.take() {
+            Some(acc) => acc,
+            None => reducers.identity(),
+        }
+    }
+
+    /// Keeps the partial reductions of the batch `range` in the lane's list (or as the
+    /// lane's one copy: [`Outcome::seed`]).
     #[inline]
     pub(crate) fn keep<R: ReduceSet<Acc = A>>(
         &self,
@@ -293,6 +324,11 @@ impl<A, E> Outcome<A, E> {
         // Nothing to combine (no `reduce`): keep no partials, so memory does not grow
         // with the number of batches.
         if std::mem::size_of::<A>() == 0 {
+            return;
+        }
+        if self.per_lane {
+            lane.first.get_or_insert(range.start);
+            lane.running = Some(acc);
             return;
         }
         let p = Partial {
@@ -319,6 +355,13 @@ impl<A, E> Outcome<A, E> {
         compact: bool,
     ) {
         self.watch.flush(&mut lane.pace);
+        if let (false, Some(acc), Some(start)) = (compact, lane.running.take(), lane.first) {
+            lane.list.push(Partial {
+                start,
+                end: start,
+                acc,
+            });
+        }
         if !compact {
             // The lane ends (compaction runs while it still records).
             self.latency

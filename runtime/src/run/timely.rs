@@ -131,6 +131,9 @@ enum Fault<E> {
 /// — and the part's earliest `break`.
 struct Placed<'b, B, A> {
     body: &'b B,
+    /// A batch's private copies start here: a process's partials travel by position,
+    /// so each batch keeps its own.
+    identity: &'b (dyn Fn() -> A + Sync),
     partials: Mutex<Vec<(usize, usize, A)>>,
     cut: AtomicUsize,
     combine: &'b (dyn Fn(A, A) -> A + Sync),
@@ -170,11 +173,11 @@ where
         self.body.init()
     }
 
-    fn run(&self, state: &mut B::State, batch: Batch<'_, S>) -> Result<(), Fault<B::Error>> {
+    fn run(&self, state: &mut B::State, _: (), batch: Batch<'_, S>) -> Result<(), Fault<B::Error>> {
         let tracker = batch.tracker();
         let start = batch.start();
         let len = batch.size_hint().0;
-        let result = self.body.run(state, batch);
+        let result = self.body.run(state, (self.identity)(), batch);
         let end = match tracker.broke_at() {
             Some(at) => {
                 self.cut.fetch_min(at, Relaxed);
@@ -225,12 +228,14 @@ where
     R::Acc: Send + Partials,
     E: Send + LoopError,
     Init: Fn() -> W + Sync,
-    F: Fn(&mut W, Batch<'_, Part<S>>) -> Result<R::Acc, E> + Sync,
+    F: Fn(&mut W, R::Acc, Batch<'_, Part<S>>) -> Result<R::Acc, E> + Sync,
 {
     let body = Closures { init, body };
     let combine = |a, b| reducers.combine(a, b);
+    let identity = || reducers.identity();
     let placed = Placed {
         body: &body,
+        identity: &identity,
         partials: Mutex::new(Vec::new()),
         cut: AtomicUsize::new(usize::MAX),
         combine: &combine,
