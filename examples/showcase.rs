@@ -707,7 +707,7 @@ mod right_sizing {
         own_threads("32", "limit = 32", |n| fixed(32, n)),
         own_threads("64", "limit = 64", |n| fixed(64, n)),
         own_threads("adaptive", "limit = adaptive(max = 64)", adaptive),
-        own_threads("rate", "rate = 50 / s (x10: 500 / s), limit = 64", rated),
+        own_threads("rate", "rate = 50 / s (x10), limit = 64", rated),
     ];
 
     fn downstream() -> Downstream {

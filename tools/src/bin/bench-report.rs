@@ -1055,6 +1055,7 @@ impl Context {
         };
         let mut in_summary = false;
         let mut vs_rayon = Vec::new();
+        let mut program = Program::default();
         for line in text.lines() {
             // Nest the harness's headings under this section.
             let line = match line.strip_prefix("# ") {
@@ -1062,12 +1063,15 @@ impl Context {
                 None => line,
             };
             if let Some(h) = line.strip_prefix("## ") {
+                self.program_targets(std::mem::take(&mut program));
                 in_summary = h.starts_with("summary");
+                program.name = h.split("  (").next().unwrap_or(h).to_string();
                 let _ = writeln!(out, "### {h}");
                 continue;
             }
             let _ = writeln!(out, "{line}");
             if !in_summary {
+                program.row(line);
                 continue;
             }
             let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
@@ -1090,6 +1094,7 @@ impl Context {
                 self.serial_target(program, serial);
             }
         }
+        self.program_targets(program);
         let _ = writeln!(out);
         if !vs_rayon.is_empty() {
             let geomean =
@@ -1098,6 +1103,32 @@ impl Context {
                 format!("real programs' geometric mean ≤ {REAL_GEOMEAN_MAX}x rayon"),
                 format!("{} over {} programs", fmt_ratio(geomean), vs_rayon.len()),
                 Some(geomean <= REAL_GEOMEAN_MAX),
+            ));
+        }
+    }
+
+    /// The targets one program's own table decides: `merge` against one shared
+    /// `Mutex<HashMap>`, and a pulled input against the sequential loop.
+    fn program_targets(&mut self, p: Program) {
+        if let (Some(bounded), Some(mutex)) = (p.bounded, p.mutex) {
+            let ratio = bounded / mutex;
+            self.targets.push(Target::new(
+                format!(
+                    "`reduce(counts: merge)` faster than one shared `Mutex<HashMap>` (`{}`)",
+                    p.name
+                ),
+                format!("{} of `rayon Mutex<HashMap>`", fmt_ratio(ratio)),
+                Some(ratio < 1.0),
+            ));
+        }
+        if let (true, Some(bounded)) = (p.name.contains("(pulled)"), p.bounded) {
+            self.targets.push(Target::new(
+                format!(
+                    "pulled input faster than sequential with the default batch (`{}`)",
+                    p.name
+                ),
+                format!("{} of sequential", fmt_ratio(bounded)),
+                Some(bounded < 1.0),
             ));
         }
     }
@@ -1543,4 +1574,30 @@ fn main() -> ExitCode {
         cx.targets.len()
     );
     ExitCode::SUCCESS
+}
+
+/// What one program's table in `benches/real.rs`'s output says, for its own targets:
+/// the `÷ seq` column of the annotated loop and of the shared-mutex variant.
+#[derive(Default)]
+struct Program {
+    name: String,
+    bounded: Option<f64>,
+    mutex: Option<f64>,
+}
+
+impl Program {
+    fn row(&mut self, line: &str) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        if cells.len() != 4 {
+            return;
+        }
+        let Ok(vs_seq) = cells[2].parse::<f64>() else {
+            return;
+        };
+        match cells[0] {
+            "bounded" => self.bounded = Some(vs_seq),
+            "rayon Mutex<HashMap>" => self.mutex = Some(vs_seq),
+            _ => {}
+        }
+    }
 }
