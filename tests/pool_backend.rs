@@ -473,3 +473,28 @@ fn a_channel_fed_for_ever_is_held_to_queue_times_batch_items() {
     // Dropping the receiver (with the loop) ends the producer.
     producer.join().unwrap();
 }
+
+static ROOMY: LazyLock<Pool> = LazyLock::new(|| {
+    Pool::builder()
+        .name("roomy")
+        .workers(0..=256)
+        .build()
+        .unwrap()
+});
+
+#[test]
+fn loops_run_back_to_back_reuse_the_workers_of_the_last_one() {
+    // A pool that could grow to 256 threads, and loops of 16 lanes one after another:
+    // the workers that finished the last loop take the next one's lanes, so the pool
+    // holds about as many threads as one loop uses (640 lanes in all; without the
+    // reuse it grew to several loops' worth). A worker still returning from the last
+    // loop's lane when the next starts may be counted beside its successor: a few.
+    let xs: Vec<u64> = (0..160).collect();
+    for _ in 0..40 {
+        par_bounded!(pool = ROOMY, limit = 16, batch = 1; for x in &xs {
+            std::thread::sleep(std::time::Duration::from_micros(50 + x % 7 * 10));
+        });
+    }
+    let stats = ROOMY.stats();
+    assert!(stats.peak_workers <= 16 + 4, "{stats:?}");
+}
