@@ -441,13 +441,21 @@ impl Histogram {
 /// A plain (unshared) log-linear histogram of nanoseconds, 32 buckets per power of two
 /// (a percentile within about 3% of the true value): one lane's item latencies, kept
 /// without atomics or locks and merged into its run's once, when the lane ends. The
-/// buckets are allocated on the first record.
+/// first [`FEW`] records are kept as they are (exact, and no allocation: a small loop's
+/// one or two batches cost no 16 KiB of buckets and no scan of them); the buckets are
+/// allocated when one more comes.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LatencyHistogram {
     counts: Vec<u64>,
+    /// `(nanos, count)` records while `counts` is empty.
+    few: [(u64, u64); FEW],
+    nfew: usize,
     total: u64,
     max: u64,
 }
+
+/// How many records a histogram keeps exactly before it allocates its buckets.
+const FEW: usize = 8;
 
 const FINE_BITS: u32 = 5;
 const FINE: usize = 1 << FINE_BITS;
@@ -475,12 +483,27 @@ impl LatencyHistogram {
     /// Records `count` items of `nanos` each.
     #[inline]
     pub(crate) fn record(&mut self, nanos: u64, count: u64) {
-        if self.counts.is_empty() {
-            self.counts = vec![0; 64 * FINE];
-        }
-        self.counts[Self::bucket(nanos)] += count;
         self.total += count;
         self.max = self.max.max(nanos);
+        if self.counts.is_empty() {
+            if self.nfew < FEW {
+                self.few[self.nfew] = (nanos, count);
+                self.nfew += 1;
+                return;
+            }
+            self.spill();
+        }
+        self.counts[Self::bucket(nanos)] += count;
+    }
+
+    /// Moves the exact records into buckets.
+    #[cold]
+    fn spill(&mut self) {
+        self.counts = vec![0; 64 * FINE];
+        for &(nanos, count) in &self.few[..self.nfew] {
+            self.counts[Self::bucket(nanos)] += count;
+        }
+        self.nfew = 0;
     }
 
     /// Adds `other`'s counts to these, and empties it.
@@ -488,38 +511,62 @@ impl LatencyHistogram {
         if other.total == 0 {
             return;
         }
-        if self.counts.is_empty() {
-            std::mem::swap(self, other);
+        let other = std::mem::take(other);
+        let exact = if other.counts.is_empty() {
+            other
+        } else if self.counts.is_empty() {
+            std::mem::replace(self, other)
+        } else {
+            for (c, o) in self.counts.iter_mut().zip(&other.counts) {
+                *c += o;
+            }
+            self.total += other.total;
+            self.max = self.max.max(other.max);
             return;
+        };
+        for &(nanos, count) in &exact.few[..exact.nfew] {
+            self.record(nanos, count);
         }
-        for (c, o) in self.counts.iter_mut().zip(other.counts.iter_mut()) {
-            *c += std::mem::take(o);
-        }
-        self.total += std::mem::take(&mut other.total);
-        self.max = self.max.max(std::mem::take(&mut other.max));
     }
 
-    fn percentile(&self, q: f64) -> Duration {
+    /// The value at each quantile of `qs` (ascending), in one pass.
+    fn percentiles<const N: usize>(&self, qs: [f64; N]) -> [Duration; N] {
+        let mut out = [Duration::from_nanos(self.max); N];
         if self.total == 0 {
-            return Duration::ZERO;
+            return [Duration::ZERO; N];
         }
-        let rank = ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1);
+        let ranks = qs.map(|q| ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1));
+        let mut next = 0;
         let mut seen = 0;
-        for (i, c) in self.counts.iter().enumerate() {
-            seen += c;
-            if seen >= rank {
-                return Duration::from_nanos(Self::upper(i).min(self.max));
+        let mut walk = |value: u64, count: u64| {
+            seen += count;
+            while next < N && seen >= ranks[next] {
+                out[next] = Duration::from_nanos(value.min(self.max));
+                next += 1;
+            }
+        };
+        if self.counts.is_empty() {
+            let mut few = self.few;
+            let few = &mut few[..self.nfew];
+            few.sort_unstable_by_key(|&(nanos, _)| nanos);
+            for &(nanos, count) in few.iter() {
+                walk(nanos, count);
+            }
+        } else {
+            for (i, &c) in self.counts.iter().enumerate().filter(|(_, c)| **c > 0) {
+                walk(Self::upper(i), c);
             }
         }
-        Duration::from_nanos(self.max)
+        out
     }
 
     /// The percentiles [`RunStats`] reports.
     pub(crate) fn summary(&self) -> ItemLatency {
+        let [p50, p90, p99] = self.percentiles([0.5, 0.9, 0.99]);
         ItemLatency {
-            p50: self.percentile(0.5),
-            p90: self.percentile(0.9),
-            p99: self.percentile(0.99),
+            p50,
+            p90,
+            p99,
             max: Duration::from_nanos(self.max),
             items: self.total,
         }
@@ -561,6 +608,61 @@ mod test {
         assert!((90.0..=92.9).contains(&ms(s.p90)), "{:?}", s);
         assert!((99.0..=100.0).contains(&ms(s.p99)), "{:?}", s);
         assert_eq!(ms(s.max), 100.0);
+    }
+
+    #[test]
+    fn latency_records_kept_exactly_then_in_buckets_give_the_same_percentiles() {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        // A few records: exact, no buckets.
+        let mut few = LatencyHistogram::default();
+        few.record(3_000_000, 10);
+        few.record(1_000_000, 80);
+        few.record(9_000_000, 10);
+        assert!(few.counts.is_empty());
+        let s = few.summary();
+        assert_eq!(
+            (ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max)),
+            (1.0, 3.0, 9.0, 9.0)
+        );
+        assert_eq!(s.items, 100);
+        // Every mix of exact and bucketed histograms merges to the same figures.
+        let bucketed = |from: u64, to: u64| {
+            let mut h = LatencyHistogram::default();
+            for ms in from..=to {
+                h.record(ms * 1_000_000, 1);
+            }
+            assert!(!h.counts.is_empty());
+            h
+        };
+        let exact = |values: &[u64]| {
+            let mut h = LatencyHistogram::default();
+            for ms in values {
+                h.record(ms * 1_000_000, 1);
+            }
+            assert!(h.counts.is_empty());
+            h
+        };
+        let check = |h: &LatencyHistogram| {
+            let s = h.summary();
+            assert_eq!(s.items, 100);
+            assert!((50.0..=51.6).contains(&ms(s.p50)), "{s:?}");
+            assert!((90.0..=92.9).contains(&ms(s.p90)), "{s:?}");
+            assert!((99.0..=100.0).contains(&ms(s.p99)), "{s:?}");
+            assert_eq!(ms(s.max), 100.0);
+        };
+        let tail: Vec<u64> = (95..=100).collect();
+        let mut a = bucketed(1, 94);
+        a.absorb(&mut exact(&tail));
+        check(&a);
+        let mut b = exact(&tail);
+        b.absorb(&mut bucketed(1, 94));
+        check(&b);
+        // Exact into exact past the limit spills.
+        let mut c = exact(&[1, 2, 3, 4, 5, 6]);
+        c.absorb(&mut exact(&[7, 8, 9, 10, 11, 12]));
+        assert!(!c.counts.is_empty());
+        assert_eq!(c.summary().items, 12);
+        assert!((6.0..=6.2).contains(&ms(c.summary().p50)));
     }
 
     #[test]

@@ -125,12 +125,14 @@ fn nanos(d: Duration) -> u64 {
 
 impl<A, E> Outcome<A, E> {
     pub(crate) fn new<R: ReduceSet<Acc = A>>(config: &Config, watch: Watch, reducers: &R) -> Self {
-        let seed = {
+        // The limiter's jitter is seeded by the loop's name (hashed only for
+        // `limit = adaptive(...)`: a small loop's start pays for nothing it does not use).
+        let limiter = config.adaptive().map(|a| {
             use std::hash::{BuildHasher, BuildHasherDefault};
-            BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-                .hash_one(config.site.name())
-        };
-        let limiter = config.adaptive().map(|a| Limiter::new(a, seed));
+            let seed = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+                .hash_one(config.site.name());
+            Limiter::new(a, seed)
+        });
         if let Some(limiter) = &limiter {
             watch.set_limit(limiter.current());
         }
