@@ -137,6 +137,9 @@ pub struct Controller {
     skip: u32,
     /// The limit at the last overload: growth near it creeps.
     ceiling: Option<f64>,
+    /// How fast growth creeps near the ceiling: halved by each overload there, so a
+    /// hard limit that keeps refusing is probed less and less often.
+    creep: f64,
     /// Doubling until the first sign of a queue or of overload.
     slow_start: bool,
     phase: Phase,
@@ -156,6 +159,7 @@ impl Controller {
             since_cut: u32::MAX,
             skip: 0,
             ceiling: None,
+            creep: CREEP,
             slow_start: true,
             phase: Phase::Steady,
             until_probe: 0,
@@ -226,6 +230,10 @@ impl Controller {
             self.since_cut = 0;
             self.cut = true;
             self.slow_start = false;
+            if self.ceiling.is_some_and(|c| self.limit <= c + 1.0) {
+                // Refused again where it was refused before: creep slower.
+                self.creep = (self.creep / 2.0).max(CREEP / 16.0);
+            }
             self.ceiling = Some(self.limit);
             if let Phase::Probe { resume } = self.phase {
                 // Overloaded even at half: lower the resume point too.
@@ -267,9 +275,10 @@ impl Controller {
                     // Near the last overload: creep past it, and forget it once well
                     // clear of it.
                     Some(c) if self.limit + step > c - 1.0 => {
-                        let next = (self.limit + CREEP).max((c - 1.0).min(self.limit + step));
+                        let next = (self.limit + self.creep).max((c - 1.0).min(self.limit + step));
                         if next >= c + 2.0 {
                             self.ceiling = None;
+                            self.creep = CREEP;
                         }
                         next
                     }
