@@ -572,6 +572,10 @@ impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
     /// Where the batch's private copies start (the identity, or the lane's copy
     /// under order-free reductions): what the body starts from, before its items.
     pub fn seed(&self) -> R::Acc {
+        if !self.run.outcome.keeps_lane_copies() {
+            // Nothing kept to hand back: no lock per batch.
+            return self.run.reducers.identity();
+        }
         let mut local = lock(&self.local);
         self.run
             .outcome

@@ -165,6 +165,11 @@ impl<A, E> Outcome<A, E> {
         }
     }
 
+    /// Whether lanes keep one copy of the reductions across batches ([`Outcome::seed`]).
+    pub(crate) fn keeps_lane_copies(&self) -> bool {
+        self.per_lane
+    }
+
     /// The run's bar, span and current limit (`Watch::set_limit` moves the limit).
     pub(crate) fn watch(&self) -> &Watch {
         &self.watch
