@@ -204,3 +204,59 @@ fn abort_wakes_a_blocked_submitter() {
         assert_eq!(stats.workers, 0);
     });
 }
+
+/// Jobs handed over without the lock (a pool running all its workers) while its one
+/// worker goes to sleep and wakes: whichever way the two cross, the worker sees each
+/// job or is woken for it, and the drain runs both.
+#[test]
+fn lock_free_hand_over_never_strands_a_job() {
+    model(|| {
+        let pool = Pool::builder()
+            .workers(1)
+            .queue(2)
+            .prestart()
+            .build()
+            .unwrap();
+        let done = Arc::new(AtomicUsize::new(0));
+        for _ in 0..2 {
+            let done = done.clone();
+            pool.execute(move || {
+                done.fetch_add(1, SeqCst);
+            })
+            .unwrap();
+        }
+        let stats = pool.shutdown(Shutdown::Drain);
+        assert_eq!(done.load(SeqCst), 2);
+        assert_eq!(stats.completed, 2);
+        assert_eq!(stats.submitted, stats.accounted());
+    });
+}
+
+/// A worker that may retire (an elastic pool at its size, whose idle wait may time
+/// out) while a job arrives: the job is run, by that worker or by one started for it,
+/// before the scope returns.
+#[test]
+fn a_job_arriving_as_the_last_worker_retires_still_runs() {
+    model(|| {
+        let pool = Pool::builder()
+            .workers(0..=1)
+            .idle_timeout(std::time::Duration::from_millis(1))
+            .queue(1)
+            .build()
+            .unwrap();
+        let done = AtomicUsize::new(0);
+        pool.scope(|s| {
+            for _ in 0..2 {
+                let done = &done;
+                s.execute(move || {
+                    done.fetch_add(1, SeqCst);
+                })
+                .unwrap();
+            }
+        });
+        assert_eq!(done.load(SeqCst), 2);
+        let stats = pool.shutdown(Shutdown::Drain);
+        assert_eq!(stats.completed, 2);
+        assert_eq!(stats.submitted, stats.accounted());
+    });
+}

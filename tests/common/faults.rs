@@ -231,15 +231,26 @@ where
     rx.recv_timeout(limit).map_err(|_| ())
 }
 
-/// Names of this process's threads (`/proc/self/task/*/comm`, at most 15 bytes each).
+/// Names of this process's live threads (`/proc/self/task/*/comm`, at most 15 bytes each).
 pub fn thread_names() -> Vec<String> {
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
         return Vec::new();
     };
     dir.filter_map(|e| e.ok())
+        .filter(|e| !exiting(&e.path()))
         .filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok())
         .map(|s| s.trim_end().to_owned())
         .collect()
+}
+
+/// Whether a task is in the kernel's exit path (`PF_EXITING` in its flags): its thread
+/// has returned, and may have been joined, but the kernel lists it a moment longer.
+fn exiting(task: &std::path::Path) -> bool {
+    std::fs::read_to_string(task.join("stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(6)?.parse::<u64>().ok())
+            .is_some_and(|flags| flags & 0x4 != 0)
+    })
 }
 
 /// Threads of this process whose name starts with `prefix`.

@@ -26,6 +26,7 @@
 //! ```
 
 mod builder;
+mod job;
 mod live;
 mod scope;
 mod shared;
@@ -191,7 +192,8 @@ pub struct PoolStats {
     /// Jobs run on the submitting thread under `on_full = caller_runs` (also counted
     /// in `completed`, `failed` or `panicked`).
     pub caller_ran: u64,
-    /// Median time from submission to the end of the job.
+    /// Median time from submission to the end of the job. The percentiles time every
+    /// job of the pool's first 256, then one in eight.
     pub p50: Duration,
     /// 90th percentile of the same.
     pub p90: Duration,

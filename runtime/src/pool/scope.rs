@@ -105,10 +105,10 @@ impl<'env, S: Send + 'static> Scope<'env, S> {
     where
         F: FnOnce() + Send + 'env,
     {
-        let job: Box<dyn FnOnce(&mut S) -> bool + Send + 'env> = Box::new(move |_: &mut S| {
+        let job = move |_: &mut S| {
             job();
             false
-        });
+        };
         // SAFETY: as in `submit`.
         let task = unsafe { Task::scoped(job, ScopeRef::new(&self.state)) };
         self.shared.offer(task)
@@ -119,8 +119,7 @@ impl<'env, S: Send + 'static> Scope<'env, S> {
         F: FnOnce(&mut S) -> R + Send + 'env,
         R: Outcome,
     {
-        let job: Box<dyn FnOnce(&mut S) -> bool + Send + 'env> =
-            Box::new(move |state: &mut S| job(state).failed());
+        let job = move |state: &mut S| job(state).failed();
         // SAFETY: `run` waits for this task's ScopeRef, which is dropped after the job,
         // before it returns or unwinds, so the job never outlives 'env.
         let task = unsafe { Task::scoped(job, ScopeRef::new(&self.state)) };

@@ -3,27 +3,30 @@
 //! where a job goes; the outcome counters are atomics, so reading stats never blocks
 //! a worker.
 
-use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::{Duration, Instant};
 
 use super::builder::Workers;
 use super::scope::ScopeRef;
-use super::sync::{thread, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard};
+use super::sync::{
+    fence, thread, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard, Queue,
+};
 use super::{PoolStats, Shutdown};
 use crate::error::Rejected;
 use crate::limit::{when_full, Full, OnFull, WhenFull};
 use crate::stats::Histogram;
 
-type Job<S> = Box<dyn FnOnce(&mut S) -> bool + Send + 'static>;
+use super::job::Job;
 
 /// One accepted job.
 pub(crate) struct Task<S> {
     // Field order matters: the job (and what it borrows) is dropped before the scope
     // hears that the job is over.
     job: Job<S>,
-    submitted: Instant,
+    /// When it was submitted, for the latency percentiles: set for the jobs sampled
+    /// (`place`).
+    submitted: Option<Instant>,
     scope: Option<ScopeRef>,
 }
 
@@ -34,8 +37,8 @@ impl<S> Task<S> {
         R: super::Outcome,
     {
         Task {
-            job: Box::new(move |state: &mut S| job(state).failed()),
-            submitted: Instant::now(),
+            job: Job::new_static(move |state: &mut S| job(state).failed()),
+            submitted: None,
             scope,
         }
     }
@@ -47,28 +50,20 @@ impl<S> Task<S> {
     /// The caller guarantees that everything `job` borrows outlives the moment the
     /// returned task is dropped (after running or not), which a scope ensures by waiting
     /// for its [`ScopeRef`]s before returning.
-    pub(crate) unsafe fn scoped<'env>(
-        job: Box<dyn FnOnce(&mut S) -> bool + Send + 'env>,
-        scope: ScopeRef,
-    ) -> Self {
-        // SAFETY: only the lifetime changes; the caller upholds that the job is dropped
-        // before `'env` ends.
-        let job: Job<S> = unsafe {
-            std::mem::transmute::<
-                Box<dyn FnOnce(&mut S) -> bool + Send + 'env>,
-                Box<dyn FnOnce(&mut S) -> bool + Send + 'static>,
-            >(job)
-        };
+    pub(crate) unsafe fn scoped<F>(job: F, scope: ScopeRef) -> Self
+    where
+        F: FnOnce(&mut S) -> bool + Send,
+    {
         Task {
-            job,
-            submitted: Instant::now(),
+            // SAFETY: the caller upholds that the job is dropped before what it borrows.
+            job: unsafe { Job::new(job) },
+            submitted: None,
             scope: Some(scope),
         }
     }
 }
 
-struct State<S> {
-    queue: VecDeque<Task<S>>,
+struct State {
     /// Workers waiting for a job and not yet woken for one.
     idle: usize,
     /// Wake-ups granted to idle workers for jobs pushed to the queue.
@@ -97,8 +92,9 @@ struct State<S> {
 struct Counters {
     /// Written by submitters.
     submit: Padded<SubmitCounters>,
-    /// Written by workers (and by submitters running a job themselves).
-    run: Padded<RunCounters>,
+    /// Written by workers (and by submitters running a job themselves), sharded by
+    /// worker like the latency, so workers do not contend for one line.
+    run: [Padded<RunCounters>; SHARDS],
     peak_workers: AtomicUsize,
 }
 
@@ -145,7 +141,10 @@ pub(crate) struct Shared<S> {
     pub(crate) on_full: OnFull,
     make_state: Arc<dyn Fn() -> S + Send + Sync>,
     pin_cores: bool,
-    state: Mutex<State<S>>,
+    state: Mutex<State>,
+    /// The accepted jobs not yet taken by a worker, in order. Pushed and popped without
+    /// the lock; `queued` bounds it.
+    queue: Queue<Task<S>>,
     /// Idle workers wait here for jobs.
     work: Condvar,
     /// Blocked submitters wait here for room.
@@ -153,11 +152,15 @@ pub(crate) struct Shared<S> {
     /// Shutdown waits here for workers to exit.
     exited: Condvar,
     aborting: Arc<AtomicBool>,
-    /// The queue's length, readable without the lock (workers spin on it before they
-    /// sleep).
-    queued: AtomicUsize,
+    /// Places taken in the queue: jobs pushed and not yet popped, plus places reserved
+    /// by submitters about to push. A submitter reserves before it pushes, so the
+    /// queue never holds more than its room; workers spin on it before they sleep. Its
+    /// top bit is `CLOSED`: a shut pool takes no reservation, and its workers leave
+    /// once the count (every reservation pushed and popped) is zero.
+    queued: Padded<AtomicUsize>,
+    view: Padded<View>,
     /// Workers between two jobs: done with one, not yet asleep or on the next.
-    finishing: AtomicUsize,
+    finishing: Padded<AtomicUsize>,
     next_worker: AtomicUsize,
     counters: Counters,
     /// Submission-to-end latency, sharded by worker so workers finishing similar jobs
@@ -165,7 +168,37 @@ pub(crate) struct Shared<S> {
     latency: Box<[Histogram]>,
 }
 
-const LATENCY_SHARDS: usize = 4;
+/// The latency percentiles time every job of a pool's first `SAMPLE_ALL`, then one in
+/// `SAMPLE_EVERY`: two clock reads per job were a fifth of what handing a small job
+/// over cost, and a sample of one in eight keeps the percentiles of any pool busy
+/// enough for them to matter.
+const SAMPLE_ALL: u64 = 256;
+const SAMPLE_EVERY: u64 = 8;
+
+/// Shards of the workers' counters and latency histogram.
+const SHARDS: usize = 4;
+
+/// The bit of `queued` that says the pool is closed: set, no reservation succeeds.
+const CLOSED: usize = 1 << (usize::BITS - 1);
+
+/// What the lock-free paths read of `State` (copied under the lock by `publish`), and
+/// the one count workers keep without it. Written when workers sleep or wake, read by
+/// every submission: on a line of its own.
+#[derive(Default)]
+struct View {
+    /// `State::idle`: workers waiting and not yet woken.
+    idle: AtomicUsize,
+    /// `State::tokens`: wake-ups granted.
+    tokens: AtomicUsize,
+    /// `State::waiting_submitters`.
+    waiting: AtomicUsize,
+    /// The pool runs all the workers it may (so no job needs a new thread), and is open.
+    full_size: AtomicBool,
+    /// Workers not waiting on `work`: running a job, looking for one, starting, or
+    /// between. A job pushed while none is awake and none is waiting to be woken needs
+    /// a wake-up (or a worker) from its submitter.
+    awake: AtomicUsize,
+}
 
 #[cfg(not(loom))]
 mod current {
@@ -238,7 +271,6 @@ impl<S: Send + 'static> Shared<S> {
             make_state,
             pin_cores,
             state: Mutex::new(State {
-                queue: VecDeque::new(),
                 idle: 0,
                 tokens: 0,
                 workers: 0,
@@ -252,12 +284,14 @@ impl<S: Send + 'static> Shared<S> {
             work: Condvar::new(),
             room: Condvar::new(),
             exited: Condvar::new(),
+            queue: Queue::new(),
             aborting: Arc::new(AtomicBool::new(false)),
-            queued: AtomicUsize::new(0),
-            finishing: AtomicUsize::new(0),
+            queued: Padded(AtomicUsize::new(0)),
+            view: Padded(View::default()),
+            finishing: Padded(AtomicUsize::new(0)),
             next_worker: AtomicUsize::new(0),
             counters: Counters::default(),
-            latency: (0..LATENCY_SHARDS).map(|_| Histogram::default()).collect(),
+            latency: (0..SHARDS).map(|_| Histogram::default()).collect(),
         }
     }
 
@@ -288,6 +322,119 @@ impl<S: Send + 'static> Shared<S> {
                 }
             }
         }
+        this.publish(&st);
+    }
+
+    /// Copies the counts the lock-free paths read. Called under the lock after every
+    /// change to them.
+    fn publish(&self, st: &State) {
+        let view = &self.view;
+        view.idle.store(st.idle, SeqCst);
+        view.tokens.store(st.tokens, Relaxed);
+        view.waiting.store(st.waiting_submitters, SeqCst);
+        view.full_size.store(
+            !st.closed && st.workers >= self.max + st.blocked_workers,
+            Relaxed,
+        );
+    }
+
+    /// Reserves a place in the queue if it has room for one more job (`queue` places,
+    /// plus one for each worker woken for a job, which is not waiting in it).
+    fn reserve(&self, tokens: usize) -> bool {
+        let room = self.capacity.saturating_add(tokens);
+        let before = self.queued.fetch_add(1, SeqCst);
+        if before & CLOSED == 0 && before < room {
+            true
+        } else {
+            self.queued.fetch_sub(1, SeqCst);
+            false
+        }
+    }
+
+    /// The path of a job when the pool runs all its workers and none waits to be
+    /// woken: a place reserved and the job pushed, without the lock. Gives the job
+    /// back when the lock-holding path must decide (a worker to wake or to start, a
+    /// full queue, a closed pool).
+    fn push_fast(self: &Arc<Self>, task: Task<S>) -> Result<(), Task<S>> {
+        let view = &self.view;
+        if !view.full_size.load(Relaxed)
+            || view.idle.load(Relaxed) > 0
+            || !self.reserve(view.tokens.load(Relaxed))
+        {
+            return Err(task);
+        }
+        // A reservation taken before the pool closed is pushed even if it closes now:
+        // its workers stay until the count is zero.
+        self.queue.push(task);
+        // Pairs with the fence of a worker going to sleep: either it sees this job, or
+        // this sees it waiting (or sees nobody awake to take the job).
+        fence(SeqCst);
+        let stranded = view.idle.load(SeqCst) > 0 || view.awake.load(SeqCst) == 0;
+        if stranded {
+            self.wake_for_queued();
+        }
+        Ok(())
+    }
+
+    /// A job was pushed while a worker went to sleep or none was awake: wake one for
+    /// it, or start one if the pool has none left.
+    fn wake_for_queued(self: &Arc<Self>) {
+        let mut st = lock(&self.state);
+        if st.idle > 0 && self.count() > st.tokens {
+            st.idle -= 1;
+            st.tokens += 1;
+            self.publish(&st);
+            drop(st);
+            self.work.notify_one();
+        } else if st.workers == 0 && !st.closed {
+            // The last worker retired as the job came: start one for it.
+            self.start_worker(st);
+        }
+        // Otherwise every worker is awake, starting or already woken, and each looks at
+        // the queue before it sleeps.
+    }
+
+    /// Starts one more worker with no first job (it takes its first from the queue).
+    fn start_worker(self: &Arc<Self>, mut st: MutexGuard<'_, State>) {
+        st.workers += 1;
+        st.starting += 1;
+        self.note_workers(st.workers);
+        self.publish(&st);
+        drop(st);
+        let spawned = Self::spawn(self, None);
+        let mut st = lock(&self.state);
+        st.starting -= 1;
+        match spawned {
+            Ok(entry) => st.threads.push(entry),
+            Err(_) => st.workers -= 1,
+        }
+        self.publish(&st);
+        drop(st);
+        self.exited.notify_all();
+    }
+
+    /// Jobs queued or reserved, without the closed bit.
+    fn count(&self) -> usize {
+        self.queued.load(SeqCst) & !CLOSED
+    }
+
+    /// Takes the next job off the queue to run, and lets a submitter waiting for room
+    /// know. A job taken after an abort began is cancelled instead.
+    fn pop(&self) -> Option<Task<S>> {
+        loop {
+            let task = self.queue.pop()?;
+            self.queued.fetch_sub(1, SeqCst);
+            fence(SeqCst);
+            if self.view.waiting.load(SeqCst) > 0 {
+                let _st = lock(&self.state);
+                self.room.notify_one();
+            }
+            if !self.aborting.load(Relaxed) {
+                return Some(task);
+            }
+            self.counters.submit.cancelled.fetch_add(1, Relaxed);
+            drop(task);
+        }
     }
 
     fn note_workers(&self, now: usize) {
@@ -311,7 +458,11 @@ impl<S: Send + 'static> Shared<S> {
         policy: OnFull,
         counted: bool,
     ) -> Result<(), Rejected> {
-        self.counters.submit.submitted.fetch_add(1, Relaxed);
+        let nth = self.counters.submit.submitted.fetch_add(1, Relaxed);
+        let mut task = task;
+        if nth < SAMPLE_ALL || nth % SAMPLE_EVERY == 0 {
+            task.submitted = Some(Instant::now());
+        }
         let refuse = |task: Task<S>| {
             if counted {
                 self.counters.submit.rejected.fetch_add(1, Relaxed);
@@ -321,7 +472,12 @@ impl<S: Send + 'static> Shared<S> {
             drop(task);
             Err(Rejected)
         };
+        let task = match self.push_fast(task) {
+            Ok(()) => return Ok(()),
+            Err(task) => task,
+        };
         let mut st = lock(&self.state);
+        let mut spun = false;
         loop {
             if st.closed {
                 drop(st);
@@ -331,8 +487,9 @@ impl<S: Send + 'static> Shared<S> {
                 // Hand the job to a waiting worker.
                 st.idle -= 1;
                 st.tokens += 1;
-                st.queue.push_back(task);
-                self.queued.store(st.queue.len(), Relaxed);
+                self.queued.fetch_add(1, SeqCst);
+                self.queue.push(task);
+                self.publish(&st);
                 drop(st);
                 self.work.notify_one();
                 return Ok(());
@@ -340,16 +497,17 @@ impl<S: Send + 'static> Shared<S> {
             // A worker that just finished a job is about to look for the next: give it
             // this one rather than start a thread (loops that run back to back would
             // otherwise grow the pool past what they use).
-            let unpromised = st.queue.len().saturating_sub(st.tokens);
+            let unpromised = self.count().saturating_sub(st.tokens);
             if self.finishing.load(Relaxed) > unpromised {
-                st.queue.push_back(task);
-                self.queued.store(st.queue.len(), Relaxed);
+                self.queued.fetch_add(1, SeqCst);
+                self.queue.push(task);
                 return Ok(());
             }
             if st.workers < self.max + st.blocked_workers {
                 st.workers += 1;
                 st.starting += 1;
                 self.note_workers(st.workers);
+                self.publish(&st);
                 drop(st);
                 let spawned = Self::spawn(self, Some(task));
                 st = lock(&self.state);
@@ -357,6 +515,7 @@ impl<S: Send + 'static> Shared<S> {
                 match spawned {
                     Ok(entry) => {
                         st.threads.push(entry);
+                        self.publish(&st);
                         drop(st);
                         self.exited.notify_all();
                         return Ok(());
@@ -365,20 +524,20 @@ impl<S: Send + 'static> Shared<S> {
                         // The OS refused a thread: carry on with the workers there are.
                         let task_back = task_back.expect("the task was not taken");
                         st.workers -= 1;
+                        self.publish(&st);
                         self.exited.notify_all();
                         if st.workers == 0 {
                             drop(st);
                             return refuse(task_back);
                         }
-                        st.queue.push_back(task_back);
-                        self.queued.store(st.queue.len(), Relaxed);
+                        self.queued.fetch_add(1, SeqCst);
+                        self.queue.push(task_back);
                         return Ok(());
                     }
                 }
             }
-            if st.queue.len() < self.capacity + st.tokens {
-                st.queue.push_back(task);
-                self.queued.store(st.queue.len(), Relaxed);
+            if self.reserve(st.tokens) {
+                self.queue.push(task);
                 return Ok(());
             }
             // A worker blocking on its own pool's full queue could wait for itself: it
@@ -388,10 +547,30 @@ impl<S: Send + 'static> Shared<S> {
                 waiting_could_deadlock: self.is_current_worker(),
             };
             match when_full(policy, full) {
+                WhenFull::Wait if !spun => {
+                    // Workers take jobs back to back: wait for a place briefly before
+                    // sleeping, so a submitter ahead of them does not pay a wake-up
+                    // per job.
+                    drop(st);
+                    self.spin_for_room(
+                        self.capacity.saturating_add(self.view.tokens.load(Relaxed)),
+                    );
+                    spun = true;
+                    st = lock(&self.state);
+                }
                 WhenFull::Wait => {
+                    spun = false;
                     st.waiting_submitters += 1;
-                    st = self.room.wait(st).unwrap_or_else(|e| e.into_inner());
+                    self.publish(&st);
+                    // Pairs with the fence of a worker taking a job (`pop`): either this
+                    // sees the place it freed, or it sees this submitter waiting.
+                    fence(SeqCst);
+                    let room = self.capacity.saturating_add(st.tokens);
+                    if self.count() >= room {
+                        st = self.room.wait(st).unwrap_or_else(|e| e.into_inner());
+                    }
                     st.waiting_submitters -= 1;
+                    self.publish(&st);
                 }
                 WhenFull::RunHere => {
                     drop(st);
@@ -435,6 +614,7 @@ impl<S: Send + 'static> Shared<S> {
     }
 
     fn work_loop(self: Arc<Self>, index: usize, first: Option<Task<S>>) {
+        self.view.awake.fetch_add(1, SeqCst);
         current::enter(self.id(), self.aborting.clone());
         if self.pin_cores {
             pin::to_core(index);
@@ -444,6 +624,12 @@ impl<S: Send + 'static> Shared<S> {
             self.run_task(task, &mut state, index);
         }
         let retired = loop {
+            // The next job, if one is queued, before counting this worker as finishing:
+            // a worker kept busy touches no shared count between its jobs.
+            if let Some(task) = self.pop() {
+                self.run_task(task, &mut state, index);
+                continue;
+            }
             self.finishing.fetch_add(1, Relaxed);
             match self.next_task(index) {
                 Next::Run(task) => self.run_task(task, &mut state, index),
@@ -454,7 +640,11 @@ impl<S: Send + 'static> Shared<S> {
         drop(state);
         current::leave();
         if !retired {
-            lock(&self.state).workers -= 1;
+            self.view.awake.fetch_sub(1, SeqCst);
+            let mut st = lock(&self.state);
+            st.workers -= 1;
+            self.publish(&st);
+            drop(st);
             self.exited.notify_all();
         }
     }
@@ -463,7 +653,6 @@ impl<S: Send + 'static> Shared<S> {
     /// The caller counted itself in `finishing`; this takes it out again when the
     /// worker takes a job, sleeps, or leaves.
     fn next_task(&self, index: usize) -> Next<S> {
-        let mut st = lock(&self.state);
         let mut spun = false;
         let mut finishing = true;
         let done_finishing = |finishing: &mut bool| {
@@ -472,30 +661,50 @@ impl<S: Send + 'static> Shared<S> {
             }
         };
         loop {
-            if let Some(task) = st.queue.pop_front() {
+            if let Some(task) = self.pop() {
                 done_finishing(&mut finishing);
-                self.queued.store(st.queue.len(), Relaxed);
-                if st.waiting_submitters > 0 {
-                    self.room.notify_one();
-                }
                 return Next::Run(task);
             }
-            if st.closed {
-                done_finishing(&mut finishing);
-                return Next::Closed;
+            let queued = self.queued.load(SeqCst);
+            if queued & CLOSED != 0 {
+                // A closed pool's workers leave once every job reserved before it closed
+                // has been pushed and taken.
+                if queued == CLOSED {
+                    done_finishing(&mut finishing);
+                    return Next::Closed;
+                }
+                thread::yield_now();
+                continue;
             }
             if !spun {
                 // Jobs often arrive back to back: look for one briefly before sleeping,
                 // so a busy submitter does not pay a wake-up per job.
-                drop(st);
                 self.spin_for_work();
-                st = lock(&self.state);
                 spun = true;
                 continue;
             }
             spun = false;
-            done_finishing(&mut finishing);
+            let mut st = lock(&self.state);
+            if st.closed {
+                continue;
+            }
             st.idle += 1;
+            self.publish(&st);
+            self.view.awake.fetch_sub(1, SeqCst);
+            // Pairs with the fence of a submitter pushing without the lock: either it
+            // sees this worker waiting, or this sees its job.
+            fence(SeqCst);
+            if self.count() > 0 {
+                // A job is queued, or about to be: its submitter reserved the place
+                // and is pushing. Let it.
+                st.idle -= 1;
+                self.publish(&st);
+                self.view.awake.fetch_add(1, SeqCst);
+                drop(st);
+                thread::yield_now();
+                continue;
+            }
+            done_finishing(&mut finishing);
             if st.waiting_submitters > 0 {
                 // An idle worker is room for a hand-off.
                 self.room.notify_one();
@@ -507,16 +716,22 @@ impl<S: Send + 'static> Shared<S> {
             st = guard;
             if st.tokens > 0 {
                 st.tokens -= 1;
+                self.publish(&st);
             } else {
                 st.idle -= 1;
+                self.publish(&st);
+                fence(SeqCst);
                 if timeout.timed_out()
-                    && st.queue.is_empty()
+                    && self.count() == 0
                     && !st.closed
                     && st.workers > self.min + st.blocked_workers
                 {
                     // Leave the count under the same lock that decided it, so no
-                    // submitter counts on this worker; nobody joins it: detach.
+                    // submitter counts on this worker; nobody joins it: detach. A job
+                    // pushed without the lock meanwhile sees no worker waiting and wakes
+                    // or starts one (`wake_for_queued`).
                     st.workers -= 1;
+                    self.publish(&st);
                     if let Some(k) = st.threads.iter().position(|(i, _)| *i == index) {
                         let (_, handle) = st.threads.swap_remove(k);
                         st.retired.retain(|h| !finished(h));
@@ -527,15 +742,18 @@ impl<S: Send + 'static> Shared<S> {
                     return Next::Retired;
                 }
             }
+            self.view.awake.fetch_add(1, SeqCst);
         }
     }
 
-    /// Runs one task; its state is made first if this thread has none yet (inside the
-    /// same panic guard, so a panicking constructor counts as that job's panic).
-    /// Spins, then yields, for a few microseconds while the queue is empty.
-    fn spin_for_work(&self) {
+    /// Spins, then yields, for a few microseconds while the queue holds `room` jobs.
+    fn spin_for_room(&self, room: usize) {
+        if cfg!(loom) {
+            // An optimisation only: the models check the protocol without it.
+            return;
+        }
         for step in 0..10u32 {
-            if self.queued.load(Relaxed) > 0 {
+            if self.count() < room {
                 return;
             }
             if step < 6 {
@@ -548,6 +766,27 @@ impl<S: Send + 'static> Shared<S> {
         }
     }
 
+    /// Spins, then yields, for a few microseconds while the queue is empty.
+    fn spin_for_work(&self) {
+        if cfg!(loom) {
+            return;
+        }
+        for step in 0..10u32 {
+            if self.queued.load(Relaxed) & !CLOSED > 0 {
+                return;
+            }
+            if step < 6 {
+                for _ in 0..(1u32 << step) {
+                    std::hint::spin_loop();
+                }
+            } else {
+                thread::yield_now();
+            }
+        }
+    }
+
+    /// Runs one task; its state is made first if this thread has none yet (inside the
+    /// same panic guard, so a panicking constructor counts as that job's panic).
     fn run_task(&self, task: Task<S>, state: &mut Option<S>, shard: usize) {
         let make = &self.make_state;
         let Task {
@@ -555,9 +794,9 @@ impl<S: Send + 'static> Shared<S> {
             submitted,
             scope,
         } = task;
-        let result = catch_unwind(AssertUnwindSafe(
-            || job(state.get_or_insert_with(|| make())),
-        ));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            job.run(state.get_or_insert_with(|| make()))
+        }));
         self.finish(shard, result, submitted, scope);
     }
 
@@ -565,20 +804,28 @@ impl<S: Send + 'static> Shared<S> {
         &self,
         shard: usize,
         result: std::thread::Result<bool>,
-        submitted: Instant,
+        submitted: Option<Instant>,
         scope: Option<ScopeRef>,
     ) {
         match result {
-            Ok(false) => self.counters.run.completed.fetch_add(1, Relaxed),
-            Ok(true) => self.counters.run.failed.fetch_add(1, Relaxed),
+            Ok(false) => self.counters.run[shard % SHARDS]
+                .completed
+                .fetch_add(1, Relaxed),
+            Ok(true) => self.counters.run[shard % SHARDS]
+                .failed
+                .fetch_add(1, Relaxed),
             Err(payload) => {
                 if let Some(scope) = &scope {
                     scope.panicked(payload);
                 }
-                self.counters.run.panicked.fetch_add(1, Relaxed)
+                self.counters.run[shard % SHARDS]
+                    .panicked
+                    .fetch_add(1, Relaxed)
             }
         };
-        self.latency[shard % LATENCY_SHARDS].record(submitted.elapsed());
+        if let Some(submitted) = submitted {
+            self.latency[shard % SHARDS].record(submitted.elapsed());
+        }
         drop(scope);
     }
 
@@ -590,34 +837,24 @@ impl<S: Send + 'static> Shared<S> {
         }
         let mut st = lock(&self.state);
         st.blocked_workers += 1;
-        let replace = !st.queue.is_empty() && st.idle == 0 && !st.closed;
-        if replace {
-            st.workers += 1;
-            st.starting += 1;
-            self.note_workers(st.workers);
-        }
-        drop(st);
-        if replace {
-            let spawned = Self::spawn(self, None);
-            let mut st = lock(&self.state);
-            st.starting -= 1;
-            match spawned {
-                Ok(entry) => st.threads.push(entry),
-                Err(_) => st.workers -= 1,
-            }
-            drop(st);
-            self.exited.notify_all();
+        self.publish(&st);
+        if self.count() > 0 && st.idle == 0 && !st.closed {
+            self.start_worker(st);
         }
         true
     }
 
     pub(crate) fn exit_blocking(&self) {
-        lock(&self.state).blocked_workers -= 1;
+        let mut st = lock(&self.state);
+        st.blocked_workers -= 1;
+        self.publish(&st);
     }
 
     pub(crate) fn shutdown(&self, mode: Shutdown) {
         let mut st = lock(&self.state);
         st.closed = true;
+        self.queued.fetch_or(CLOSED, SeqCst);
+        self.publish(&st);
         drop(st);
         self.work.notify_all();
         self.room.notify_all();
@@ -635,8 +872,7 @@ impl<S: Send + 'static> Shared<S> {
                 Some(deadline) if !aborted && Instant::now() >= deadline => {
                     aborted = true;
                     self.aborting.store(true, SeqCst);
-                    let queued: Vec<Task<S>> = st.queue.drain(..).collect();
-                    self.queued.store(0, Relaxed);
+                    let queued = self.drain_queue();
                     drop(st);
                     self.counters
                         .submit
@@ -656,17 +892,27 @@ impl<S: Send + 'static> Shared<S> {
                 _ => st = self.exited.wait(st).unwrap_or_else(|e| e.into_inner()),
             }
         }
-        if me == 0 && !aborted && !st.queue.is_empty() {
-            // No worker left to run them (every spawn failed): they are cancelled.
-            let queued: Vec<Task<S>> = st.queue.drain(..).collect();
-            self.queued.store(0, Relaxed);
-            self.counters
-                .submit
-                .cancelled
-                .fetch_add(queued.len() as u64, Relaxed);
-            drop(st);
-            drop(queued);
-            st = lock(&self.state);
+        if me == 0 && self.count() > 0 {
+            // No worker left to run them (every spawn failed, or the last one retired
+            // as a job came without the lock): they are cancelled. A job whose place
+            // was reserved before the pool closed may still be on its way in.
+            loop {
+                let queued = self.drain_queue();
+                self.counters
+                    .submit
+                    .cancelled
+                    .fetch_add(queued.len() as u64, Relaxed);
+                drop(st);
+                drop(queued);
+                let done = self.count() == 0;
+                if !done {
+                    thread::yield_now();
+                }
+                st = lock(&self.state);
+                if done {
+                    break;
+                }
+            }
         }
         let mut threads = std::mem::take(&mut st.threads);
         threads.extend(std::mem::take(&mut st.retired).into_iter().map(|h| (0, h)));
@@ -679,9 +925,24 @@ impl<S: Send + 'static> Shared<S> {
         }
     }
 
+    /// Takes every queued job out (an abort, or a pool with no worker left).
+    /// Takes every job in the queue out (an abort, or a pool with no worker left).
+    /// A job reserved before the pool closed and pushed after this is taken by a
+    /// worker, which cancels it (abort) or runs it; a pool has such a job only while it
+    /// has workers, since only a pool running all its workers takes the lock-free path,
+    /// and its workers leave only once no reservation is left.
+    fn drain_queue(&self) -> Vec<Task<S>> {
+        let mut taken = Vec::new();
+        while let Some(task) = self.queue.pop() {
+            self.queued.fetch_sub(1, SeqCst);
+            taken.push(task);
+        }
+        taken
+    }
+
     pub(crate) fn stats(&self) -> PoolStats {
         let st = lock(&self.state);
-        let (workers, queued) = (st.workers, st.queue.len());
+        let (workers, queued) = (st.workers, self.count());
         let busy = st.workers.saturating_sub(st.idle + st.tokens);
         drop(st);
         let c = &self.counters;
@@ -692,9 +953,9 @@ impl<S: Send + 'static> Shared<S> {
             busy,
             queued,
             submitted: c.submit.submitted.load(Relaxed),
-            completed: c.run.completed.load(Relaxed),
-            failed: c.run.failed.load(Relaxed),
-            panicked: c.run.panicked.load(Relaxed),
+            completed: c.run.iter().map(|r| r.completed.load(Relaxed)).sum(),
+            failed: c.run.iter().map(|r| r.failed.load(Relaxed)).sum(),
+            panicked: c.run.iter().map(|r| r.panicked.load(Relaxed)).sum(),
             rejected: c.submit.rejected.load(Relaxed),
             dropped: c.submit.dropped.load(Relaxed),
             cancelled: c.submit.cancelled.load(Relaxed),

@@ -12,9 +12,21 @@ fn threads_named(prefix: &str) -> usize {
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
         return 0;
     };
-    dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+    dir.filter_map(|e| e.ok())
+        .filter(|e| !exiting(&e.path()))
+        .filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok())
         .filter(|name| name.trim_end().starts_with(prefix))
         .count()
+}
+
+/// Whether a task is in the kernel's exit path (`PF_EXITING`): its thread has returned
+/// and been joined, and the kernel lists it a moment longer.
+fn exiting(task: &std::path::Path) -> bool {
+    std::fs::read_to_string(task.join("stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(6)?.parse::<u64>().ok())
+            .is_some_and(|flags| flags & 0x4 != 0)
+    })
 }
 
 /// Polls `cond` for up to five seconds (condition, not timing, is what is asserted).
