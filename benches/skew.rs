@@ -91,7 +91,7 @@ fn bounded_steal(jobs: &[Job]) -> u64 {
 }
 
 /// `steal` claiming and stealing whole batches of the size `auto` picks (how `auto`
-/// ran before its runs were cut into sixteenths): the clustered slow items all sit in
+/// ran before its runs were cut into smaller units): the clustered slow items all sit in
 /// the last lane's last batch.
 fn bounded_steal_whole(jobs: &[Job]) -> u64 {
     let batch = jobs.len().div_ceil(bounded::available_cpus() * 16);

@@ -18,6 +18,11 @@ mod test;
 /// at most a few percent of a worker's share, few enough that claiming is free.
 pub(crate) const AUTO_BATCHES_PER_LANE: usize = 16;
 
+/// Units of a `batch = auto` batch under `schedule = steal`: a claim in the bulk of a
+/// run takes a whole batch, and the halving claims at a run's end go down to one unit,
+/// so slow items clustered at the end are shared out in pieces of a 64th of a batch.
+const STEAL_UNITS_PER_BATCH: usize = 64;
+
 /// The batch size `batch = auto` picks for `len` items over `lanes` workers.
 pub(crate) fn auto_batch(len: usize, lanes: usize) -> usize {
     len.div_ceil(lanes.max(1) * AUTO_BATCHES_PER_LANE).max(1)
@@ -51,7 +56,7 @@ enum Kind {
     Guided { min: usize, pos: AtomicUsize },
     /// Per-lane runs of unit indices `[lo, hi)`, packed as `hi << 32 | lo`; a unit is
     /// `unit` items and a claim takes up to `per_claim` units from the front of the
-    /// lane's run. With `batch = auto` a unit is a sixteenth of a batch and a claim
+    /// lane's run. With `batch = auto` a unit is a 64th of a batch and a claim
     /// takes at most half of what is left of the run, so each run's last stretch (where
     /// a lane's slow items wait when they are clustered) is claimed, and stolen, in
     /// small pieces.
@@ -113,8 +118,8 @@ impl Plan {
                 let (mut unit, per_claim) = match batch {
                     Some(b) => (b, 1),
                     None => (
-                        auto_batch(len, lanes * AUTO_BATCHES_PER_LANE),
-                        AUTO_BATCHES_PER_LANE as u64,
+                        auto_batch(len, lanes * AUTO_BATCHES_PER_LANE * STEAL_UNITS_PER_BATCH),
+                        STEAL_UNITS_PER_BATCH as u64,
                     ),
                 };
                 // Unit indices are packed in 32 bits; grow the unit if there are more.
