@@ -552,9 +552,8 @@ impl<S: Send + 'static> Shared<S> {
                     // sleeping, so a submitter ahead of them does not pay a wake-up
                     // per job.
                     drop(st);
-                    self.spin_for_room(
-                        self.capacity.saturating_add(self.view.tokens.load(Relaxed)),
-                    );
+                    let room = self.capacity.saturating_add(self.view.tokens.load(Relaxed));
+                    self.spin_until(|| self.count() < room);
                     spun = true;
                     st = lock(&self.state);
                 }
@@ -679,7 +678,7 @@ impl<S: Send + 'static> Shared<S> {
             if !spun {
                 // Jobs often arrive back to back: look for one briefly before sleeping,
                 // so a busy submitter does not pay a wake-up per job.
-                self.spin_for_work();
+                self.spin_until(|| self.queued.load(Relaxed) & !CLOSED > 0);
                 spun = true;
                 continue;
             }
@@ -746,33 +745,15 @@ impl<S: Send + 'static> Shared<S> {
         }
     }
 
-    /// Spins, then yields, for a few microseconds while the queue holds `room` jobs.
-    fn spin_for_room(&self, room: usize) {
+    /// Spins, then yields, for a few microseconds until `ready`: jobs often come, and
+    /// places free up, back to back, and a wait this short costs less than a wake-up.
+    fn spin_until(&self, ready: impl Fn() -> bool) {
         if cfg!(loom) {
             // An optimisation only: the models check the protocol without it.
             return;
         }
         for step in 0..10u32 {
-            if self.count() < room {
-                return;
-            }
-            if step < 6 {
-                for _ in 0..(1u32 << step) {
-                    std::hint::spin_loop();
-                }
-            } else {
-                thread::yield_now();
-            }
-        }
-    }
-
-    /// Spins, then yields, for a few microseconds while the queue is empty.
-    fn spin_for_work(&self) {
-        if cfg!(loom) {
-            return;
-        }
-        for step in 0..10u32 {
-            if self.queued.load(Relaxed) & !CLOSED > 0 {
+            if ready() {
                 return;
             }
             if step < 6 {

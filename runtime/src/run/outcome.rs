@@ -484,8 +484,9 @@ impl<A, E> Outcome<A, E> {
             self.report(config, ended, None, Instant::now());
             return Err(stops(stop));
         }
-        let started = merging_from.unwrap_or_else(Instant::now);
         let mut partials = inner.partials;
+        // With one partial there is nothing to merge, and no merging to time.
+        let started = (partials.len() > 1).then(|| merging_from.unwrap_or_else(Instant::now));
         partials.sort_unstable_by_key(|p| p.start);
         // The first partial starts the fold: combining it with the identity would cost
         // a copy for reductions such as `append`, and one partial needs no combining.
@@ -497,9 +498,11 @@ impl<A, E> Outcome<A, E> {
             .unwrap_or_else(|| reducers.identity());
         // One clock read ends both the merging and the run.
         let now = Instant::now();
-        self.figures
-            .merge_ns
-            .fetch_add(nanos(now.saturating_duration_since(started)), Relaxed);
+        if let Some(started) = started {
+            self.figures
+                .merge_ns
+                .fetch_add(nanos(now.saturating_duration_since(started)), Relaxed);
+        }
         let ended = if cut == usize::MAX {
             RunEnd::Completed
         } else {
