@@ -8,7 +8,7 @@
 
 use bounded::par_bounded;
 use bounded::pool::{Pool, Shutdown};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
