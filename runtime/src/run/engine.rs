@@ -87,6 +87,8 @@ pub(crate) struct Lane<W, A> {
     items: u64,
     /// Time in bodies, summed over the lane's batches (timed in [`Engine::run_work`]).
     busy: Duration,
+    /// The last batch's time in its body.
+    last: Duration,
 }
 
 impl<W, A> Lane<W, A> {
@@ -99,6 +101,7 @@ impl<W, A> Lane<W, A> {
             batches: 0,
             items: 0,
             busy: Duration::ZERO,
+            last: Duration::ZERO,
         }
     }
 }
@@ -139,6 +142,7 @@ where
         let mut spare = S::Scratch::default();
         while let Some(work) = self.feed.claim(&mut cursor, &mut spare) {
             let work = self.run_work(&mut local, work);
+            cursor.took(local.last);
             match work {
                 Some(work) => work.recycle(&mut spare),
                 None => break,
@@ -184,6 +188,7 @@ where
         }));
         let took = started.elapsed();
         lane.busy += took;
+        lane.last = took;
         let items = range.len();
         let site = self.config.site;
         // A `break` cuts the run at its item; the batch's partial covers the items up to

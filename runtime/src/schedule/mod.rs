@@ -8,6 +8,7 @@
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use crate::config::Schedule;
 
@@ -74,7 +75,16 @@ pub(crate) struct LaneCursor {
     lane: usize,
     pub(crate) pulled: usize,
     pub(crate) pulled_at: Option<std::time::Instant>,
+    /// Under `schedule = dynamic, batch = auto`: the lane's bulk claims are `batch <<
+    /// grow` items ([`LaneCursor::took`]).
+    grow: u32,
 }
+
+/// A batch quicker than this is dearer to claim than to run when lanes share the
+/// claim counter across cores (a cache line moved per claim): the lane claims twice as
+/// many items next time, up to `1 << MAX_GROW` batches at once.
+const QUICK_BATCH: Duration = Duration::from_micros(4);
+const MAX_GROW: u32 = 4;
 
 impl LaneCursor {
     pub(crate) fn new(lane: usize) -> Self {
@@ -82,6 +92,19 @@ impl LaneCursor {
             lane,
             pulled: 0,
             pulled_at: None,
+            grow: 0,
+        }
+    }
+
+    /// The lane's last batch took `took`: a lane of a `dynamic, batch = auto` plan
+    /// whose batches are quick claims more at once, and fewer again once they are
+    /// not. The tail of the input is still claimed in shrinking pieces, so growing
+    /// claims cost none of the balance `auto` keeps there.
+    pub(crate) fn took(&mut self, took: Duration) {
+        if took < QUICK_BATCH {
+            self.grow = (self.grow + 1).min(MAX_GROW);
+        } else if took > 4 * QUICK_BATCH {
+            self.grow = self.grow.saturating_sub(1);
         }
     }
 }
@@ -118,7 +141,7 @@ impl Plan {
                 let (mut unit, per_claim) = match batch {
                     Some(b) => (b, 1),
                     None => (
-                        auto_batch(len, lanes * AUTO_BATCHES_PER_LANE * STEAL_UNITS_PER_BATCH),
+                        auto_batch(len, lanes * STEAL_UNITS_PER_BATCH),
                         STEAL_UNITS_PER_BATCH as u64,
                     ),
                 };
@@ -165,11 +188,19 @@ impl Plan {
         match &self.kind {
             Kind::Dynamic { batch, next, tail } => {
                 let bulk_end = len.saturating_sub(batch.saturating_mul(self.lanes * 2));
-                if !*tail || next.load(Ordering::Relaxed) < bulk_end {
+                let now = next.load(Ordering::Relaxed);
+                if !*tail || now < bulk_end {
+                    // A lane whose batches are quick claims several at once, never past
+                    // the start of the tail.
+                    let size = if *tail && cursor.grow > 0 {
+                        batch.saturating_mul(1 << cursor.grow).min(bulk_end - now).max(*batch)
+                    } else {
+                        *batch
+                    };
                     // `fetch_add` may overshoot `len` once per lane; the check below makes
                     // the overshoot harmless, and a `usize` cannot wrap for any real input.
-                    let start = next.fetch_add(*batch, Ordering::Relaxed);
-                    return (start < len).then(|| start..(start + batch).min(len));
+                    let start = next.fetch_add(size, Ordering::Relaxed);
+                    return (start < len).then(|| start..(start + size).min(len));
                 }
                 // The last `2 × lanes` batches' worth: shrink towards one item, as guided
                 // does, so the end of the input is shared out evenly.

@@ -18,6 +18,9 @@ fn claimed(
                 let mut mine = Vec::new();
                 while let Some(r) = plan.claim(&mut cursor) {
                     mine.push(r);
+                    // Quick and slow batches in turn, so growing claims are covered too.
+                    let quick = mine.len() % 5 < 3;
+                    cursor.took(Duration::from_micros(if quick { 1 } else { 100 }));
                 }
                 all.lock().unwrap().extend(mine);
             });
@@ -96,4 +99,41 @@ fn auto_batch_is_never_zero() {
     assert_eq!(auto_batch(0, 4), 1);
     assert_eq!(auto_batch(1, 4), 1);
     assert_eq!(auto_batch(10_000_000, 2), 312_500);
+}
+
+/// Under `dynamic, batch = auto`, a lane whose batches are quick claims up to 16
+/// batches at once, never into the tail, which is still claimed in shrinking pieces;
+/// a lane whose batches are slow claims one batch at a time.
+#[test]
+fn quick_batches_grow_the_claims_but_not_into_the_tail() {
+    let (len, lanes) = (64_000, 2);
+    let batch = auto_batch(len, lanes);
+    let tail_start = len - batch * lanes * 2;
+    let plan = Plan::new(Schedule::Dynamic, len, lanes, None);
+    let mut cursor = LaneCursor::new(0);
+    let mut sizes = Vec::new();
+    while let Some(r) = plan.claim(&mut cursor) {
+        assert!(r.start >= tail_start || r.end <= tail_start, "{r:?} crosses the tail");
+        sizes.push(r.len());
+        cursor.took(Duration::from_micros(1));
+    }
+    // The bulk is 28 batches (32 less the tail's 4): 1 + 2 + 4 + 8, then the 13 left.
+    assert_eq!(sizes[..5], [batch, 2 * batch, 4 * batch, 8 * batch, 13 * batch]);
+    assert!(sizes.iter().all(|&n| n <= 16 * batch));
+    assert_eq!(*sizes.last().unwrap(), 1, "the tail shrinks to single items");
+    let plan = Plan::new(Schedule::Dynamic, len, lanes, None);
+    let mut cursor = LaneCursor::new(0);
+    while let Some(r) = plan.claim(&mut cursor) {
+        if r.end <= tail_start {
+            assert_eq!(r.len(), batch);
+        }
+        cursor.took(Duration::from_millis(1));
+    }
+    // A fixed batch never grows.
+    let plan = Plan::new(Schedule::Dynamic, len, lanes, Some(10));
+    let mut cursor = LaneCursor::new(0);
+    while let Some(r) = plan.claim(&mut cursor) {
+        assert!(r.len() <= 10);
+        cursor.took(Duration::from_micros(1));
+    }
 }
