@@ -193,7 +193,10 @@ impl Plan {
                     // A lane whose batches are quick claims several at once, never past
                     // the start of the tail.
                     let size = if *tail && cursor.grow > 0 {
-                        batch.saturating_mul(1 << cursor.grow).min(bulk_end - now).max(*batch)
+                        batch
+                            .saturating_mul(1 << cursor.grow)
+                            .min(bulk_end - now)
+                            .max(*batch)
                     } else {
                         *batch
                     };

@@ -113,14 +113,24 @@ fn quick_batches_grow_the_claims_but_not_into_the_tail() {
     let mut cursor = LaneCursor::new(0);
     let mut sizes = Vec::new();
     while let Some(r) = plan.claim(&mut cursor) {
-        assert!(r.start >= tail_start || r.end <= tail_start, "{r:?} crosses the tail");
+        assert!(
+            r.start >= tail_start || r.end <= tail_start,
+            "{r:?} crosses the tail"
+        );
         sizes.push(r.len());
         cursor.took(Duration::from_micros(1));
     }
     // The bulk is 28 batches (32 less the tail's 4): 1 + 2 + 4 + 8, then the 13 left.
-    assert_eq!(sizes[..5], [batch, 2 * batch, 4 * batch, 8 * batch, 13 * batch]);
+    assert_eq!(
+        sizes[..5],
+        [batch, 2 * batch, 4 * batch, 8 * batch, 13 * batch]
+    );
     assert!(sizes.iter().all(|&n| n <= 16 * batch));
-    assert_eq!(*sizes.last().unwrap(), 1, "the tail shrinks to single items");
+    assert_eq!(
+        *sizes.last().unwrap(),
+        1,
+        "the tail shrinks to single items"
+    );
     let plan = Plan::new(Schedule::Dynamic, len, lanes, None);
     let mut cursor = LaneCursor::new(0);
     while let Some(r) = plan.claim(&mut cursor) {
