@@ -147,3 +147,28 @@ fn quick_batches_grow_the_claims_but_not_into_the_tail() {
         cursor.took(Duration::from_micros(1));
     }
 }
+
+/// Under `steal, batch = auto`, a claim in the bulk of a lane's run is one auto batch,
+/// and the tail of the run is claimed in pieces down to a 64th of one.
+#[test]
+fn steal_claims_a_batch_in_the_bulk_and_64ths_of_one_at_the_end() {
+    let (len, lanes) = (64_000, 2);
+    let batch = auto_batch(len, lanes);
+    // A unit is `ceil(len / (lanes × 1024))` items: 32 here, so a batch's worth of
+    // units is 2,048 items, an auto batch (2,000) rounded up to whole units.
+    let unit = len.div_ceil(lanes * 1024);
+    let plan = Plan::new(Schedule::Steal, len, lanes, None);
+    let mut cursor = LaneCursor::new(0);
+    let mut sizes = Vec::new();
+    while let Some(r) = plan.claim(&mut cursor) {
+        sizes.push(r.len());
+    }
+    assert_eq!(sizes[0], 64 * unit);
+    assert!(sizes[0] >= batch && sizes[0] < batch + 64, "{sizes:?}");
+    assert_eq!(*sizes.iter().min().unwrap(), unit, "{sizes:?}");
+    assert_eq!(
+        sizes.iter().sum::<usize>(),
+        len,
+        "one lane ends up with every run"
+    );
+}
