@@ -596,16 +596,16 @@ impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
                 succeeded,
             );
         }
-        let range = match self.run.trackers[self.index].broke_at() {
+        let (range, broke) = match self.run.trackers[self.index].broke_at() {
             Some(at) => {
                 self.run.control.cut_at(at);
-                range.start..at + 1
+                (range.start..at + 1, true)
             }
-            None => range,
+            None => (range, false),
         };
         self.run
             .outcome
-            .keep(&mut local.partials, range, acc, self.run.reducers);
+            .keep(&mut local.partials, range, broke, acc, self.run.reducers);
     }
 }
 

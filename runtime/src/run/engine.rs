@@ -193,12 +193,12 @@ where
         let site = self.config.site;
         // A `break` cuts the run at its item; the batch's partial covers the items up to
         // it, so it never joins a neighbour past the cut.
-        let range = match lane.tracker.broke_at() {
+        let (range, broke) = match lane.tracker.broke_at() {
             Some(at) => {
                 self.control.cut_at(at);
-                range.start..at + 1
+                (range.start..at + 1, true)
             }
-            None => range,
+            None => (range, false),
         };
         let succeeded = matches!(result, Ok(Ok(_)));
         self.outcome
@@ -206,7 +206,7 @@ where
         match result {
             Ok(Ok(acc)) => self
                 .outcome
-                .keep(&mut lane.partials, range, acc, self.reducers),
+                .keep(&mut lane.partials, range, broke, acc, self.reducers),
             Ok(Err(error)) => {
                 let at = lane.tracker.error_position();
                 self.outcome

@@ -318,12 +318,16 @@ impl<A, E> Outcome<A, E> {
     }
 
     /// Keeps the partial reductions of the batch `range` in the lane's list (or as the
-    /// lane's one copy: [`Outcome::seed`]).
+    /// lane's one copy: [`Outcome::seed`]). A batch that `broke` ends at its `break`,
+    /// and its partial never joins the one after it: when the `break` was the batch's
+    /// last item, that one starts where this ends, and joined they would carry items
+    /// past the cut into the result.
     #[inline]
     pub(crate) fn keep<R: ReduceSet<Acc = A>>(
         &self,
         lane: &mut LanePartials<A>,
         range: Range<usize>,
+        broke: bool,
         acc: A,
         reducers: &R,
     ) {
@@ -340,7 +344,7 @@ impl<A, E> Outcome<A, E> {
         }
         let p = Partial {
             start: range.start,
-            end: range.end,
+            end: if broke { usize::MAX } else { range.end },
             acc,
         };
         push_or_join(&mut lane.list, p, reducers);

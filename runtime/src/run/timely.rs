@@ -181,7 +181,10 @@ where
         let end = match tracker.broke_at() {
             Some(at) => {
                 self.cut.fetch_min(at, Relaxed);
-                at + 1
+                // Ends at the `break`, and never joins the batch after it (which starts
+                // at `at + 1` when the `break` was this batch's last item): joined,
+                // they would carry that batch's items past the cut into the result.
+                usize::MAX
             }
             None => start + len,
         };
@@ -359,7 +362,14 @@ where
     compact(&mut partials, &combine);
     report.partials = partials
         .into_iter()
-        .map(|(s, e, acc)| (global(s), global(e), acc))
+        // A batch cut by a `break` ends nowhere: it joins no partial after it.
+        .map(|(s, e, acc)| {
+            (
+                global(s),
+                if e == usize::MAX { u64::MAX } else { global(e) },
+                acc,
+            )
+        })
         .collect();
     let bytes = match bincode::serialize(&report) {
         Ok(bytes) => bytes,
@@ -431,4 +441,19 @@ fn fold<A, R: ReduceSet<Acc = A>>(
         .into_iter()
         .filter(|p| p.0 <= cut)
         .fold(reducers.identity(), |acc, p| reducers.combine(acc, p.2))
+}
+
+#[cfg(test)]
+mod test {
+    use super::compact;
+
+    /// Neighbours join; a batch cut by a `break` (which ends nowhere) joins nothing after
+    /// it, even the batch that starts right after its last item.
+    #[test]
+    fn a_partial_cut_by_a_break_joins_no_later_one() {
+        let add = |a: u64, b: u64| a + b;
+        let mut list = vec![(3, 6, 20), (0, 3, 10), (6, usize::MAX, 30), (9, 12, 40)];
+        compact(&mut list, &add);
+        assert_eq!(list, vec![(0, usize::MAX, 60), (9, 12, 40)]);
+    }
 }
