@@ -92,6 +92,18 @@ impl Drop for ChannelPool {
     }
 }
 
+/// The pool every `bounded::Pool` variant runs on: two prestarted workers and the same
+/// 1,024-deep queue as the hand-written pool's channel.
+fn bench_pool() -> Pool {
+    Pool::builder()
+        .name("bench")
+        .workers(WORKERS)
+        .queue(1024)
+        .prestart()
+        .build()
+        .unwrap()
+}
+
 fn dispatch(c: &mut Criterion) {
     let mut g = c.benchmark_group("pool dispatch");
     g.sample_size(10)
@@ -99,13 +111,7 @@ fn dispatch(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3))
         .throughput(Throughput::Elements(ITEMS));
 
-    let pool = Pool::builder()
-        .name("bench")
-        .workers(WORKERS)
-        .queue(1024)
-        .prestart()
-        .build()
-        .unwrap();
+    let pool = bench_pool();
     g.bench_function(
         BenchmarkId::new("unbatched", "bounded::Pool::execute"),
         |b| {
@@ -206,13 +212,7 @@ criterion_group!(benches, dispatch);
 /// then; alternating rounds spread it over both.
 fn alternating() {
     const ROUNDS: usize = 40;
-    let pool = Pool::builder()
-        .name("bench")
-        .workers(WORKERS)
-        .queue(1024)
-        .prestart()
-        .build()
-        .unwrap();
+    let pool = bench_pool();
     let handmade = ChannelPool::new(WORKERS, 1024);
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {

@@ -28,24 +28,29 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
     builder.check(f);
 }
 
+/// Submits two counting jobs, drains the pool, and checks both ran and were counted.
+fn two_jobs_then_drain(pool: Pool) {
+    let done = Arc::new(AtomicUsize::new(0));
+    for _ in 0..2 {
+        let done = done.clone();
+        pool.execute(move || {
+            done.fetch_add(1, SeqCst);
+        })
+        .unwrap();
+    }
+    let stats = pool.shutdown(Shutdown::Drain);
+    assert_eq!(done.load(SeqCst), 2);
+    assert_eq!(stats.completed, 2);
+    assert_eq!(stats.submitted, stats.accounted());
+}
+
 /// Two jobs through a one-worker pool with a direct hand-off queue: both run, and
 /// the drain sees both completed, whatever the interleaving.
 #[test]
 fn hand_off_and_drain() {
     model(|| {
         let pool = Pool::builder().workers(1).queue(0).build().unwrap();
-        let done = Arc::new(AtomicUsize::new(0));
-        for _ in 0..2 {
-            let done = done.clone();
-            pool.execute(move || {
-                done.fetch_add(1, SeqCst);
-            })
-            .unwrap();
-        }
-        let stats = pool.shutdown(Shutdown::Drain);
-        assert_eq!(done.load(SeqCst), 2);
-        assert_eq!(stats.completed, 2);
-        assert_eq!(stats.submitted, stats.accounted());
+        two_jobs_then_drain(pool);
     });
 }
 
@@ -217,18 +222,7 @@ fn lock_free_hand_over_never_strands_a_job() {
             .prestart()
             .build()
             .unwrap();
-        let done = Arc::new(AtomicUsize::new(0));
-        for _ in 0..2 {
-            let done = done.clone();
-            pool.execute(move || {
-                done.fetch_add(1, SeqCst);
-            })
-            .unwrap();
-        }
-        let stats = pool.shutdown(Shutdown::Drain);
-        assert_eq!(done.load(SeqCst), 2);
-        assert_eq!(stats.completed, 2);
-        assert_eq!(stats.submitted, stats.accounted());
+        two_jobs_then_drain(pool);
     });
 }
 
