@@ -189,7 +189,11 @@ impl Plan {
             Kind::Dynamic { batch, next, tail } => {
                 let bulk_end = len.saturating_sub(batch.saturating_mul(self.lanes * 2));
                 // A fixed batch reads nothing before its `fetch_add`.
-                let now = if *tail { next.load(Ordering::Relaxed) } else { 0 };
+                let now = if *tail {
+                    next.load(Ordering::Relaxed)
+                } else {
+                    0
+                };
                 if !*tail || now < bulk_end {
                     // A lane whose batches are quick claims several at once, never past
                     // the start of the tail.
