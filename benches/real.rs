@@ -1577,6 +1577,43 @@ fn sum_of_squares_range(h: &mut Harness) {
     );
 }
 
+// ================================================================ pool threads
+
+/// Loops on one pool one after another, each of `limit` lanes that sleep a little per
+/// item (a blocking call's shape): the pool should run them on the workers the last
+/// loop used, not start new ones beside workers still on their way back.
+const BACK_TO_BACK_LOOPS: usize = 40;
+
+fn back_to_back_peak(limit: usize) -> usize {
+    // Configured as the shared `bounded-io` pool is; a pool of its own, so no other
+    // program's loops are in its peak.
+    let pool = bounded::Pool::builder()
+        .name("back-to-back")
+        .workers(0..=1024)
+        .queue(1024)
+        .build()
+        .expect("a valid pool");
+    let xs: Vec<u64> = (0..limit as u64 * 10).collect();
+    for _ in 0..BACK_TO_BACK_LOOPS {
+        par_bounded!(pool = pool, limit = limit, batch = 1; for x in &xs {
+            std::thread::sleep(Duration::from_micros(50 + x % 7 * 10));
+        });
+    }
+    pool.stats().peak_workers
+}
+
+fn pool_threads(_: &mut Harness) {
+    println!("\n## pool threads, loops back to back\n");
+    println!("| loop | loops | peak workers |");
+    println!("| --- | ---: | ---: |");
+    for limit in [16, 64] {
+        let peak = back_to_back_peak(limit);
+        println!(
+            "| `backend = pool, limit = {limit}, batch = 1` | {BACK_TO_BACK_LOOPS} | {peak} |"
+        );
+    }
+}
+
 // ========================================================================== main
 
 fn main() {
@@ -1594,7 +1631,7 @@ fn main() {
         loadavg()
     );
     type Program = fn(&mut Harness);
-    let programs: [(&str, Program); 12] = [
+    let programs: [(&str, Program); 13] = [
         ("spectral", spectral),
         ("mandelbrot", mandelbrot),
         ("fannkuch", fannkuch),
@@ -1607,6 +1644,7 @@ fn main() {
         ("percall", per_call),
         ("sum", sum_of_squares),
         ("range", sum_of_squares_range),
+        ("threads", pool_threads),
     ];
     let started = Instant::now();
     for (name, program) in programs {

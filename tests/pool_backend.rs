@@ -486,9 +486,11 @@ static ROOMY: LazyLock<Pool> = LazyLock::new(|| {
 fn loops_run_back_to_back_reuse_the_workers_of_the_last_one() {
     // A pool that could grow to 256 threads, and loops of 16 lanes one after another:
     // the workers that finished the last loop take the next one's lanes, so the pool
-    // holds about as many threads as one loop uses (640 lanes in all; without the
-    // reuse it grew to several loops' worth). A worker still returning from the last
-    // loop's lane when the next starts may be counted beside its successor: a few.
+    // holds as many threads as one loop uses (640 lanes in all; without the reuse it
+    // grew to several loops' worth). A worker counts itself as looking for work before
+    // its lane lets the loop end, so the next loop's lanes wait for it; one caught
+    // between the counts as the next loop starts may still be started beside: one or
+    // two (`scripts/benchmarks` measures the peak of `limit = 64` loops).
     let xs: Vec<u64> = (0..160).collect();
     for _ in 0..40 {
         par_bounded!(pool = ROOMY, limit = 16, batch = 1; for x in &xs {
@@ -496,5 +498,5 @@ fn loops_run_back_to_back_reuse_the_workers_of_the_last_one() {
         });
     }
     let stats = ROOMY.stats();
-    assert!(stats.peak_workers <= 16 + 4, "{stats:?}");
+    assert!(stats.peak_workers <= 16 + 2, "{stats:?}");
 }

@@ -126,6 +126,15 @@ impl<T> std::ops::Deref for Padded<T> {
     }
 }
 
+/// Where a job runs: on the worker with this index, or on its submitter's thread
+/// (`on_full = caller_runs`).
+#[derive(Clone, Copy)]
+enum RunsOn {
+    Worker(usize),
+    Caller,
+}
+use RunsOn::{Caller, Worker};
+
 enum Next<S> {
     Run(Task<S>),
     Retired,
@@ -494,11 +503,11 @@ impl<S: Send + 'static> Shared<S> {
                 self.work.notify_one();
                 return Ok(());
             }
-            // A worker that just finished a job is about to look for the next: give it
-            // this one rather than start a thread (loops that run back to back would
-            // otherwise grow the pool past what they use).
-            let unpromised = self.count().saturating_sub(st.tokens);
-            if self.finishing.load(Relaxed) > unpromised {
+            // A worker that just finished a job is about to look for the next, and one
+            // woken for a job another worker took will find none: give it this one
+            // rather than start a thread (loops that run back to back would otherwise
+            // grow the pool past what they use).
+            if self.finishing.load(Relaxed) + st.tokens > self.count() {
                 self.queued.fetch_add(1, SeqCst);
                 self.queue.push(task);
                 return Ok(());
@@ -574,7 +583,7 @@ impl<S: Send + 'static> Shared<S> {
                 WhenFull::RunHere => {
                     drop(st);
                     self.counters.submit.caller_ran.fetch_add(1, Relaxed);
-                    self.run_task(task, &mut None, 0);
+                    self.run_task(task, &mut None, Caller);
                     return Ok(());
                 }
                 WhenFull::Shed => {
@@ -619,19 +628,27 @@ impl<S: Send + 'static> Shared<S> {
             pin::to_core(index);
         }
         let mut state: Option<S> = None;
+        // Whether this worker counted itself in `finishing` as its last job ended
+        // (`Shared::finish`).
+        let mut counted = false;
         if let Some(task) = first {
-            self.run_task(task, &mut state, index);
+            counted = self.run_task(task, &mut state, Worker(index));
         }
         let retired = loop {
             // The next job, if one is queued, before counting this worker as finishing:
             // a worker kept busy touches no shared count between its jobs.
             if let Some(task) = self.pop() {
-                self.run_task(task, &mut state, index);
+                if std::mem::take(&mut counted) {
+                    self.finishing.fetch_sub(1, Relaxed);
+                }
+                counted = self.run_task(task, &mut state, Worker(index));
                 continue;
             }
-            self.finishing.fetch_add(1, Relaxed);
+            if !std::mem::take(&mut counted) {
+                self.finishing.fetch_add(1, Relaxed);
+            }
             match self.next_task(index) {
-                Next::Run(task) => self.run_task(task, &mut state, index),
+                Next::Run(task) => counted = self.run_task(task, &mut state, Worker(index)),
                 Next::Retired => break true,
                 Next::Closed => break false,
             }
@@ -714,7 +731,12 @@ impl<S: Send + 'static> Shared<S> {
                 .unwrap_or_else(|e| e.into_inner());
             st = guard;
             if st.tokens > 0 {
+                // Woken for a job: until it takes one, it counts as finishing, as a
+                // worker just done with a job does, so a submitter queues for it
+                // rather than start a thread beside it.
                 st.tokens -= 1;
+                self.finishing.fetch_add(1, Relaxed);
+                finishing = true;
                 self.publish(&st);
             } else {
                 st.idle -= 1;
@@ -768,7 +790,9 @@ impl<S: Send + 'static> Shared<S> {
 
     /// Runs one task; its state is made first if this thread has none yet (inside the
     /// same panic guard, so a panicking constructor counts as that job's panic).
-    fn run_task(&self, task: Task<S>, state: &mut Option<S>, shard: usize) {
+    /// Runs one job on a worker (or on its submitter: `Caller`). Returns whether the
+    /// worker already counted itself in `finishing` (see [`Shared::finish`]).
+    fn run_task(&self, task: Task<S>, state: &mut Option<S>, on: RunsOn) -> bool {
         let make = &self.make_state;
         let Task {
             job,
@@ -778,16 +802,26 @@ impl<S: Send + 'static> Shared<S> {
         let result = catch_unwind(AssertUnwindSafe(|| {
             job.run(state.get_or_insert_with(|| make()))
         }));
-        self.finish(shard, result, submitted, scope);
+        self.finish(on, result, submitted, scope)
     }
 
+    /// Counts a job's outcome and ends its hold on its scope. Ending that hold may
+    /// let the scope's caller go on and start its next loop at once: a worker that
+    /// would then find no queued job counts itself in `finishing` *before* it, so that
+    /// loop's jobs are queued for it instead of starting threads beside it (a worker
+    /// descheduled between its last job and its count would otherwise be invisible).
+    /// Returns whether it did.
     fn finish(
         &self,
-        shard: usize,
+        on: RunsOn,
         result: std::thread::Result<bool>,
         submitted: Option<Instant>,
         scope: Option<ScopeRef>,
-    ) {
+    ) -> bool {
+        let shard = match on {
+            Worker(index) => index,
+            Caller => 0,
+        };
         match result {
             Ok(false) => self.counters.run[shard % SHARDS]
                 .completed
@@ -807,7 +841,12 @@ impl<S: Send + 'static> Shared<S> {
         if let Some(submitted) = submitted {
             self.latency[shard % SHARDS].record(submitted.elapsed());
         }
+        let counted = matches!(on, Worker(_)) && scope.is_some();
+        if counted {
+            self.finishing.fetch_add(1, Relaxed);
+        }
         drop(scope);
+        counted
     }
 
     /// A worker of this pool is about to block until other jobs finish (a scope wait):

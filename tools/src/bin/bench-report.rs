@@ -1054,6 +1054,7 @@ impl Context {
             return;
         };
         let mut in_summary = false;
+        let mut in_threads = false;
         let mut vs_rayon = Vec::new();
         let mut program = Program::default();
         for line in text.lines() {
@@ -1065,11 +1066,16 @@ impl Context {
             if let Some(h) = line.strip_prefix("## ") {
                 self.program_targets(std::mem::take(&mut program));
                 in_summary = h.starts_with("summary");
+                in_threads = h.starts_with("pool threads");
                 program.name = h.split("  (").next().unwrap_or(h).to_string();
                 let _ = writeln!(out, "### {h}");
                 continue;
             }
             let _ = writeln!(out, "{line}");
+            if in_threads {
+                self.threads_target(line);
+                continue;
+            }
             if !in_summary {
                 program.row(line);
                 continue;
@@ -1131,6 +1137,29 @@ impl Context {
                 Some(bounded < 1.0),
             ));
         }
+    }
+
+    /// A row of the pool-threads table (`| loop | loops | peak workers |`): loops of
+    /// `limit` lanes back to back on one pool never hold more workers than one loop
+    /// uses, which is the most a pool needs for them whatever its `max`.
+    fn threads_target(&mut self, line: &str) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let [looped, loops, peak] = cells[..] else {
+            return;
+        };
+        let limit = looped
+            .split("limit = ")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse::<usize>().ok());
+        let (Some(limit), Ok(peak)) = (limit, peak.parse::<usize>()) else {
+            return;
+        };
+        self.targets.push(Target::new(
+            format!("pool peak workers for {loops} loops back to back ≤ their `limit` ({looped})"),
+            format!("{peak} workers"),
+            Some(peak <= limit),
+        ));
     }
 
     fn serial_target(&mut self, program: &str, serial: f64) {
