@@ -570,6 +570,10 @@ impl LatencyHistogram {
                 next += 1;
             }
         };
+        if self.counts.is_empty() && self.nfew == 1 {
+            // One record (a run of one batch): every percentile is its value.
+            return [Duration::from_nanos(self.few[0].0); N];
+        }
         if self.counts.is_empty() {
             let mut few = self.few;
             let few = &mut few[..self.nfew];

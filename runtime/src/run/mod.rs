@@ -212,8 +212,9 @@ where
     let mut engine = Engine::new(&config, feed, sizing, reducers, body, watch);
     engine.outcome.overloaded_by(overloaded);
     let _span = engine.outcome.enter_span();
+    let mut ended = None;
     if !parallel {
-        serial::drive(&engine);
+        ended = serial::drive(&engine);
     } else if on_pool {
         match key {
             Some(key) => pool::drive_keyed(&engine, limit, key),
@@ -222,5 +223,5 @@ where
     } else {
         rayon::drive(&engine);
     }
-    engine.finish(stops, None)
+    engine.finish(stops, ended)
 }

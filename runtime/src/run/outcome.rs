@@ -165,6 +165,11 @@ impl<A, E> Outcome<A, E> {
         }
     }
 
+    /// When the run started.
+    pub(crate) fn started(&self) -> Instant {
+        self.figures.start
+    }
+
     /// Whether lanes keep one copy of the reductions across batches ([`Outcome::seed`]).
     pub(crate) fn keeps_lane_copies(&self) -> bool {
         self.per_lane
@@ -500,8 +505,12 @@ impl<A, E> Outcome<A, E> {
             .map(|p| p.acc)
             .reduce(|acc, next| reducers.combine(acc, next))
             .unwrap_or_else(|| reducers.identity());
-        // One clock read ends both the merging and the run.
-        let now = Instant::now();
+        // One clock read ends both the merging and the run; with nothing to merge, the
+        // last lane's end, if it ended on this thread just now, ends the run.
+        let now = match (started, merging_from) {
+            (None, Some(ended)) => ended,
+            _ => Instant::now(),
+        };
         if let Some(started) = started {
             self.figures
                 .merge_ns

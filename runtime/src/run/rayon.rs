@@ -32,7 +32,9 @@ where
     B: Body<S, R::Acc>,
 {
     for lane in 1..engine.sizing.lanes {
-        s.spawn(move |_| engine.claiming_lane(lane));
+        s.spawn(move |_| {
+            engine.claiming_lane(lane, None);
+        });
     }
-    engine.claiming_lane(0);
+    engine.claiming_lane(0, None);
 }
