@@ -988,6 +988,70 @@ fn if_true_runs_on_several_threads() {
     gauge.assert_bounded(4, "if = true");
 }
 
+/// One loop site, its items trivial or a 4 ms sleep each: the same loop whose body got
+/// slower between runs. Four batches of two: four lanes' worth.
+fn small_or_slow(xs: &[u32], slow: bool) -> (Vec<u32>, HashSet<ThreadId>) {
+    threads_of(|seen| {
+        par_bounded!(limit = 4, batch = 2, name = "small-or-slow"; for x in xs {
+            if slow {
+                thread::sleep(Duration::from_millis(4));
+            }
+            seen.lock().unwrap().push((*x, tid()));
+        });
+    })
+}
+
+#[test]
+fn a_small_run_starts_alone_and_brings_in_the_other_lanes_when_it_runs_long() {
+    wide_pool();
+    let xs: Vec<u32> = (0..8).collect();
+    // The first run has no history, and spreads as any run does; its lanes contend
+    // for the lock, so its items may look slower than they are, and the next run can
+    // spread too. Within a few runs the site knows its items take nanoseconds: 8 of
+    // them are a run that other threads could not speed up, and it runs on the calling
+    // thread alone, where they stay quick.
+    let alone = (0..10).any(|_| small_or_slow(&xs, false).1 == HashSet::from([tid()]));
+    assert!(alone, "{:?}", bounded::stats::last_run("small-or-slow"));
+    // A run preempted for longer than the lone lane waits brings in the others, as it
+    // should: on a busy machine not every run stays alone, but most do.
+    let mut stayed = 0;
+    for _ in 0..20 {
+        let (mut order, threads) = small_or_slow(&xs, false);
+        order.sort_unstable();
+        assert_eq!(order, xs);
+        let run = bounded::stats::last_run("small-or-slow").unwrap();
+        if threads == HashSet::from([tid()]) {
+            stayed += 1;
+            assert_eq!((run.lanes, run.peak_running), (1, 1), "{run:?}");
+        }
+    }
+    assert!(stayed >= 10, "{stayed} of 20 runs stayed alone");
+    // The body got slower: the run starts alone as predicted (so on this thread: a run
+    // that spreads from its start runs no lane here), sees itself running long after
+    // its first batch, and brings in the other lanes, which share the rest.
+    let alone = (0..100).any(|_| small_or_slow(&xs, false).1 == HashSet::from([tid()]));
+    assert!(alone, "{:?}", bounded::stats::last_run("small-or-slow"));
+    let started = Instant::now();
+    let (mut order, threads) = small_or_slow(&xs, true);
+    let took = started.elapsed();
+    order.sort_unstable();
+    assert_eq!(order, xs);
+    assert!(
+        threads.contains(&tid()) && threads.len() >= 2,
+        "{threads:?}"
+    );
+    let run = bounded::stats::last_run("small-or-slow").unwrap();
+    assert!(run.lanes >= 2 && run.peak_running <= 4, "{run:?}");
+    // 32 ms alone; the lone first batch (8 ms), then three batches on three more lanes.
+    assert!(took < Duration::from_millis(26), "{took:?}, {run:?}");
+    // And the next run, knowing the items are slow, spreads from its start.
+    let (_, threads) = small_or_slow(&xs, true);
+    assert!(
+        threads.len() >= 2 && !threads.contains(&tid()),
+        "{threads:?}"
+    );
+}
+
 #[bounded(backend = serial, limit = 4, batch = 1)]
 fn serial_backend(xs: &[u32], seen: &Mutex<Vec<(u32, ThreadId)>>) {
     for x in xs {

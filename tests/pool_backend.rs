@@ -43,7 +43,9 @@ fn the_bound_holds_and_is_reached_on_the_shared_pool() {
     for limit in [1usize, 3, 8] {
         let gauge = Gauge::default();
         let names = Mutex::new(HashSet::new());
-        let items: Vec<u32> = (0..64).collect();
+        // 32 ms on `limit` lanes: a lane whose thread the OS starts (or wakes) a few
+        // milliseconds late on a busy machine still overlaps the others.
+        let items: Vec<u32> = (0..limit as u32 * 16).collect();
         par_bounded!(backend = pool, limit = limit, batch = 1; for _x in &items {
             let _g = gauge.enter();
             names.lock().unwrap().insert(thread_name());

@@ -26,6 +26,10 @@ pub struct Site {
     peak_running: AtomicUsize,
     /// The limit of the loop's latest run, as it is now (see [`Site::set_limit`]).
     limit: AtomicUsize,
+    /// Time in bodies per item over the latest run that ran to its end, in
+    /// picoseconds (0: none yet): what a run's sizing reads to tell a run of a few
+    /// microseconds from one worth spreading ([`Site::expected_work`]).
+    per_item_ps: AtomicU64,
     last: Mutex<Option<RunStats>>,
 }
 
@@ -63,6 +67,7 @@ impl Site {
             running: AtomicUsize::new(0),
             peak_running: AtomicUsize::new(0),
             limit: AtomicUsize::new(0),
+            per_item_ps: AtomicU64::new(0),
             last: Mutex::new(None),
         }
     }
@@ -126,8 +131,26 @@ impl Site {
         self.panicked.fetch_add(1, Relaxed);
     }
 
+    /// How long `items` items would spend in the body at the pace of the loop's latest
+    /// run that ran to its end; `None` before one has.
+    pub(crate) fn expected_work(&self, items: usize) -> Option<Duration> {
+        match self.per_item_ps.load(Relaxed) {
+            0 => None,
+            ps => Some(Duration::from_nanos(
+                (u128::from(ps) * items as u128 / 1000)
+                    .try_into()
+                    .unwrap_or(u64::MAX),
+            )),
+        }
+    }
+
     /// Keeps the figures of the run that just ended.
     pub(crate) fn finish_run(&self, run: RunStats) {
+        if run.items > 0 && matches!(run.ended, RunEnd::Completed | RunEnd::Exited) {
+            let ps = run.busy.as_nanos().saturating_mul(1000) / u128::from(run.items);
+            self.per_item_ps
+                .store(u64::try_from(ps).unwrap_or(u64::MAX).max(1), Relaxed);
+        }
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(run);
     }
 

@@ -140,6 +140,19 @@ where
     /// rayon lanes). `from` is when the lane started, if the caller knows (the serial
     /// driver's lane starts with the run). Returns when its last batch ended.
     pub(crate) fn claiming_lane(&self, lane: usize, from: Option<Instant>) -> Option<Instant> {
+        self.claiming_lane_watched(lane, from, |_| {})
+    }
+
+    /// [`claiming_lane`](Self::claiming_lane), calling `after` with the lane's time in
+    /// bodies so far after each batch (the rayon driver's lone first lane decides there
+    /// whether to bring in the others).
+    #[inline]
+    pub(crate) fn claiming_lane_watched(
+        &self,
+        lane: usize,
+        from: Option<Instant>,
+        mut after: impl FnMut(Duration),
+    ) -> Option<Instant> {
         // A lane runs its batches back to back: counting it once as running gives the
         // same peak as counting each batch, without two contended atomics per batch.
         let _running = self.enter();
@@ -150,6 +163,7 @@ where
         while let Some(work) = self.feed.claim(&mut cursor, &mut spare) {
             let work = self.run_work_timed(&mut local, work, true);
             cursor.took(local.last);
+            after(local.busy);
             match work {
                 Some(work) => work.recycle(&mut spare),
                 None => break,

@@ -37,9 +37,9 @@ pub use control::Control;
 pub use exit::Exit;
 
 use crate::cancel::Stop;
-use crate::config::{Backend, Config};
+use crate::config::{Backend, Config, Schedule};
 use crate::error::never_overloaded;
-use crate::input::Source;
+use crate::input::{Shape, Source};
 use crate::observe::Watch;
 use crate::reduce::ReduceSet;
 use engine::{Closures, Engine};
@@ -207,6 +207,7 @@ where
         parallel = false;
         sizing = Sizing::new(&config, shape, limit, batch, false, stoppable);
     }
+    let alone = parallel && !on_pool && starts_alone(&config, shape);
     let feed = Feed::new(source, &sizing);
     let watch = Watch::start(&config, shape, limit);
     let mut engine = Engine::new(&config, feed, sizing, reducers, body, watch);
@@ -221,7 +222,30 @@ where
             None => pool::drive(&engine, limit),
         }
     } else {
-        rayon::drive(&engine);
+        ended = rayon::drive(&engine, alone);
     }
     engine.finish(stops, ended)
+}
+
+/// Below this much expected work in bodies, a run's other lanes would cost more to
+/// wake than they could save: the run starts on the calling thread alone.
+pub(crate) const SMALL_RUN: std::time::Duration = std::time::Duration::from_micros(10);
+
+/// Whether a rayon run starts with lane 0 alone on the calling thread, bringing in the
+/// others only if it runs long (`rayon::drive`): its input's length is known, the
+/// loop's latest run says this one is under [`SMALL_RUN`] of work, its lanes share one
+/// dynamic schedule (so lane 0 can take everything), and it runs on rayon's global
+/// pool (`pool = PATH` and a cluster's threads keep their bodies on their pool).
+fn starts_alone(config: &Config, shape: Shape) -> bool {
+    let len = match shape {
+        Shape::Indexed(len) | Shape::Pulled { hint: Some(len) } => len,
+        Shape::Pulled { hint: None } => return false,
+    };
+    config.backend == Backend::Rayon
+        && config.rayon_pool.is_none()
+        && config.schedule == Schedule::Dynamic
+        && config
+            .site
+            .expected_work(len)
+            .is_some_and(|work| work < SMALL_RUN)
 }

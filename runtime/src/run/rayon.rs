@@ -5,26 +5,68 @@
 //! starts another loop waits inside `rayon::scope`, which keeps executing queued jobs
 //! instead of blocking its worker, so nested loops cannot starve the pool, and
 //! `ThreadPool::install` is never called (no nested-`install` deadlock).
+//!
+//! **A small run starts alone.** When the loop's latest run says this one is a few
+//! microseconds of work (`starts_alone` in `mod.rs`), waking other threads would cost
+//! more than they save: lane 0 runs on the calling thread in a `rayon::in_place_scope`,
+//! claiming from the shared dynamic schedule, and spawns the other lanes only once it
+//! has spent [`BRING_IN_AFTER`] in bodies with input left. A run that is small, as
+//! predicted, never wakes a thread; one that is not (the body got slower) loses at
+//! most that long plus the batch running then, and goes on with every lane.
+
+use std::time::{Duration, Instant};
 
 use super::engine::{Body, Engine};
+use super::SMALL_RUN;
 use crate::input::Source;
 use crate::reduce::ReduceSet;
 
-pub(super) fn drive<S, R, B>(engine: &Engine<'_, S, R, B>)
+/// How long a lone lane 0 runs before it brings in the other lanes.
+const BRING_IN_AFTER: Duration = SMALL_RUN.saturating_mul(2);
+
+/// Runs the lanes; returns when the last one ended if that was lane 0, alone, on this
+/// thread just now (as the serial driver does).
+pub(super) fn drive<S, R, B>(engine: &Engine<'_, S, R, B>, alone: bool) -> Option<Instant>
 where
     S: Source,
     R: ReduceSet + Sync,
     R::Acc: Send,
     B: Body<S, R::Acc>,
 {
+    if alone {
+        return rayon::in_place_scope(|s| {
+            let mut waiting = true;
+            let started = Some(engine.outcome.started());
+            let ended = engine.claiming_lane_watched(0, started, |busy| {
+                if waiting && busy > BRING_IN_AFTER {
+                    waiting = false;
+                    spawn_others(engine, s);
+                }
+            });
+            ended.filter(|_| waiting)
+        });
+    }
     match engine.config.rayon_pool {
         Some(pool) => pool.scope(|s| spawn_lanes(engine, s)),
         None => rayon::scope(|s| spawn_lanes(engine, s)),
     }
+    None
 }
 
 /// Lanes `1..lanes` as jobs of the scope; lane 0 on the scope's own thread.
 fn spawn_lanes<'s, S, R, B>(engine: &'s Engine<'_, S, R, B>, s: &rayon::Scope<'s>)
+where
+    S: Source,
+    R: ReduceSet + Sync,
+    R::Acc: Send,
+    B: Body<S, R::Acc>,
+{
+    spawn_others(engine, s);
+    engine.claiming_lane(0, None);
+}
+
+/// Lanes `1..lanes` as jobs of the scope.
+fn spawn_others<'s, S, R, B>(engine: &'s Engine<'_, S, R, B>, s: &rayon::Scope<'s>)
 where
     S: Source,
     R: ReduceSet + Sync,
@@ -36,5 +78,4 @@ where
             engine.claiming_lane(lane, None);
         });
     }
-    engine.claiming_lane(0, None);
 }
