@@ -978,6 +978,153 @@ fn misuse_a_pool_used_after_shutdown_refuses_jobs_and_loops_run_on_the_caller() 
 }
 
 // ---------------------------------------------------------------------------------
+// The lone first lane: a rayon run the loop's history says is small starts on the
+// calling thread alone and brings in the other lanes only if it runs long. Errors,
+// panics, `break` and owned items through that path, alone and brought in.
+// ---------------------------------------------------------------------------------
+
+/// What one run of the lone-lane loop does: fail, panic or break at an item (`usize::MAX`:
+/// never), and sleep in every body from `slow_from` on (so the run outgrows its
+/// prediction and brings in the other lanes).
+#[derive(Debug, Clone, Copy)]
+struct Lone {
+    fail_at: usize,
+    panic_at: usize,
+    break_at: usize,
+    slow_from: usize,
+}
+
+const NEVER: usize = usize::MAX;
+
+/// One loop site for every case: quick runs teach it that its runs are small. The
+/// owned items themselves are what it collects, so they cross partials and lanes.
+fn lone_loop(items: Vec<kit::Tracked>, c: Lone) -> Result<Vec<kit::Tracked>, Fail> {
+    let mut out: Vec<kit::Tracked> = Vec::new();
+    par_bounded!(limit = 4, name = "faults-lone", reduce(out: append); for t in items {
+        if t.id == c.break_at {
+            break;
+        }
+        if t.id == c.fail_at {
+            Err(Fail::Item(t.id))?;
+        }
+        if t.id == c.panic_at {
+            panic!("lone item {}", t.id);
+        }
+        if t.id >= c.slow_from {
+            thread::sleep(Duration::from_micros(300));
+        }
+        out.push(t);
+    });
+    Ok(out)
+}
+
+/// The sequential loop's answer: `Ok(ids)`, `Err(Ok(error))`, or `Err(Err(panic item))`.
+fn lone_expected(n: usize, c: Lone) -> Result<Vec<usize>, Result<Fail, usize>> {
+    for id in 0..n {
+        if id == c.break_at {
+            return Ok((0..id).collect());
+        }
+        if id == c.fail_at {
+            return Err(Ok(Fail::Item(id)));
+        }
+        if id == c.panic_at {
+            return Err(Err(id));
+        }
+    }
+    Ok((0..n).collect())
+}
+
+#[test]
+fn the_lone_first_lane_keeps_every_guarantee_alone_and_brought_in() {
+    common::wide_pool();
+    let mut seed: u64 = std::env::var("SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x9e37_79b9_7f4a_7c15);
+    let mut next = |below: usize| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) as usize % below.max(1)
+    };
+    let quick = Lone {
+        fail_at: NEVER,
+        panic_at: NEVER,
+        break_at: NEVER,
+        slow_from: NEVER,
+    };
+    let (mut alone, mut brought_in) = (0, 0);
+    for case in 0..120 {
+        let n = 1 + next(200);
+        let at = |p: usize, n: usize| if p < n { p } else { NEVER };
+        let c = Lone {
+            fail_at: at(next(3 * n), n),
+            panic_at: if case % 4 == 0 {
+                at(next(2 * n), n)
+            } else {
+                NEVER
+            },
+            break_at: at(next(3 * n), n),
+            // Every third case runs long from some item on: alone first, then brought in.
+            slow_from: if case % 3 == 0 { next(n) } else { NEVER },
+        };
+        let ledger = Ledger::leak(n);
+        // Quick runs of the same length first, so this one is predicted small.
+        for _ in 0..3 {
+            let ledger = Ledger::leak(n);
+            let ids: Vec<usize> = lone_loop(ledger.vec(n), quick)
+                .expect("a quick run succeeds")
+                .iter()
+                .map(|t| t.id)
+                .collect();
+            assert_eq!(ids, (0..n).collect::<Vec<_>>(), "case {case}: a quick run");
+            ledger.assert_once(&format!("case {case}: a quick run"));
+        }
+        let items = ledger.vec(n);
+        let got = watchdog(
+            HANG,
+            || format!("lone lane, case {case}: {c:?}, {n} items"),
+            move || match catch_unwind(AssertUnwindSafe(|| lone_loop(items, c))) {
+                Ok(Ok(out)) => Ok(out.iter().map(|t| t.id).collect::<Vec<_>>()),
+                Ok(Err(e)) => Err(Ok(e)),
+                Err(payload) => {
+                    let msg = panic_message(&*payload);
+                    let id = msg
+                        .strip_prefix("lone item ")
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or_else(|| panic!("case {case}: another panic: {msg}"));
+                    Err(Err(id))
+                }
+            },
+        );
+        let want = lone_expected(n, c);
+        // Fail-fast may stop a run before an earlier panicking item starts, once other
+        // lanes run beside lane 0: then the error is the answer, as the guarantees say.
+        let fail_fast_wins = matches!(want, Err(Err(p)) if c.fail_at > p && c.fail_at != NEVER)
+            && got == Err(Ok(Fail::Item(c.fail_at)));
+        assert!(
+            got == want || fail_fast_wins,
+            "case {case}: {c:?}, {n} items: got {got:?}, want {want:?}"
+        );
+        ledger.assert_once(&format!("lone lane, case {case}: {c:?}"));
+        let run = bounded::stats::last_run("faults-lone").expect("the loop ran");
+        if run.lanes == 1 && n > 1 {
+            alone += 1;
+        }
+        if c.slow_from != NEVER && run.lanes >= 2 {
+            brought_in += 1;
+        }
+    }
+    // The cases went through the path they are about: most quick-predicted runs stayed
+    // on one lane, and runs that outgrew their prediction brought in others.
+    assert!(alone >= 20, "only {alone} of 120 runs ran alone");
+    assert!(
+        brought_in >= 5,
+        "only {brought_in} of 40 long runs brought in other lanes"
+    );
+}
+
+// ---------------------------------------------------------------------------------
 // Cross-backend stress: random loops compared with the sequential loop.
 // ---------------------------------------------------------------------------------
 

@@ -410,25 +410,44 @@ fn order_free_merges_build_one_copy_per_lane_on_every_sync_backend() {
 }
 
 #[test]
-fn order_dependent_merges_keep_a_copy_per_batch() {
+fn order_dependent_merges_keep_a_copy_per_batch_unless_it_continues_the_lanes_last() {
     // The control for the test above: the same loop, with a type that does not say it
-    // is order-free, combines batches in input order.
+    // is order-free, combines batches in input order. Under `schedule = static` a
+    // lane's batches are never neighbours (batch k is lane k % 2's), so each needs a
+    // copy of its own and a merge.
     let xs: Vec<u64> = (0..ITEMS).collect();
     let mut tally = OrderedTally::default();
-    par_bounded!(limit = 2, batch = 16, reduce(tally: merge); for x in &xs {
+    par_bounded!(limit = 2, batch = 16, schedule = static, reduce(tally: merge); for x in &xs {
         tally.sum += *x;
         tally.count += 1;
     });
     let (merges, defaults) = counts(&ORDERED_MERGES, &ORDERED_DEFAULTS);
-    assert_eq!(
-        tally,
-        OrderedTally {
-            sum: EXPECTED_SUM,
-            count: ITEMS
-        }
-    );
+    let expected = OrderedTally {
+        sum: EXPECTED_SUM,
+        count: ITEMS,
+    };
+    assert_eq!(tally, expected);
     assert!(
         defaults > 1000 && merges > 1000,
+        "{merges} merges, {defaults} copies"
+    );
+    // One lane's batches back to back (a deadline makes the serial lane run batches):
+    // each goes on from the partial of the one before, in input order, so the run
+    // builds one copy and merges nothing (the other copies and the merge are the
+    // variable's own and the result's merge into it, as in every loop).
+    let serial = || -> Result<OrderedTally, bounded::Cancelled> {
+        let mut tally = OrderedTally::default();
+        par_bounded!(backend = serial, batch = 16, timeout = 600s, reduce(tally: merge); for x in &xs {
+            tally.sum += *x;
+            tally.count += 1;
+        });
+        Ok(tally)
+    };
+    let tally = serial().expect("the deadline is ten minutes away");
+    let (merges, defaults) = counts(&ORDERED_MERGES, &ORDERED_DEFAULTS);
+    assert_eq!(tally, expected);
+    assert!(
+        defaults <= 3 && merges <= 1,
         "{merges} merges, {defaults} copies"
     );
 }

@@ -144,6 +144,19 @@ impl Site {
         }
     }
 
+    /// How many items would spend `within` in the body at the pace of the loop's latest
+    /// run that ran to its end; `None` before one has.
+    pub(crate) fn items_within(&self, within: Duration) -> Option<usize> {
+        match self.per_item_ps.load(Relaxed) {
+            0 => None,
+            ps => Some(
+                (within.as_nanos().saturating_mul(1000) / u128::from(ps))
+                    .try_into()
+                    .unwrap_or(usize::MAX),
+            ),
+        }
+    }
+
     /// Keeps the figures of the run that just ended.
     pub(crate) fn finish_run(&self, run: RunStats) {
         if run.items > 0 && matches!(run.ended, RunEnd::Completed | RunEnd::Exited) {

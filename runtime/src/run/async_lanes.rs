@@ -579,7 +579,7 @@ impl<'a, 'r, S: Source, R: ReduceSet, E> AsyncLane<'a, 'r, S, R, E> {
         let mut local = lock(&self.local);
         self.run
             .outcome
-            .seed(&mut local.partials, self.run.reducers)
+            .seed(&mut local.partials, self.run.reducers, None)
     }
 
     /// The partial reductions of the batch just run. After a `break`, they cover the

@@ -109,6 +109,21 @@ impl<W, A> Lane<W, A> {
             clock: None,
         }
     }
+
+    /// A lane that starts at `from` (its first batch is timed from there), if the
+    /// caller knows.
+    pub(crate) fn starting(from: Option<Instant>) -> Self {
+        Lane {
+            clock: from,
+            ..Lane::new()
+        }
+    }
+
+    /// When the lane's last batch ended, if it claims its own work and its run has not
+    /// moved it since.
+    pub(crate) fn ended(&self) -> Option<Instant> {
+        self.clock
+    }
 }
 
 impl<'r, S, R, B> Engine<'r, S, R, B>
@@ -140,38 +155,44 @@ where
     /// rayon lanes). `from` is when the lane started, if the caller knows (the serial
     /// driver's lane starts with the run). Returns when its last batch ended.
     pub(crate) fn claiming_lane(&self, lane: usize, from: Option<Instant>) -> Option<Instant> {
-        self.claiming_lane_watched(lane, from, |_| {})
+        let mut local = Lane::starting(from);
+        self.claim_until(lane, &mut local, |_| false);
+        let ended = local.ended();
+        self.finish_lane(local);
+        ended
     }
 
-    /// [`claiming_lane`](Self::claiming_lane), calling `after` with the lane's time in
-    /// bodies so far after each batch (the rayon driver's lone first lane decides there
-    /// whether to bring in the others).
+    /// Runs the lane `local` on claimed work until the input or the run ends, or until
+    /// `leave`, asked with the lane's time in bodies so far after each batch, says to
+    /// stop with input left (the rayon driver's lone first lane leaves to bring in the
+    /// others, then goes on with the same record: one `with(...)` state, one set of
+    /// partials). Returns whether it left.
     #[inline]
-    pub(crate) fn claiming_lane_watched(
+    pub(crate) fn claim_until(
         &self,
         lane: usize,
-        from: Option<Instant>,
-        mut after: impl FnMut(Duration),
-    ) -> Option<Instant> {
+        local: &mut Lane<B::State, R::Acc>,
+        mut leave: impl FnMut(Duration) -> bool,
+    ) -> bool {
         // A lane runs its batches back to back: counting it once as running gives the
         // same peak as counting each batch, without two contended atomics per batch.
         let _running = self.enter();
-        let mut local = Lane::new();
-        local.clock = from;
         let mut cursor = LaneCursor::new(lane);
         let mut spare = S::Scratch::default();
         while let Some(work) = self.feed.claim(&mut cursor, &mut spare) {
-            let work = self.run_work_timed(&mut local, work, true);
+            let work = self.run_work_timed(local, work, true);
             cursor.took(local.last);
-            after(local.busy);
             match work {
                 Some(work) => work.recycle(&mut spare),
-                None => break,
+                None => return false,
+            }
+            if leave(local.busy) {
+                // Timed afresh when it goes on: what happens in between is not a body's.
+                local.clock = None;
+                return true;
             }
         }
-        let ended = local.clock;
-        self.finish_lane(local);
-        ended
+        false
     }
 
     /// Runs one claimed batch, unless the run refuses it (stopping, past its deadline,
@@ -213,7 +234,9 @@ where
             tracker: &lane.tracker,
         };
         let state = &mut lane.state;
-        let seed = self.outcome.seed(&mut lane.partials, self.reducers);
+        let seed = self
+            .outcome
+            .seed(&mut lane.partials, self.reducers, Some(range.start));
         // The one clock of a batch, whichever driver runs it: its time in the body is
         // the lane's busy time and, per item, the run's latency.
         let started = lane.clock.take().unwrap_or_else(Instant::now);

@@ -185,6 +185,25 @@ impl Sizing {
     }
 }
 
+impl Sizing {
+    /// A run whose lane 0 starts alone (`rayon::drive`) under `batch = auto`: batches of
+    /// `items` (about a quarter of [`SMALL_RUN`](super::SMALL_RUN) at the loop's last
+    /// pace), no smaller than `auto` would cut, so the lone lane runs a few batches, not
+    /// dozens of two items each, and still looks up between them; and no larger than
+    /// one lane's share, so a run whose body got slower since the last one loses at
+    /// most that share on one lane before the others join it.
+    pub(crate) fn alone(&mut self, items: usize) {
+        let share = |len: usize| len.div_ceil(self.lanes.max(1)).max(1);
+        match &mut self.plan {
+            Some((_, len, batch @ None)) => {
+                *batch = Some(items.max(auto_batch(*len, self.lanes)).min(share(*len)));
+            }
+            Some(_) => {}
+            None => self.pull = self.pull.max(items.min(MAX_AUTO_PULL_BATCH)),
+        }
+    }
+}
+
 /// A run's input and its plan.
 pub(crate) struct Feed<S: Source> {
     source: S,

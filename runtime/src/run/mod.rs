@@ -208,6 +208,11 @@ where
         sizing = Sizing::new(&config, shape, limit, batch, false, stoppable);
     }
     let alone = parallel && !on_pool && starts_alone(&config, shape);
+    if alone && batch.is_none() {
+        if let Some(items) = config.site.items_within(SMALL_RUN / 4) {
+            sizing.alone(items);
+        }
+    }
     let feed = Feed::new(source, &sizing);
     let watch = Watch::start(&config, shape, limit);
     let mut engine = Engine::new(&config, feed, sizing, reducers, body, watch);

@@ -50,6 +50,8 @@ pub(crate) struct LanePartials<A> {
     /// position of its first batch (where the copy sorts among the run's partials).
     running: Option<A>,
     first: Option<usize>,
+    /// Where the partial the lane's current batch continues starts ([`Outcome::seed`]).
+    continued: Option<usize>,
     pace: Pace,
     latency: LatencyHistogram,
 }
@@ -60,6 +62,7 @@ impl<A> Default for LanePartials<A> {
             list: Vec::new(),
             running: None,
             first: None,
+            continued: None,
             pace: Pace::default(),
             latency: LatencyHistogram::default(),
         }
@@ -310,16 +313,34 @@ impl<A, E> Outcome<A, E> {
     /// its batches instead of a fresh one per batch merged into its neighbour. A batch
     /// that fails or panics loses the lane's copy, and with it the run's result, which
     /// is then that error or panic anyway.
+    ///
+    /// A batch that starts at `start` where the lane's last partial ends (a lane that
+    /// runs alone, or claims neighbours) goes on from that partial instead, under any
+    /// reduction: folding on over the next items is what the sequential loop does, and
+    /// it saves a fresh identity and a combine per batch. A partial that ends at a
+    /// `break` ends nowhere a batch starts, so none goes on past a cut; and losing the
+    /// partial to a batch that fails loses nothing the result needs (the items before
+    /// the failure ran on this lane, so no `break` among them cuts the error off).
     #[inline]
     pub(crate) fn seed<R: ReduceSet<Acc = A>>(
         &self,
         lane: &mut LanePartials<A>,
         reducers: &R,
+        start: Option<usize>,
     ) -> A {
-        match lane.running.take() {
-            Some(acc) => acc,
-            None => reducers.identity(),
+        lane.continued = None;
+        if let Some(acc) = lane.running.take() {
+            return acc;
         }
+        if let Some(start) = start {
+            if lane.list.last().is_some_and(|p| p.end == start) {
+                if let Some(p) = lane.list.pop() {
+                    lane.continued = Some(p.start);
+                    return p.acc;
+                }
+            }
+        }
+        reducers.identity()
     }
 
     /// Keeps the partial reductions of the batch `range` in the lane's list (or as the
@@ -348,7 +369,7 @@ impl<A, E> Outcome<A, E> {
             return;
         }
         let p = Partial {
-            start: range.start,
+            start: lane.continued.take().unwrap_or(range.start),
             end: if broke { usize::MAX } else { range.end },
             acc,
         };

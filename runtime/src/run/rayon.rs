@@ -8,15 +8,17 @@
 //!
 //! **A small run starts alone.** When the loop's latest run says this one is a few
 //! microseconds of work (`starts_alone` in `mod.rs`), waking other threads would cost
-//! more than they save: lane 0 runs on the calling thread in a `rayon::in_place_scope`,
-//! claiming from the shared dynamic schedule, and spawns the other lanes only once it
-//! has spent [`BRING_IN_AFTER`] in bodies with input left. A run that is small, as
-//! predicted, never wakes a thread; one that is not (the body got slower) loses at
-//! most that long plus the batch running then, and goes on with every lane.
+//! more than they save: lane 0 runs on the calling thread outside any scope, claiming
+//! from the shared dynamic schedule in batches of about a quarter of that (`batch =
+//! auto`; `Sizing::alone`). Only once it has spent [`BRING_IN_AFTER`] in bodies with
+//! input left does it open a `rayon::in_place_scope`, spawn the other lanes and go on
+//! beside them with the same lane record. A run that is small, as predicted, never
+//! touches a thread or a latch; one that is not (the body got slower) loses at most
+//! that long plus the batch running then, and goes on with every lane.
 
 use std::time::{Duration, Instant};
 
-use super::engine::{Body, Engine};
+use super::engine::{Body, Engine, Lane};
 use super::SMALL_RUN;
 use crate::input::Source;
 use crate::reduce::ReduceSet;
@@ -34,17 +36,21 @@ where
     B: Body<S, R::Acc>,
 {
     if alone {
-        return rayon::in_place_scope(|s| {
-            let mut waiting = true;
-            let started = Some(engine.outcome.started());
-            let ended = engine.claiming_lane_watched(0, started, |busy| {
-                if waiting && busy > BRING_IN_AFTER {
-                    waiting = false;
-                    spawn_others(engine, s);
-                }
-            });
-            ended.filter(|_| waiting)
+        // No scope while lane 0 is alone: ending one costs a wake-up of its own.
+        let mut lane = Lane::starting(Some(engine.outcome.started()));
+        if !engine.claim_until(0, &mut lane, |busy| busy > BRING_IN_AFTER) {
+            let ended = lane.ended();
+            engine.finish_lane(lane);
+            return ended;
+        }
+        // It ran long: the other lanes join it, and it goes on where it left off, on
+        // this thread (its `with(...)` state need not be `Send`).
+        rayon::in_place_scope(|s| {
+            spawn_others(engine, s);
+            engine.claim_until(0, &mut lane, |_| false);
         });
+        engine.finish_lane(lane);
+        return None;
     }
     match engine.config.rayon_pool {
         Some(pool) => pool.scope(|s| spawn_lanes(engine, s)),
