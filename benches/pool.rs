@@ -10,6 +10,10 @@ use bounded::par_bounded;
 use bounded::pool::{Pool, Shutdown};
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
+use std::sync::atomic::{
+    AtomicU64,
+    Ordering::{AcqRel, Acquire},
+};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -24,30 +28,34 @@ fn job(x: u64) {
     black_box(x.wrapping_mul(0x9E37_79B9_7F4A_7C15));
 }
 
-/// A counter a submitter waits on until it reaches zero (Go's `sync.WaitGroup`).
+/// A counter a submitter waits on until it reaches zero, as Go's `sync.WaitGroup` is:
+/// `done` is one atomic decrement, and only the last one takes the lock to wake the
+/// waiter (a lock per job would be contended by the workers, and measured as dispatch).
 struct WaitGroup {
-    left: Mutex<u64>,
+    left: AtomicU64,
+    lock: Mutex<()>,
     zero: Condvar,
 }
 
 impl WaitGroup {
     fn new(n: u64) -> Arc<Self> {
         Arc::new(WaitGroup {
-            left: Mutex::new(n),
+            left: AtomicU64::new(n),
+            lock: Mutex::new(()),
             zero: Condvar::new(),
         })
     }
     fn done(&self) {
-        let mut left = self.left.lock().unwrap();
-        *left -= 1;
-        if *left == 0 {
+        if self.left.fetch_sub(1, AcqRel) == 1 {
+            // Under the lock: a waiter that saw a count above zero is already waiting.
+            let _held = self.lock.lock().unwrap();
             self.zero.notify_all();
         }
     }
     fn wait(&self) {
-        let mut left = self.left.lock().unwrap();
-        while *left > 0 {
-            left = self.zero.wait(left).unwrap();
+        let mut held = self.lock.lock().unwrap();
+        while self.left.load(Acquire) > 0 {
+            held = self.zero.wait(held).unwrap();
         }
     }
 }

@@ -206,6 +206,22 @@ where
         self.run_work_timed(lane, work, false)
     }
 
+    /// [`run_work`](Self::run_work) for a lane fed batches through a queue (the pool
+    /// driver's): a batch that was already waiting is timed from the end of the lane's
+    /// last one, as a claiming lane's are (taking it from the queue is the lane's own
+    /// work); one the lane `waited` for is timed from now.
+    pub(crate) fn run_queued<'w>(
+        &self,
+        lane: &mut Lane<B::State, R::Acc>,
+        work: Work<'w, S>,
+        waited: bool,
+    ) -> Option<Work<'w, S>> {
+        if waited {
+            lane.clock = None;
+        }
+        self.run_work_timed(lane, work, true)
+    }
+
     /// [`run_work`](Self::run_work); a lane that `claims` its own work times each batch
     /// from the end of the one before ([`Lane::clock`]).
     #[inline]

@@ -23,7 +23,7 @@
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TryRecvError, TrySendError};
 
 use super::engine::{Body, Engine, Lane};
 use super::feed::{Opened, Work};
@@ -158,8 +158,17 @@ where
         let _slot = slots.acquire();
         slots.started.fetch_add(1, Relaxed);
         let _running = engine.enter();
-        while let Ok(work) = rx.recv() {
-            let _ = engine.run_work(&mut local, work);
+        loop {
+            // One clock read a batch while batches wait for the lane, two when it waits.
+            let (work, waited) = match rx.try_recv() {
+                Ok(work) => (work, false),
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => match rx.recv() {
+                    Ok(work) => (work, true),
+                    Err(_) => break,
+                },
+            };
+            let _ = engine.run_queued(&mut local, work, waited);
         }
     }
     engine.finish_lane(local);
