@@ -67,6 +67,21 @@ fn queue_with_blocked_submitter() {
     });
 }
 
+/// A blocked submitter is woken once the queue is down to half its places, not at
+/// each free place: with two places and one worker, the submitter of the fourth job
+/// waits for the pop that leaves one. Nothing is lost and nobody hangs.
+#[test]
+fn a_blocked_submitter_is_woken_at_half_a_queue() {
+    model(|| {
+        let pool = Pool::builder().workers(1).queue(2).build().unwrap();
+        for _ in 0..4 {
+            pool.execute(|| ()).unwrap();
+        }
+        let stats = pool.shutdown(Shutdown::Drain);
+        assert_eq!(stats.completed, 4);
+    });
+}
+
 /// The scope returns only after its jobs ran.
 #[test]
 fn scope_waits() {

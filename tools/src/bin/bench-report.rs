@@ -474,6 +474,12 @@ const EARLY_EXIT_AT: &[&str] = &["1%", "10%", "50%", "none"];
 const REAL_VS_RAYON_MAX: f64 = 1.05;
 const REAL_GEOMEAN_MAX: f64 = 1.0;
 const SERIAL_VS_SEQ_MAX: f64 = 1.02;
+/// The per-call section of the real-program harness (a small loop, not a program).
+const PER_CALL: &str = "(per call)";
+/// A small loop with `limit = cpus` against rayon's cost per call.
+const SMALL_CPUS_VS_RAYON_MAX: f64 = 1.5;
+/// What a run of `backend = serial` may add to the sequential loop, in nanoseconds.
+const SERIAL_RUN_NS_MAX: f64 = 500.0;
 
 impl Context {
     fn cpu_section(&mut self, out: &mut String) {
@@ -756,14 +762,58 @@ impl Context {
                 POOL_BATCHED_NS_MAX,
             ),
         ];
+        // The peers measured in the same run: how fast a hand-off between cores is
+        // differs between machines (and between runs on a shared one) more than the
+        // pools differ, so each figure is shown beside theirs.
+        let peers: Vec<(&str, f64)> = ["crossbeam-channel pool", "threadpool crate"]
+            .into_iter()
+            .filter_map(|peer| {
+                let ns = r.get(POOL, "unbatched", peer)?.ns_per_item()?;
+                Some((peer, ns))
+            })
+            .collect();
+        let beside = peers
+            .iter()
+            .map(|(peer, ns)| format!("{peer} {} ns", sig3(*ns)))
+            .collect::<Vec<_>>()
+            .join(", ");
         for (function, parameter, max) in targets {
             let what = format!("{function} pool dispatch ≤ {max:.0} ns/item (`{parameter}`)");
             self.targets.push(match r.get(POOL, function, parameter) {
                 Some(e) => {
                     let ns = e.ns_per_item().unwrap_or(f64::NAN);
-                    Target::new(what, format!("{} ns/item", sig3(ns)), Some(ns <= max)).noise(&[e])
+                    let measured = match (function, beside.is_empty()) {
+                        ("unbatched", false) => {
+                            format!("{} ns/item; in the same run {beside}", sig3(ns))
+                        }
+                        _ => format!("{} ns/item", sig3(ns)),
+                    };
+                    Target::new(what, measured, Some(ns <= max)).noise(&[e])
                 }
                 None => Target::missing(what),
+            });
+            if function != "unbatched" {
+                continue;
+            }
+            let what = format!(
+                "unbatched `{parameter}` ahead of the crossbeam-channel pool and the `threadpool` crate in the same run"
+            );
+            let ns = r
+                .get(POOL, function, parameter)
+                .and_then(|e| e.ns_per_item());
+            self.targets.push(match (ns, peers.len()) {
+                (Some(ns), 2) => {
+                    let vs_faster = peers
+                        .iter()
+                        .map(|(_, peer)| ns / peer)
+                        .fold(f64::MIN, f64::max);
+                    Target::new(
+                        what,
+                        format!("{} of the faster peer", fmt_ratio(vs_faster)),
+                        Some(vs_faster < 1.0),
+                    )
+                }
+                _ => Target::missing(what),
             });
         }
     }
@@ -1086,6 +1136,11 @@ impl Context {
             if cells.len() != 4 {
                 continue;
             }
+            // A loop of a few hundred nanoseconds is not a program: its own targets
+            // (`program_targets`) hold its per-call cost, and it stays out of the mean.
+            if cells[0].contains(PER_CALL) {
+                continue;
+            }
             let (Ok(rayon), program) = (cells[1].parse::<f64>(), cells[0]) else {
                 if let Ok(serial) = cells[3].parse::<f64>() {
                     self.serial_target(cells[0], serial);
@@ -1116,8 +1171,13 @@ impl Context {
     }
 
     /// The targets one program's own table decides: `merge` against one shared
-    /// `Mutex<HashMap>`, and a pulled input against the sequential loop.
+    /// `Mutex<HashMap>`, a pulled input against the sequential loop, and a small loop's
+    /// cost per call.
     fn program_targets(&mut self, p: Program) {
+        if p.name.contains(PER_CALL) {
+            self.per_call_targets(&p);
+            return;
+        }
         if let (Some(bounded), Some(mutex)) = (p.bounded, p.mutex) {
             let ratio = bounded / mutex;
             self.targets.push(Target::new(
@@ -1138,6 +1198,52 @@ impl Context {
                 format!("{} of sequential", fmt_ratio(bounded)),
                 Some(bounded < 1.0),
             ));
+        }
+    }
+
+    /// A small loop called over and over: the annotated loop against rayon's per-call
+    /// cost, `limit = cpus` (which reads the machine's CPUs) within 1.5x of it, and what
+    /// `backend = serial` adds to the sequential loop per run, in nanoseconds: a run's
+    /// fixed cost (its figures, two clock reads, the outcome rule) is a few hundred
+    /// nanoseconds whatever the loop, so a ratio to a 100 ns loop would only measure it.
+    fn per_call_targets(&mut self, p: &Program) {
+        let name = &p.name;
+        let rayon = p.per_call.get("rayon").copied();
+        for (variant, max) in [
+            ("bounded", REAL_VS_RAYON_MAX),
+            ("limit = cpus", SMALL_CPUS_VS_RAYON_MAX),
+        ] {
+            let (Some(ns), Some(rayon)) = (p.per_call.get(variant).copied(), rayon) else {
+                self.targets
+                    .push(Target::missing(format!("`{variant}` per call (`{name}`)")));
+                continue;
+            };
+            let ratio = ns / rayon;
+            self.targets.push(Target::new(
+                format!("small loop, `{variant}`, ≤ {max}x rayon's cost per call (`{name}`)"),
+                format!(
+                    "{} of rayon ({} against {})",
+                    fmt_ratio(ratio),
+                    fmt_time(ns),
+                    fmt_time(rayon)
+                ),
+                Some(ratio <= max),
+            ));
+        }
+        match (p.per_call.get("serial"), p.per_call.get("seq")) {
+            (Some(&serial), Some(&seq)) => {
+                let added = serial - seq;
+                self.targets.push(Target::new(
+                    format!(
+                        "`backend = serial` adds ≤ {SERIAL_RUN_NS_MAX} ns a run to the sequential loop (`{name}`)"
+                    ),
+                    format!("{} ({} against {})", fmt_time(added), fmt_time(serial), fmt_time(seq)),
+                    Some(added <= SERIAL_RUN_NS_MAX),
+                ));
+            }
+            _ => self.targets.push(Target::missing(format!(
+                "`backend = serial` per call (`{name}`)"
+            ))),
         }
     }
 
@@ -1614,6 +1720,8 @@ struct Program {
     name: String,
     bounded: Option<f64>,
     mutex: Option<f64>,
+    /// A per-call table's medians, in nanoseconds a call, by variant.
+    per_call: std::collections::HashMap<String, f64>,
 }
 
 impl Program {
@@ -1625,10 +1733,27 @@ impl Program {
         let Ok(vs_seq) = cells[2].parse::<f64>() else {
             return;
         };
+        if let Some(ns) = parse_ns(cells[1]) {
+            self.per_call.insert(cells[0].to_string(), ns);
+        }
         match cells[0] {
             "bounded" => self.bounded = Some(vs_seq),
             "rayon Mutex<HashMap>" => self.mutex = Some(vs_seq),
             _ => {}
         }
     }
+}
+
+/// A harness time (`513 ns`, `2.77 µs`, `4.05 ms`, `1.2 s`) in nanoseconds.
+fn parse_ns(cell: &str) -> Option<f64> {
+    let (value, unit) = cell.split_once(' ')?;
+    let value: f64 = value.parse().ok()?;
+    let scale = match unit {
+        "ns" => 1.0,
+        "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        _ => return None,
+    };
+    Some(value * scale)
 }
