@@ -768,6 +768,12 @@ impl<S: Send + 'static> Shared<S> {
                     self.exited.notify_all();
                     return Next::Retired;
                 }
+                // Awake without a job (its wait timed out, or woke spuriously): it looks
+                // at the queue again before it sleeps, so until then it counts as
+                // finishing too, and a submitter queues for it instead of starting a
+                // thread beside it.
+                self.finishing.fetch_add(1, Relaxed);
+                finishing = true;
             }
             self.view.awake.fetch_add(1, SeqCst);
         }
