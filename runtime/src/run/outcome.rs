@@ -29,16 +29,47 @@ pub(crate) struct Partial<A> {
     pub(crate) acc: A,
 }
 
-/// Combines `p` into `list` if it continues the last entry; pushes it otherwise.
-fn push_or_join<R: ReduceSet>(list: &mut Vec<Partial<R::Acc>>, p: Partial<R::Acc>, reducers: &R) {
-    match list.last_mut() {
-        Some(last) if last.end == p.start => {
-            let prev = std::mem::replace(&mut last.acc, reducers.identity());
-            last.acc = reducers.combine(prev, p.acc);
-            last.end = p.end;
+/// Combines `p` into `list` if it continues the last entry (`a` before `b` in input
+/// order); pushes it otherwise. A partial cut by a `break` ends at `usize::MAX`, where
+/// nothing starts, so it joins nothing after it.
+fn push_or_join<A>(list: &mut Vec<Partial<A>>, p: Partial<A>, combine: &impl Fn(A, A) -> A) {
+    match list.pop() {
+        Some(last) if last.end == p.start => list.push(Partial {
+            start: last.start,
+            end: p.end,
+            acc: combine(last.acc, p.acc),
+        }),
+        Some(last) => {
+            list.push(last);
+            list.push(p);
         }
-        _ => list.push(p),
+        None => list.push(p),
     }
+}
+
+/// Sorts `list` by position and combines every run of neighbours: what is left is one
+/// partial per gap in the input. The engine's lanes and the cluster's reports share it.
+pub(crate) fn compact<A>(list: &mut Vec<Partial<A>>, combine: impl Fn(A, A) -> A) {
+    list.sort_unstable_by_key(|p| p.start);
+    for p in std::mem::take(list) {
+        push_or_join(list, p, &combine);
+    }
+}
+
+/// The partials that start at or before `cut` (`usize::MAX`: no `break`), combined in
+/// input order; `None` if there are none. The first starts the fold: combining it with
+/// the identity would cost a copy for reductions such as `append`.
+pub(crate) fn fold<A>(
+    mut partials: Vec<Partial<A>>,
+    cut: usize,
+    combine: impl Fn(A, A) -> A,
+) -> Option<A> {
+    partials.sort_unstable_by_key(|p| p.start);
+    partials
+        .into_iter()
+        .filter(|p| p.start <= cut)
+        .map(|p| p.acc)
+        .reduce(combine)
 }
 
 /// One lane's partials, neighbours in input order combined at once, its finished
@@ -373,7 +404,7 @@ impl<A, E> Outcome<A, E> {
             end: if broke { usize::MAX } else { range.end },
             acc,
         };
-        push_or_join(&mut lane.list, p, reducers);
+        push_or_join(&mut lane.list, p, &|a, b| reducers.combine(a, b));
         if lane.list.len() >= COMPACT_AT {
             self.absorb(lane, reducers, true);
         }
@@ -418,11 +449,7 @@ impl<A, E> Outcome<A, E> {
             inner.partials.append(&mut lane.list);
         }
         if compact {
-            inner.partials.sort_unstable_by_key(|p| p.start);
-            let all = std::mem::take(&mut inner.partials);
-            for p in all {
-                push_or_join(&mut inner.partials, p, reducers);
-            }
+            self::compact(&mut inner.partials, |a, b| reducers.combine(a, b));
         }
         drop(inner);
         if let Some(started) = started {
@@ -514,17 +541,10 @@ impl<A, E> Outcome<A, E> {
             self.report(config, ended, None, Instant::now());
             return Err(stops(stop));
         }
-        let mut partials = inner.partials;
+        let partials = inner.partials;
         // With one partial there is nothing to merge, and no merging to time.
         let started = (partials.len() > 1).then(|| merging_from.unwrap_or_else(Instant::now));
-        partials.sort_unstable_by_key(|p| p.start);
-        // The first partial starts the fold: combining it with the identity would cost
-        // a copy for reductions such as `append`, and one partial needs no combining.
-        let combined = partials
-            .into_iter()
-            .filter(|p| p.start <= cut)
-            .map(|p| p.acc)
-            .reduce(|acc, next| reducers.combine(acc, next))
+        let combined = fold(partials, cut, |a, b| reducers.combine(a, b))
             .unwrap_or_else(|| reducers.identity());
         // One clock read ends both the merging and the run; with nothing to merge, the
         // last lane's end, if it ended on this thread just now, ends the run.

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::batch::Batch;
 use super::engine::{Body, Closures};
+use super::outcome::{compact, fold, Partial};
 use crate::cancel::CancelToken;
 use crate::cluster::{self, panic_message, Carry, LoopJob, Part};
 use crate::config::{Backend, Config, Limit};
@@ -134,31 +135,13 @@ struct Placed<'b, B, A> {
     /// A batch's private copies start here: a process's partials travel by position,
     /// so each batch keeps its own.
     identity: &'b (dyn Fn() -> A + Sync),
-    partials: Mutex<Vec<(usize, usize, A)>>,
+    partials: Mutex<Vec<Partial<A>>>,
     cut: AtomicUsize,
     combine: &'b (dyn Fn(A, A) -> A + Sync),
 }
 
 /// Partials are compacted (sorted, neighbours combined) once this many wait.
 const COMPACT_AT: usize = 64;
-
-/// Sorts `list` by position and combines neighbours (`end` of one is `start` of the
-/// next), `a` before `b` in input order.
-fn compact<A>(list: &mut Vec<(usize, usize, A)>, combine: &dyn Fn(A, A) -> A) {
-    list.sort_unstable_by_key(|p| p.0);
-    let mut out: Vec<(usize, usize, A)> = Vec::with_capacity(list.len());
-    for (start, end, acc) in list.drain(..) {
-        match out.pop() {
-            Some((s, e, prev)) if e == start => out.push((s, end, combine(prev, acc))),
-            Some(prev) => {
-                out.push(prev);
-                out.push((start, end, acc));
-            }
-            None => out.push((start, end, acc)),
-        }
-    }
-    *list = out;
-}
 
 impl<S, A, B> Body<S, ()> for Placed<'_, B, A>
 where
@@ -191,7 +174,7 @@ where
         match result {
             Ok(acc) => {
                 let mut list = self.partials.lock().unwrap_or_else(|e| e.into_inner());
-                list.push((start, end, acc));
+                list.push(Partial { start, end, acc });
                 if list.len() >= COMPACT_AT {
                     compact(&mut list, self.combine);
                 }
@@ -262,7 +245,7 @@ where
             Ok(()) => {
                 let cut = placed.cut.load(Relaxed);
                 let partials = placed.partials.into_inner();
-                Ok(fold(
+                Ok(combined(
                     partials.unwrap_or_else(|e| e.into_inner()),
                     reducers,
                     cut,
@@ -359,14 +342,18 @@ where
         .partials
         .into_inner()
         .unwrap_or_else(|e| e.into_inner());
-    compact(&mut partials, &combine);
+    compact(&mut partials, combine);
     report.partials = partials
         .into_iter()
         // A batch cut by a `break` ends nowhere: it joins no partial after it.
-        .map(|(s, e, acc)| {
+        .map(|Partial { start, end, acc }| {
             (
-                global(s),
-                if e == usize::MAX { u64::MAX } else { global(e) },
+                global(start),
+                if end == usize::MAX {
+                    u64::MAX
+                } else {
+                    global(end)
+                },
                 acc,
             )
         })
@@ -422,38 +409,36 @@ where
     if let Some((_, error)) = error {
         return Err(error);
     }
-    let all: Vec<(usize, usize, R::Acc)> = reports
+    let all: Vec<Partial<R::Acc>> = reports
         .into_iter()
         .flat_map(|r| r.partials)
-        .map(|(s, e, acc)| (s as usize, e as usize, acc))
+        .map(|(start, end, acc)| Partial {
+            start: usize::try_from(start).unwrap_or(usize::MAX),
+            end: usize::try_from(end).unwrap_or(usize::MAX),
+            acc,
+        })
         .collect();
-    Ok(fold(all, reducers, cut as usize))
+    Ok(combined(all, reducers, cut as usize))
 }
 
 /// The partials that start at or before `cut`, combined in input order.
-fn fold<A, R: ReduceSet<Acc = A>>(
-    mut partials: Vec<(usize, usize, A)>,
-    reducers: &R,
-    cut: usize,
-) -> A {
-    partials.sort_unstable_by_key(|p| p.0);
-    partials
-        .into_iter()
-        .filter(|p| p.0 <= cut)
-        .fold(reducers.identity(), |acc, p| reducers.combine(acc, p.2))
+fn combined<A, R: ReduceSet<Acc = A>>(partials: Vec<Partial<A>>, reducers: &R, cut: usize) -> A {
+    fold(partials, cut, |a, b| reducers.combine(a, b)).unwrap_or_else(|| reducers.identity())
 }
 
 #[cfg(test)]
 mod test {
-    use super::compact;
+    use super::{compact, Partial};
 
     /// Neighbours join; a batch cut by a `break` (which ends nowhere) joins nothing after
     /// it, even the batch that starts right after its last item.
     #[test]
     fn a_partial_cut_by_a_break_joins_no_later_one() {
         let add = |a: u64, b: u64| a + b;
-        let mut list = vec![(3, 6, 20), (0, 3, 10), (6, usize::MAX, 30), (9, 12, 40)];
-        compact(&mut list, &add);
-        assert_eq!(list, vec![(0, usize::MAX, 60), (9, 12, 40)]);
+        let p = |start, end, acc| Partial { start, end, acc };
+        let mut list = vec![p(3, 6, 20), p(0, 3, 10), p(6, usize::MAX, 30), p(9, 12, 40)];
+        compact(&mut list, add);
+        let got: Vec<_> = list.into_iter().map(|p| (p.start, p.end, p.acc)).collect();
+        assert_eq!(got, vec![(0, usize::MAX, 60), (9, 12, 40)]);
     }
 }
