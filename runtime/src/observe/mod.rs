@@ -86,7 +86,6 @@ impl Watch {
     /// Starts watching a run of `config` over an input of shape `shape`, at `limit`.
     #[allow(unused_variables)]
     pub(crate) fn start(config: &Config, shape: Shape, limit: usize) -> Self {
-        config.site.set_limit(limit);
         #[cfg(feature = "progress")]
         let (bar, lends) = {
             let parent = progress::current();

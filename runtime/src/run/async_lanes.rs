@@ -219,13 +219,13 @@ impl<'r, S: Source, R: ReduceSet, E> AsyncRun<'r, S, R, E> {
     /// Prepares the run: checks `limit` and `batch`, plans the batches.
     #[track_caller]
     pub fn new(config: Config, source: S, reducers: &'r R) -> Self {
-        let (limit, batch) = config.checked(&source);
-        config.site.start_run();
-        config.site.set_limit(limit);
+        let super::Start {
+            limit,
+            batch,
+            shape,
+            stoppable,
+        } = super::start(&config, &source);
         let parallel = config.wants_parallel();
-        let stoppable =
-            config.timeout.is_some() || config.cancel.is_some() || config.shows_progress();
-        let shape = source.shape();
         let sizing = Sizing::new(&config, shape, limit, batch, parallel, stoppable);
         let watch = Watch::start(&config, shape, limit);
         // A stream or an unsized iterator may turn out empty: still one lane to find out.

@@ -175,11 +175,14 @@ where
         mut leave: impl FnMut(Duration) -> bool,
     ) -> bool {
         // A lane runs its batches back to back: counting it once as running gives the
-        // same peak as counting each batch, without two contended atomics per batch.
-        let _running = self.enter();
+        // same peak as counting each batch, without two contended atomics per batch. It
+        // counts from its first claimed batch: a lane that finds nothing left (brought
+        // in as the input ran out) never ran a body, and is not in the peak.
+        let mut running = None;
         let mut cursor = LaneCursor::new(lane);
         let mut spare = S::Scratch::default();
         while let Some(work) = self.feed.claim(&mut cursor, &mut spare) {
+            running.get_or_insert_with(|| self.enter());
             let work = self.run_work_timed(local, work, true);
             cursor.took(local.last);
             match work {

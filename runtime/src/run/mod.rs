@@ -192,12 +192,12 @@ where
     Stops: FnOnce(Stop) -> B::Error,
     Key: Fn(&S::Item) -> u64,
 {
-    let (limit, batch) = config.checked(&source);
-    config.site.start_run();
-    config.site.set_limit(limit);
-    let shape = source.shape();
-    // A bar moves per batch: a loop that shows one runs in batches even on one lane.
-    let stoppable = config.timeout.is_some() || config.cancel.is_some() || config.shows_progress();
+    let Start {
+        limit,
+        batch,
+        shape,
+        stoppable,
+    } = start(&config, &source);
     let on_pool = config.backend == Backend::Pool;
     let mut parallel = config.wants_parallel();
     let mut sizing = Sizing::new(&config, shape, limit, batch, parallel, stoppable);
@@ -230,6 +230,31 @@ where
         ended = rayon::drive(&engine, alone);
     }
     engine.finish(stops, ended)
+}
+
+/// What every run knows before its driver starts: its checked `limit` and `batch`, its
+/// input's shape, and whether it must run in batches even on one lane.
+pub(crate) struct Start {
+    pub(crate) limit: usize,
+    pub(crate) batch: Option<usize>,
+    pub(crate) shape: Shape,
+    pub(crate) stoppable: bool,
+}
+
+/// The start of every run, synchronous or async: checks `limit` and `batch` (a bad one
+/// panics naming the option and the call), and counts the run on its site. A deadline,
+/// a token or a bar makes a run go in batches, so that the check or the bar's move
+/// happens between them. The site's `limit` gauge is set by the run's `Watch`.
+#[track_caller]
+pub(crate) fn start<S: Source>(config: &Config, source: &S) -> Start {
+    let (limit, batch) = config.checked(source);
+    config.site.start_run();
+    Start {
+        limit,
+        batch,
+        shape: source.shape(),
+        stoppable: config.timeout.is_some() || config.cancel.is_some() || config.shows_progress(),
+    }
 }
 
 /// Below this much expected work in bodies, a run's other lanes would cost more to
