@@ -12,9 +12,9 @@ use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use std::sync::atomic::{
     AtomicU64,
-    Ordering::{AcqRel, Acquire},
+    Ordering::{AcqRel, Acquire, Release},
 };
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -31,6 +31,9 @@ fn job(x: u64) {
 /// A counter a submitter waits on until it reaches zero, as Go's `sync.WaitGroup` is:
 /// `done` is one atomic decrement, and only the last one takes the lock to wake the
 /// waiter (a lock per job would be contended by the workers, and measured as dispatch).
+/// One lives for the whole bench and is armed per round, so a job captures a plain
+/// reference, not an `Arc` whose count every submission and every job would bounce
+/// between cores: the same for every variant, and not the pools' cost.
 struct WaitGroup {
     left: AtomicU64,
     lock: Mutex<()>,
@@ -38,12 +41,15 @@ struct WaitGroup {
 }
 
 impl WaitGroup {
-    fn new(n: u64) -> Arc<Self> {
-        Arc::new(WaitGroup {
-            left: AtomicU64::new(n),
+    /// The bench's one wait group, armed for `n` jobs (the last round's have all ended).
+    fn armed(n: u64) -> &'static Self {
+        static WG: WaitGroup = WaitGroup {
+            left: AtomicU64::new(0),
             lock: Mutex::new(()),
             zero: Condvar::new(),
-        })
+        };
+        WG.left.store(n, Release);
+        &WG
     }
     fn done(&self) {
         if self.left.fetch_sub(1, AcqRel) == 1 {
@@ -124,9 +130,8 @@ fn dispatch(c: &mut Criterion) {
         BenchmarkId::new("unbatched", "bounded::Pool::execute"),
         |b| {
             b.iter(|| {
-                let wg = WaitGroup::new(ITEMS);
+                let wg = WaitGroup::armed(ITEMS);
                 for x in 0..ITEMS {
-                    let wg = wg.clone();
                     pool.execute(move || {
                         job(x);
                         wg.done();
@@ -151,9 +156,8 @@ fn dispatch(c: &mut Criterion) {
         BenchmarkId::new("unbatched", "crossbeam-channel pool"),
         |b| {
             b.iter(|| {
-                let wg = WaitGroup::new(ITEMS);
+                let wg = WaitGroup::armed(ITEMS);
                 for x in 0..ITEMS {
-                    let wg = wg.clone();
                     handmade.execute(move || {
                         job(x);
                         wg.done();
@@ -193,9 +197,8 @@ fn dispatch(c: &mut Criterion) {
         BenchmarkId::new("batched", "crossbeam-channel pool, 1024 per job"),
         |b| {
             b.iter(|| {
-                let wg = WaitGroup::new(ITEMS.div_ceil(1024));
+                let wg = WaitGroup::armed(ITEMS.div_ceil(1024));
                 for start in (0..ITEMS).step_by(1024) {
-                    let wg = wg.clone();
                     handmade.execute(move || {
                         for x in start..(start + 1024).min(ITEMS) {
                             job(x);
@@ -224,10 +227,9 @@ fn alternating() {
     let handmade = ChannelPool::new(WORKERS, 1024);
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {
-        let wg = WaitGroup::new(ITEMS);
+        let wg = WaitGroup::armed(ITEMS);
         let started = std::time::Instant::now();
         for x in 0..ITEMS {
-            let wg = wg.clone();
             let job = move || {
                 job(x);
                 wg.done();
