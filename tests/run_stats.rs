@@ -29,6 +29,61 @@ fn a_run_reports_its_own_items_batches_and_time() {
     }
 }
 
+fn grouped_serial(xs: &[u64]) -> Result<u64, bounded::Cancelled> {
+    let mut total = 0u64;
+    par_bounded!(backend = serial, batch = 1, timeout = 600s, name = "run-stats-groups-serial", reduce(total: +); for x in xs {
+        if *x == 12_345 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        total += x;
+    });
+    Ok(total)
+}
+
+fn grouped_rayon(xs: &[u64]) -> Result<u64, bounded::Cancelled> {
+    let mut total = 0u64;
+    par_bounded!(limit = 3, batch = 1, timeout = 600s, name = "run-stats-groups-rayon", reduce(total: +); for x in xs {
+        if *x == 12_345 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        total += x;
+    });
+    Ok(total)
+}
+
+#[test]
+fn quick_batches_timed_in_groups_still_account_for_every_item_and_all_the_time() {
+    // Batches of one cheap item: lanes time them in groups of up to eight, one clock
+    // read a group. Every item is still in the latency figures, the busy time is the
+    // bodies' (all of the slow item's, and no more than the wall time of all lanes),
+    // and the slow item shows at least at its group's mean (an eighth of it).
+    let xs: Vec<u64> = (0..20_000).collect();
+    type Loop = fn(&[u64]) -> Result<u64, bounded::Cancelled>;
+    let loops: [(&str, Loop); 2] = [
+        ("run-stats-groups-serial", grouped_serial),
+        ("run-stats-groups-rayon", grouped_rayon),
+    ];
+    for (label, run) in loops {
+        assert_eq!(run(&xs), Ok(199_990_000), "{label}");
+        let run = last_run(label).expect("the loop ran");
+        assert_eq!(
+            (run.items, run.batches),
+            (20_000, 20_000),
+            "{label}: {run:?}"
+        );
+        assert_eq!(run.latency.items, 20_000, "{label}: {run:?}");
+        assert!(
+            run.latency.max >= Duration::from_millis(5) / 8,
+            "{label}: {run:?}"
+        );
+        assert!(
+            run.busy >= Duration::from_millis(5)
+                && run.busy <= run.wall * u32::try_from(run.lanes.max(1)).unwrap(),
+            "{label}: {run:?}"
+        );
+    }
+}
+
 #[test]
 fn shed_failed_and_cancelled_runs_say_so() {
     let items: Vec<u64> = (0..300).collect();

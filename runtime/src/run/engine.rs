@@ -93,7 +93,23 @@ pub(crate) struct Lane<W, A> {
     /// driver's, when the run started). Its next batch is timed from there, so a batch
     /// costs one clock read, not two; the claim in between is the lane's own work.
     clock: Option<Instant>,
+    /// Quick batches run back to back since `clock` that no clock read has ended yet
+    /// (see [`TIMED_GROUP`]): their items and count.
+    untimed: usize,
+    untimed_batches: u32,
 }
+
+/// A claiming lane whose last timed batch took under [`QUICK_TO_TIME`] times the next
+/// ones in groups of up to this many: one clock read ends the group, its time is the
+/// lane's busy time, and its items are recorded at the group's mean. A clock read and
+/// its bookkeeping cost tens of nanoseconds, which a batch of one cheap item would
+/// otherwise pay in full (`batch = 1` on rayon: 56-72 → 37 ns an item; on the pool:
+/// 94-105 → 53-67). The figures stay exact in sum and lose only the spread within a
+/// group: an item that is slow among quick ones shows at its group's mean, at least
+/// an eighth of its time. A batch that fails, panics or breaks, a lane about to wait,
+/// and a lane's end always read the clock.
+const TIMED_GROUP: u32 = 8;
+const QUICK_TO_TIME: Duration = Duration::from_micros(2);
 
 impl<W, A> Lane<W, A> {
     /// A lane, or the record of a dispatcher that runs some batches itself.
@@ -107,6 +123,8 @@ impl<W, A> Lane<W, A> {
             busy: Duration::ZERO,
             last: Duration::ZERO,
             clock: None,
+            untimed: 0,
+            untimed_batches: 0,
         }
     }
 
@@ -187,15 +205,38 @@ where
             cursor.took(local.last);
             match work {
                 Some(work) => work.recycle(&mut spare),
-                None => return false,
+                None => {
+                    self.end_timing(local);
+                    return false;
+                }
             }
             if leave(local.busy) {
                 // Timed afresh when it goes on: what happens in between is not a body's.
+                self.end_timing(local);
                 local.clock = None;
                 return true;
             }
         }
+        self.end_timing(local);
         false
+    }
+
+    /// Ends the lane's group of untimed batches, if it has one ([`TIMED_GROUP`]), now:
+    /// a lane about to wait for work calls it first, so the wait is not a body's.
+    pub(crate) fn end_timing(&self, lane: &mut Lane<B::State, R::Acc>) {
+        if lane.untimed_batches == 0 {
+            return;
+        }
+        let ended = Instant::now();
+        let started = lane.clock.unwrap_or(ended);
+        let took = ended.saturating_duration_since(started);
+        lane.clock = Some(ended);
+        lane.busy += took;
+        lane.last = took / lane.untimed_batches;
+        self.outcome
+            .timed(&mut lane.partials, took, lane.untimed, true);
+        lane.untimed = 0;
+        lane.untimed_batches = 0;
     }
 
     /// Runs one claimed batch, unless the run refuses it (stopping, past its deadline,
@@ -212,7 +253,8 @@ where
     /// [`run_work`](Self::run_work) for a lane fed batches through a queue (the pool
     /// driver's): a batch that was already waiting is timed from the end of the lane's
     /// last one, as a claiming lane's are (taking it from the queue is the lane's own
-    /// work); one the lane `waited` for is timed from now.
+    /// work); one the lane `waited` for is timed from now. A lane calls
+    /// [`end_timing`](Self::end_timing) before it waits.
     pub(crate) fn run_queued<'w>(
         &self,
         lane: &mut Lane<B::State, R::Acc>,
@@ -220,6 +262,7 @@ where
         waited: bool,
     ) -> Option<Work<'w, S>> {
         if waited {
+            // The lane ended its timing before it waited (`end_timing`).
             lane.clock = None;
         }
         self.run_work_timed(lane, work, true)
@@ -263,14 +306,33 @@ where
             let state = state.get_or_insert_with(|| self.body.init());
             self.body.run(state, seed, batch)
         }));
-        let ended = Instant::now();
-        let took = ended.saturating_duration_since(started);
-        if claims {
-            lane.clock = Some(ended);
-        }
-        lane.busy += took;
-        lane.last = took;
         let items = range.len();
+        let succeeded = matches!(result, Ok(Ok(_)));
+        let quick = claims
+            && succeeded
+            && lane.last > Duration::ZERO
+            && lane.last < QUICK_TO_TIME
+            && lane.untimed_batches + 1 < TIMED_GROUP
+            && lane.tracker.broke_at().is_none();
+        if quick {
+            // Part of a group the next clock read ends: the clock stays at its start.
+            lane.clock = Some(started);
+            lane.untimed += items;
+            lane.untimed_batches += 1;
+        } else {
+            let ended = Instant::now();
+            let took = ended.saturating_duration_since(started);
+            if claims {
+                lane.clock = Some(ended);
+            }
+            let batches = lane.untimed_batches + 1;
+            lane.busy += took;
+            lane.last = took / batches;
+            self.outcome
+                .timed(&mut lane.partials, took, items + lane.untimed, succeeded);
+            lane.untimed = 0;
+            lane.untimed_batches = 0;
+        }
         let site = self.config.site;
         // A `break` cuts the run at its item; the batch's partial covers the items up to
         // it, so it never joins a neighbour past the cut.
@@ -281,9 +343,6 @@ where
             }
             None => (range, false),
         };
-        let succeeded = matches!(result, Ok(Ok(_)));
-        self.outcome
-            .timed(&mut lane.partials, took, items, succeeded);
         match result {
             Ok(Ok(acc)) => self
                 .outcome
@@ -308,6 +367,7 @@ where
 
     /// A lane is done: its counts, time and partials join the run's.
     pub(crate) fn finish_lane(&self, mut lane: Lane<B::State, R::Acc>) {
+        self.end_timing(&mut lane);
         self.outcome
             .lane_done(self.config.site, lane.batches, lane.items, lane.busy);
         self.outcome

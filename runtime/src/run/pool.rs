@@ -163,10 +163,14 @@ where
             let (work, waited) = match rx.try_recv() {
                 Ok(work) => (work, false),
                 Err(TryRecvError::Disconnected) => break,
-                Err(TryRecvError::Empty) => match rx.recv() {
-                    Ok(work) => (work, true),
-                    Err(_) => break,
-                },
+                Err(TryRecvError::Empty) => {
+                    // Time stops before the wait: the batches so far end here.
+                    engine.end_timing(&mut local);
+                    match rx.recv() {
+                        Ok(work) => (work, true),
+                        Err(_) => break,
+                    }
+                }
             };
             let _ = engine.run_queued(&mut local, work, waited);
         }
