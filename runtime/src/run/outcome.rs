@@ -116,8 +116,9 @@ pub(crate) struct Outcome<A, E> {
     watch: Watch,
     /// The run's item latencies, the lanes' merged as each ends.
     latency: Mutex<LatencyHistogram>,
-    /// `limit = adaptive(...)`: the controller every driver's slots read.
-    pub(crate) limiter: Option<Limiter>,
+    /// `limit = adaptive(...)`: the controller every driver's slots read (boxed: a
+    /// run is moved into its engine, and most runs have none).
+    pub(crate) limiter: Option<Box<Limiter>>,
     /// Whether an error is an overload signal (the generated code's classifier).
     overloaded: fn(&E) -> bool,
     /// Whether each lane keeps one copy of the reductions for all its batches
@@ -165,7 +166,7 @@ impl<A, E> Outcome<A, E> {
             use std::hash::{BuildHasher, BuildHasherDefault};
             let seed = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
                 .hash_one(config.site.name());
-            Limiter::new(a, seed)
+            Box::new(Limiter::new(a, seed))
         });
         if let Some(limiter) = &limiter {
             watch.set_limit(limiter.current());
@@ -489,10 +490,7 @@ impl<A, E> Outcome<A, E> {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .summary(),
-            limits: self
-                .limiter
-                .as_ref()
-                .map_or_else(Vec::new, Limiter::history),
+            limits: self.limiter.as_ref().map_or_else(Vec::new, |l| l.history()),
         };
         self.watch.finish(ended, &run);
         config.site.finish_run(run);

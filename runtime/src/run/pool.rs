@@ -207,7 +207,7 @@ where
     };
     let capacity = config.queue.unwrap_or(limit.saturating_mul(2));
     let (tx, rx) = bounded::<Work<'_, S>>(capacity);
-    let slots = Slots::new(limit, engine.outcome.limiter.as_ref());
+    let slots = Slots::new(limit, engine.outcome.limiter.as_deref());
     pool.scope(|s| {
         let mut offered = 0;
         for _ in 0..lanes {
@@ -336,7 +336,7 @@ where
     let (txs, rxs): (Vec<Sender<Work<'_, S>>>, Vec<_>) =
         (0..lanes).map(|_| bounded(capacity)).unzip();
     let owners: Vec<AtomicU8> = (0..lanes).map(|_| AtomicU8::new(FREE)).collect();
-    let slots = Slots::new(limit, engine.outcome.limiter.as_ref());
+    let slots = Slots::new(limit, engine.outcome.limiter.as_deref());
     pool.scope(|s| {
         for (j, rx) in rxs.iter().enumerate() {
             let (rx, slots, owner) = (rx.clone(), &slots, &owners[j]);
