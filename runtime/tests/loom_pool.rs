@@ -54,17 +54,24 @@ fn hand_off_and_drain() {
     });
 }
 
-/// A bounded queue with a blocked submitter: nothing is lost and nobody hangs.
-#[test]
-fn queue_with_blocked_submitter() {
-    model(|| {
-        let pool = Pool::builder().workers(1).queue(1).build().unwrap();
-        for _ in 0..3 {
+/// Submits `jobs` empty jobs to a one-worker pool of `queue` places, drains it, and
+/// checks every job completed: a submitter blocked on the full queue lost nothing and
+/// nobody hung.
+fn fill_then_drain(queue: usize, jobs: u64) {
+    model(move || {
+        let pool = Pool::builder().workers(1).queue(queue).build().unwrap();
+        for _ in 0..jobs {
             pool.execute(|| ()).unwrap();
         }
         let stats = pool.shutdown(Shutdown::Drain);
-        assert_eq!(stats.completed, 3);
+        assert_eq!(stats.completed, jobs);
     });
+}
+
+/// A bounded queue with a blocked submitter: nothing is lost and nobody hangs.
+#[test]
+fn queue_with_blocked_submitter() {
+    fill_then_drain(1, 3);
 }
 
 /// A blocked submitter is woken once the queue is down to half its places, not at
@@ -72,14 +79,7 @@ fn queue_with_blocked_submitter() {
 /// waits for the pop that leaves one. Nothing is lost and nobody hangs.
 #[test]
 fn a_blocked_submitter_is_woken_at_half_a_queue() {
-    model(|| {
-        let pool = Pool::builder().workers(1).queue(2).build().unwrap();
-        for _ in 0..4 {
-            pool.execute(|| ()).unwrap();
-        }
-        let stats = pool.shutdown(Shutdown::Drain);
-        assert_eq!(stats.completed, 4);
-    });
+    fill_then_drain(2, 4);
 }
 
 /// The scope returns only after its jobs ran.
