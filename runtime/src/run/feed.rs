@@ -183,23 +183,21 @@ impl Sizing {
             },
         }
     }
-}
 
-impl Sizing {
-    /// A run whose lane 0 starts alone (`rayon::drive`) under `batch = auto`: batches of
-    /// `items` (about a quarter of [`SMALL_RUN`](super::SMALL_RUN) at the loop's last
-    /// pace), no smaller than `auto` would cut, so the lone lane runs a few batches, not
-    /// dozens of two items each, and still looks up between them; and no larger than
-    /// one lane's share, so a run whose body got slower since the last one loses at
-    /// most that share on one lane before the others join it.
-    pub(crate) fn alone(&mut self, items: usize) {
-        let share = |len: usize| len.div_ceil(self.lanes.max(1)).max(1);
+    /// A run of `len` items whose lane 0 starts alone (`rayon::drive`) under `batch =
+    /// auto`: batches of `items` (about a quarter of [`SMALL_RUN`](super::SMALL_RUN) at
+    /// the loop's last pace), no smaller than `auto` would cut, so the lone lane runs a
+    /// few batches, not dozens of two items each, and still looks up between them; and
+    /// no larger than one lane's share, so a run whose body got slower since the last
+    /// one loses at most that share on one lane before the others join it. A pulled
+    /// input's batch also stays within what bounds its memory.
+    pub(crate) fn alone(&mut self, items: usize, len: usize) {
+        let share = len.div_ceil(self.lanes.max(1)).max(1);
+        let batch = |auto: usize| items.max(auto).min(share);
         match &mut self.plan {
-            Some((_, len, batch @ None)) => {
-                *batch = Some(items.max(auto_batch(*len, self.lanes)).min(share(*len)));
-            }
+            Some((_, _, planned @ None)) => *planned = Some(batch(auto_batch(len, self.lanes))),
             Some(_) => {}
-            None => self.pull = self.pull.max(items.min(MAX_AUTO_PULL_BATCH)),
+            None => self.pull = batch(self.pull).min(MAX_AUTO_PULL_BATCH),
         }
     }
 }

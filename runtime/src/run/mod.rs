@@ -207,12 +207,15 @@ where
         parallel = false;
         sizing = Sizing::new(&config, shape, limit, batch, false, stoppable);
     }
-    let alone = parallel && !on_pool && starts_alone(&config, shape);
-    if alone && batch.is_none() {
+    let alone = (parallel && !on_pool)
+        .then(|| starts_alone(&config, shape))
+        .flatten();
+    if let (Some(len), None) = (alone, batch) {
         if let Some(items) = config.site.items_within(SMALL_RUN / 4) {
-            sizing.alone(items);
+            sizing.alone(items, len);
         }
     }
+    let alone = alone.is_some();
     let feed = Feed::new(source, &sizing);
     let watch = Watch::start(&config, shape, limit);
     let mut engine = Engine::new(&config, feed, sizing, reducers, body, watch);
@@ -266,16 +269,18 @@ pub(crate) const SMALL_RUN: std::time::Duration = std::time::Duration::from_micr
 /// loop's latest run says this one is under [`SMALL_RUN`] of work, its lanes share one
 /// dynamic schedule (so lane 0 can take everything), and it runs on rayon's global
 /// pool (`pool = PATH` and a cluster's threads keep their bodies on their pool).
-fn starts_alone(config: &Config, shape: Shape) -> bool {
+/// Gives the input's length if it does.
+fn starts_alone(config: &Config, shape: Shape) -> Option<usize> {
     let len = match shape {
         Shape::Indexed(len) | Shape::Pulled { hint: Some(len) } => len,
-        Shape::Pulled { hint: None } => return false,
+        Shape::Pulled { hint: None } => return None,
     };
-    config.backend == Backend::Rayon
+    let alone = config.backend == Backend::Rayon
         && config.rayon_pool.is_none()
         && config.schedule == Schedule::Dynamic
         && config
             .site
             .expected_work(len)
-            .is_some_and(|work| work < SMALL_RUN)
+            .is_some_and(|work| work < SMALL_RUN);
+    alone.then_some(len)
 }
