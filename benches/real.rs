@@ -995,12 +995,15 @@ fn matmul(h: &mut Harness) {
     assert_eq!(product(matmul_bounded), expected, "matmul bounded");
     assert_eq!(product(matmul_serial), expected, "matmul serial");
     assert_eq!(product(matmul_rayon), expected, "matmul rayon");
-    let (a, b) = (&a, &b);
+    // One output for every variant: rows the allocator placed differently for each
+    // variant would meet the cache differently, and that would be measured.
+    let c = std::cell::RefCell::new(vec![vec![0.0; n]; n]);
+    let (a, b, c) = (&a, &b, &c);
     let v = |f: F| -> Run {
-        let mut c = vec![vec![0.0; n]; n];
         Box::new(move || {
+            let mut c = c.borrow_mut();
             f(black_box(a), black_box(b), &mut c);
-            black_box(&c);
+            black_box(&*c);
         })
     };
     h.bench(
@@ -1241,13 +1244,14 @@ fn merge_sort(h: &mut Harness) {
     ] {
         assert_eq!(sorted(f), expected, "merge sort {name}");
     }
-    let input = &input;
+    // One pair of buffers for every variant, as for the matrices.
+    let buffers = std::cell::RefCell::new((input.clone(), vec![0; input.len()]));
+    let (input, buffers) = (&input, &buffers);
     let v = |f: F| -> Run {
-        let mut v = input.clone();
-        let mut buf = vec![0; v.len()];
         Box::new(move || {
+            let (v, buf) = &mut *buffers.borrow_mut();
             v.copy_from_slice(input);
-            f(&mut v, &mut buf);
+            f(v, buf);
             black_box(&v);
         })
     };
