@@ -17,6 +17,7 @@ mod error;
 pub mod input;
 pub mod limit;
 mod observe;
+mod padded;
 pub mod pool;
 pub mod reduce;
 pub mod run;

@@ -15,6 +15,7 @@ use super::sync::{
 use super::{PoolStats, Shutdown};
 use crate::error::Rejected;
 use crate::limit::{when_full, Full, OnFull, WhenFull};
+use crate::padded::Padded;
 use crate::stats::Histogram;
 
 use super::job::Job;
@@ -112,18 +113,6 @@ struct RunCounters {
     completed: AtomicU64,
     failed: AtomicU64,
     panicked: AtomicU64,
-}
-
-/// Aligned to two cache lines (adjacent-line prefetching pairs them on x86).
-#[derive(Default)]
-#[repr(align(128))]
-struct Padded<T>(T);
-
-impl<T> std::ops::Deref for Padded<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
 }
 
 /// Where a job runs: on the worker with this index, or on its submitter's thread

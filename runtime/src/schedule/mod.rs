@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::config::Schedule;
+use crate::padded::Padded;
 
 #[cfg(test)]
 mod test;
@@ -51,7 +52,7 @@ enum Kind {
     /// index (kept in the plan, not the lane, so what no lane claimed can be found).
     Static {
         batch: usize,
-        next: Box<[AtomicUsize]>,
+        next: Box<[Padded<AtomicUsize>]>,
     },
     /// Shrinking batches from a shared position.
     Guided { min: usize, pos: AtomicUsize },
@@ -64,7 +65,7 @@ enum Kind {
     Steal {
         unit: usize,
         per_claim: u64,
-        slots: Box<[AtomicU64]>,
+        slots: Box<[Padded<AtomicU64>]>,
     },
 }
 
@@ -131,7 +132,7 @@ impl Plan {
             // OpenMP's `schedule(static)` without a chunk: one contiguous block per lane.
             Schedule::Static => Kind::Static {
                 batch: batch.unwrap_or(len.div_ceil(lanes).max(1)),
-                next: (0..lanes).map(AtomicUsize::new).collect(),
+                next: (0..lanes).map(|l| Padded(AtomicUsize::new(l))).collect(),
             },
             Schedule::Guided => Kind::Guided {
                 min: batch.unwrap_or_else(|| auto_batch(len, lanes * AUTO_BATCHES_PER_LANE)),
@@ -154,7 +155,7 @@ impl Plan {
                     .map(|l| {
                         let lo = units * l / lanes as u64;
                         let hi = units * (l + 1) / lanes as u64;
-                        AtomicU64::new(pack(lo, hi))
+                        Padded(AtomicU64::new(pack(lo, hi)))
                     })
                     .collect();
                 Kind::Steal {
@@ -287,7 +288,7 @@ impl Plan {
     /// keeps what it stole as its new run.
     fn claim_stealing(
         &self,
-        slots: &[AtomicU64],
+        slots: &[Padded<AtomicU64>],
         lane: usize,
         per_claim: u64,
     ) -> Option<Range<u64>> {

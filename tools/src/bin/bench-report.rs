@@ -114,6 +114,10 @@ const SWEEP: &str = "batching sweep";
 const SWEEP_FUNCTION: &str = "batch";
 const SWEEP_FIXED: &[&str] = &["1", "16", "256", "4096"];
 const SWEEP_AUTO: &str = "auto";
+/// The sweep's batches of 16 under the per-lane schedules (beside `batch = 16`, which
+/// is `dynamic`).
+const SWEEP_SCHEDULE: &str = "schedule";
+const SWEEP_PER_LANE: &[&str] = &["static, batch = 16", "steal, batch = 16"];
 
 // The targets.
 const GENERATED_VS_RAYON_MAX: f64 = 1.05;
@@ -924,6 +928,34 @@ impl Context {
             "{}\nThe best fixed batch in this run: {}.\n",
             t.render(),
             best.map_or(MISSING.to_owned(), |(b, _)| format!("`batch = {b}`"))
+        );
+        // The per-lane schedules at batch = 16: each lane moves a position of its own
+        // in the plan at every batch, beside the shared counter of `dynamic`.
+        let dynamic = r.get(SWEEP, SWEEP_FUNCTION, "16");
+        let mut t = Table::new(&[
+            "schedule",
+            ">time / iteration",
+            ">ns / item",
+            ">items / s",
+            ">time ÷ dynamic",
+        ]);
+        let rows = std::iter::once(("dynamic, batch = 16", dynamic)).chain(
+            SWEEP_PER_LANE
+                .iter()
+                .map(|s| (*s, r.get(SWEEP, SWEEP_SCHEDULE, s))),
+        );
+        for (name, e) in rows {
+            let mut cells = vec![code(&format!("schedule = {name}"))];
+            cells.extend(timing_cells(e));
+            cells.push(ratio_cell(e, dynamic.map(|d| d.mean)));
+            t.row(cells);
+        }
+        let _ = writeln!(
+            out,
+            "The same additions in batches of 16 under each schedule: `dynamic` claims \
+             from one shared counter, `static` and `steal` move a position of each lane's \
+             own.\n\n{}",
+            t.render()
         );
         let what = format!(
             "`batch = auto` within {:.0}% of the best fixed batch",
