@@ -223,7 +223,9 @@ where
             offered,
             on_own_pool: pool.is_worker_thread(),
         };
-        let mut cursor = LaneCursor::new(0);
+        // The dispatcher is the plan's only claimer: lanes take their batches from the
+        // channel, and what is left after a stop is drained once the lanes have ended.
+        let mut cursor = LaneCursor::sole(0);
         let mut spare = S::Scratch::default();
         while let Some(work) = engine.feed.claim(&mut cursor, &mut spare) {
             if engine.control.refuses(work.start()) || !send(&mut d, &tx, work) {

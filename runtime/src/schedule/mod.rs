@@ -79,6 +79,8 @@ pub(crate) struct LaneCursor {
     /// Under `schedule = dynamic, batch = auto`: the lane's bulk claims are `batch <<
     /// grow` items ([`LaneCursor::took`]).
     grow: u32,
+    /// The only cursor claiming from its plan ([`LaneCursor::sole`]).
+    sole: bool,
 }
 
 /// A batch quicker than this is dearer to claim than to run when lanes share the
@@ -94,6 +96,19 @@ impl LaneCursor {
             pulled: 0,
             pulled_at: None,
             grow: 0,
+            sole: false,
+        }
+    }
+
+    /// The cursor of a thread that claims for every lane (the pool backend's
+    /// dispatcher): while it claims, no other cursor claims from the same plan, so a
+    /// claim moves the shared position with a plain load and store. A locked
+    /// read-modify-write would also wait for every store before it to leave the core,
+    /// the hand-over of the previous batch among them, once per batch.
+    pub(crate) fn sole(lane: usize) -> Self {
+        LaneCursor {
+            sole: true,
+            ..LaneCursor::new(lane)
         }
     }
 
@@ -107,6 +122,18 @@ impl LaneCursor {
         } else if took > 4 * QUICK_BATCH {
             self.grow = self.grow.saturating_sub(1);
         }
+    }
+}
+
+/// Moves `next` on by `size` and gives where it was: a `fetch_add`, or for the sole
+/// claimer a load and a store.
+fn advance(next: &AtomicUsize, sole: bool, size: usize) -> usize {
+    if sole {
+        let start = next.load(Ordering::Relaxed);
+        next.store(start.saturating_add(size), Ordering::Relaxed);
+        start
+    } else {
+        next.fetch_add(size, Ordering::Relaxed)
     }
 }
 
@@ -208,7 +235,7 @@ impl Plan {
                     };
                     // `fetch_add` may overshoot `len` once per lane; the check below makes
                     // the overshoot harmless, and a `usize` cannot wrap for any real input.
-                    let start = next.fetch_add(size, Ordering::Relaxed);
+                    let start = advance(next, cursor.sole, size);
                     return (start < len).then(|| start..(start + size).min(len));
                 }
                 // The last `2 × lanes` batches' worth: shrink towards one item, as guided
@@ -219,6 +246,10 @@ impl Plan {
                         return None;
                     }
                     let size = ((len - start) / (2 * self.lanes)).clamp(1, *batch);
+                    if cursor.sole {
+                        next.store(start + size, Ordering::Relaxed);
+                        return Some(start..start + size);
+                    }
                     match next.compare_exchange_weak(
                         start,
                         start + size,
@@ -248,6 +279,10 @@ impl Plan {
                     let size = ((len - start) / (2 * self.lanes))
                         .max(*min)
                         .min(len - start);
+                    if cursor.sole {
+                        pos.store(start + size, Ordering::Relaxed);
+                        return Some(start..start + size);
+                    }
                     match pos.compare_exchange_weak(
                         start,
                         start + size,

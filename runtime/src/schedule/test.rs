@@ -172,3 +172,31 @@ fn steal_claims_a_batch_in_the_bulk_and_64ths_of_one_at_the_end() {
         "one lane ends up with every run"
     );
 }
+
+/// A sole claimer (the pool's dispatcher) moves the plan by load and store; it is
+/// handed exactly the ranges a shared cursor would be, in the same order.
+#[test]
+fn a_sole_cursor_claims_what_a_shared_one_would() {
+    for schedule in [Schedule::Dynamic, Schedule::Guided] {
+        for len in [0, 1, 7, 100, 4097] {
+            for lanes in [1, 3, 8] {
+                for batch in [None, Some(1), Some(64)] {
+                    let ranges = |mut cursor: LaneCursor| {
+                        let plan = Plan::new(schedule, len, lanes, batch);
+                        let mut got = Vec::new();
+                        while let Some(r) = plan.claim(&mut cursor) {
+                            got.push(r);
+                            cursor.took(Duration::from_micros(1));
+                        }
+                        got
+                    };
+                    assert_eq!(
+                        ranges(LaneCursor::sole(0)),
+                        ranges(LaneCursor::new(0)),
+                        "{schedule:?} len={len} lanes={lanes} batch={batch:?}"
+                    );
+                }
+            }
+        }
+    }
+}
