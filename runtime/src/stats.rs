@@ -596,6 +596,10 @@ impl LatencyHistogram {
         if self.total == 0 {
             return [Duration::ZERO; N];
         }
+        if self.counts.is_empty() && self.nfew == 1 {
+            // One record (a run of one batch): every percentile is its value.
+            return [Duration::from_nanos(self.few[0].0); N];
+        }
         let ranks = qs.map(|q| ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1));
         let mut next = 0;
         let mut seen = 0;
@@ -606,10 +610,6 @@ impl LatencyHistogram {
                 next += 1;
             }
         };
-        if self.counts.is_empty() && self.nfew == 1 {
-            // One record (a run of one batch): every percentile is its value.
-            return [Duration::from_nanos(self.few[0].0); N];
-        }
         if self.counts.is_empty() {
             let mut few = self.few;
             let few = &mut few[..self.nfew];

@@ -150,6 +150,9 @@ where
     R: ReduceSet,
     B: Body<S, R::Acc>,
 {
+    // Inlined into the driver, as `finish` is: the outcome is built in the engine's
+    // place instead of being built apart and copied in.
+    #[inline]
     pub(crate) fn new(
         config: &'r Config,
         feed: Feed<S>,

@@ -159,6 +159,7 @@ fn nanos(d: Duration) -> u64 {
 }
 
 impl<A, E> Outcome<A, E> {
+    #[inline]
     pub(crate) fn new<R: ReduceSet<Acc = A>>(config: &Config, watch: Watch, reducers: &R) -> Self {
         // The limiter's jitter is seeded by the loop's name (hashed only for
         // `limit = adaptive(...)`: a small loop's start pays for nothing it does not use).
