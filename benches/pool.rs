@@ -216,47 +216,102 @@ fn dispatch(c: &mut Criterion) {
 
 criterion_group!(benches, dispatch);
 
-/// `cargo bench --bench pool -- alternating`: `Pool::execute` and the crossbeam-channel
-/// pool in alternating rounds of 100,000 jobs, 20 each, medians printed. On a machine
-/// where the submitter and the workers share the cores, how the scheduler places the
-/// three threads can last for seconds and favour whichever variant criterion measures
-/// then; alternating rounds spread it over both.
+/// `cargo bench --bench pool -- alternating`: every unbatched variant in alternating
+/// rounds of 100,000 jobs, each round running each variant once in a rotating order,
+/// and a markdown table of their medians (`scripts/benchmarks` keeps it for the
+/// report). On a machine where the submitter and the workers share the cores, how the
+/// scheduler places the three threads can last for seconds and favour whichever
+/// variant criterion measures then; alternating rounds spread it over all of them.
 fn alternating() {
-    const ROUNDS: usize = 40;
+    const ROUNDS: usize = 21;
     let pool = bench_pool();
     let handmade = ChannelPool::new(WORKERS, 1024);
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let tp = threadpool::ThreadPool::new(WORKERS);
+    let items: Vec<u64> = (0..ITEMS).collect();
+    type Round<'a> = Box<dyn FnMut() + 'a>;
+    let mut variants: Vec<(&str, Round)> = vec![
+        (
+            "bounded::Pool::execute",
+            Box::new(|| {
+                let wg = WaitGroup::armed(ITEMS);
+                for x in 0..ITEMS {
+                    pool.execute(move || {
+                        job(x);
+                        wg.done();
+                    })
+                    .unwrap();
+                }
+                wg.wait();
+            }),
+        ),
+        (
+            "bounded::Pool::scope",
+            Box::new(|| {
+                pool.scope(|s| {
+                    for x in 0..ITEMS {
+                        s.execute(move || job(x)).unwrap();
+                    }
+                })
+            }),
+        ),
+        (
+            "crossbeam-channel pool",
+            Box::new(|| {
+                let wg = WaitGroup::armed(ITEMS);
+                for x in 0..ITEMS {
+                    handmade.execute(move || {
+                        job(x);
+                        wg.done();
+                    });
+                }
+                wg.wait();
+            }),
+        ),
+        (
+            "threadpool crate",
+            Box::new(|| {
+                for x in 0..ITEMS {
+                    tp.execute(move || job(x));
+                }
+                tp.join();
+            }),
+        ),
+        (
+            "par_bounded! backend = pool, batch = 1",
+            Box::new(|| {
+                par_bounded!(backend = pool, limit = WORKERS, batch = 1, queue = 1024; for x in &items {
+                    job(*x);
+                });
+            }),
+        ),
+    ];
+    let n = variants.len();
+    for (_, run) in variants.iter_mut() {
+        run();
+    }
+    let mut ns: Vec<Vec<f64>> = vec![Vec::new(); n];
     for round in 0..ROUNDS {
-        let wg = WaitGroup::armed(ITEMS);
-        let started = std::time::Instant::now();
-        for x in 0..ITEMS {
-            let job = move || {
-                job(x);
-                wg.done();
-            };
-            if round % 2 == 0 {
-                pool.execute(job).unwrap();
-            } else {
-                handmade.execute(job);
-            }
-        }
-        wg.wait();
-        let ns = started.elapsed().as_nanos() as f64 / ITEMS as f64;
-        if round % 2 == 0 {
-            ours.push(ns)
-        } else {
-            theirs.push(ns)
+        for k in 0..n {
+            let v = (k + round) % n;
+            let started = std::time::Instant::now();
+            (variants[v].1)();
+            ns[v].push(started.elapsed().as_nanos() as f64 / ITEMS as f64);
         }
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (a, b) = (median(&mut ours), median(&mut theirs));
+    println!("## unbatched dispatch in alternating rounds\n");
     println!(
-        "alternating rounds of {ITEMS} jobs on {WORKERS} workers: bounded::Pool::execute {a:.0} ns/job, crossbeam-channel pool {b:.0} ns/job (ratio {:.2})",
-        a / b
+        "{ROUNDS} rounds of {},{:03} jobs on {WORKERS} workers, each variant once a round in a rotating order.\n",
+        ITEMS / 1000,
+        ITEMS % 1000
     );
+    println!("| variant | median ns/item | quartiles |");
+    println!("| --- | ---: | ---: |");
+    for ((name, _), mut v) in variants.iter().zip(ns) {
+        v.sort_by(f64::total_cmp);
+        let at = |q: usize| v[(v.len() - 1) * q / 4];
+        println!("| {name} | {:.1} | {:.0}–{:.0} |", at(2), at(1), at(3));
+    }
+    drop(variants);
     pool.shutdown(Shutdown::Drain);
 }
 
