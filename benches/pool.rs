@@ -118,118 +118,18 @@ fn bench_pool() -> Pool {
         .unwrap()
 }
 
-fn dispatch(c: &mut Criterion) {
-    let mut g = c.benchmark_group("pool dispatch");
-    g.sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .throughput(Throughput::Elements(ITEMS));
+/// One round of a variant: 100,000 jobs handed over and waited for.
+type Round<'a> = Box<dyn FnMut() + 'a>;
 
-    let pool = bench_pool();
-    g.bench_function(
-        BenchmarkId::new("unbatched", "bounded::Pool::execute"),
-        |b| {
-            b.iter(|| {
-                let wg = WaitGroup::armed(ITEMS);
-                for x in 0..ITEMS {
-                    pool.execute(move || {
-                        job(x);
-                        wg.done();
-                    })
-                    .unwrap();
-                }
-                wg.wait();
-            })
-        },
-    );
-    g.bench_function(BenchmarkId::new("unbatched", "bounded::Pool::scope"), |b| {
-        b.iter(|| {
-            pool.scope(|s| {
-                for x in 0..ITEMS {
-                    s.execute(move || job(x)).unwrap();
-                }
-            })
-        })
-    });
-    let handmade = ChannelPool::new(WORKERS, 1024);
-    g.bench_function(
-        BenchmarkId::new("unbatched", "crossbeam-channel pool"),
-        |b| {
-            b.iter(|| {
-                let wg = WaitGroup::armed(ITEMS);
-                for x in 0..ITEMS {
-                    handmade.execute(move || {
-                        job(x);
-                        wg.done();
-                    });
-                }
-                wg.wait();
-            })
-        },
-    );
-    let tp = threadpool::ThreadPool::new(WORKERS);
-    g.bench_function(BenchmarkId::new("unbatched", "threadpool crate"), |b| {
-        b.iter(|| {
-            for x in 0..ITEMS {
-                tp.execute(move || job(x));
-            }
-            tp.join();
-        })
-    });
-
-    let items: Vec<u64> = (0..ITEMS).collect();
-    for batch in [1usize, 1024] {
-        g.bench_function(
-            BenchmarkId::new(
-                if batch == 1 { "unbatched" } else { "batched" },
-                format!("par_bounded! backend = pool, batch = {batch}"),
-            ),
-            |b| {
-                b.iter(|| {
-                    par_bounded!(backend = pool, limit = WORKERS, batch = batch, queue = 1024; for x in &items {
-                        job(*x);
-                    });
-                })
-            },
-        );
-    }
-    g.bench_function(
-        BenchmarkId::new("batched", "crossbeam-channel pool, 1024 per job"),
-        |b| {
-            b.iter(|| {
-                let wg = WaitGroup::armed(ITEMS.div_ceil(1024));
-                for start in (0..ITEMS).step_by(1024) {
-                    handmade.execute(move || {
-                        for x in start..(start + 1024).min(ITEMS) {
-                            job(x);
-                        }
-                        wg.done();
-                    });
-                }
-                wg.wait();
-            })
-        },
-    );
-    g.finish();
-    pool.shutdown(Shutdown::Drain);
-}
-
-criterion_group!(benches, dispatch);
-
-/// `cargo bench --bench pool -- alternating`: every unbatched variant in alternating
-/// rounds of 100,000 jobs, each round running each variant once in a rotating order,
-/// and a markdown table of their medians (`scripts/benchmarks` keeps it for the
-/// report). On a machine where the submitter and the workers share the cores, how the
-/// scheduler places the three threads can last for seconds and favour whichever
-/// variant criterion measures then; alternating rounds spread it over all of them.
-fn alternating() {
-    const ROUNDS: usize = 21;
-    let pool = bench_pool();
-    let handmade = ChannelPool::new(WORKERS, 1024);
-    let tp = threadpool::ThreadPool::new(WORKERS);
-    let items: Vec<u64> = (0..ITEMS).collect();
-    type Round<'a> = Box<dyn FnMut() + 'a>;
-    let mut variants: Vec<(&str, Round)> = vec![
+/// Every unbatched variant, as criterion measures them and as the alternating rounds
+/// run them.
+fn unbatched<'a>(
+    pool: &'a Pool,
+    handmade: &'a ChannelPool,
+    tp: &'a threadpool::ThreadPool,
+    items: &'a [u64],
+) -> Vec<(&'static str, Round<'a>)> {
+    vec![
         (
             "bounded::Pool::execute",
             Box::new(|| {
@@ -278,13 +178,75 @@ fn alternating() {
         ),
         (
             "par_bounded! backend = pool, batch = 1",
-            Box::new(|| {
-                par_bounded!(backend = pool, limit = WORKERS, batch = 1, queue = 1024; for x in &items {
+            Box::new(move || {
+                par_bounded!(backend = pool, limit = WORKERS, batch = 1, queue = 1024; for x in items {
                     job(*x);
                 });
             }),
         ),
-    ];
+    ]
+}
+
+fn dispatch(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pool dispatch");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(ITEMS));
+
+    let pool = bench_pool();
+    let handmade = ChannelPool::new(WORKERS, 1024);
+    let tp = threadpool::ThreadPool::new(WORKERS);
+    let items: Vec<u64> = (0..ITEMS).collect();
+    for (name, mut round) in unbatched(&pool, &handmade, &tp, &items) {
+        g.bench_function(BenchmarkId::new("unbatched", name), |b| b.iter(&mut round));
+    }
+    g.bench_function(
+        BenchmarkId::new("batched", "par_bounded! backend = pool, batch = 1024"),
+        |b| {
+            b.iter(|| {
+                par_bounded!(backend = pool, limit = WORKERS, batch = 1024, queue = 1024; for x in &items {
+                    job(*x);
+                });
+            })
+        },
+    );
+    g.bench_function(
+        BenchmarkId::new("batched", "crossbeam-channel pool, 1024 per job"),
+        |b| {
+            b.iter(|| {
+                let wg = WaitGroup::armed(ITEMS.div_ceil(1024));
+                for start in (0..ITEMS).step_by(1024) {
+                    handmade.execute(move || {
+                        for x in start..(start + 1024).min(ITEMS) {
+                            job(x);
+                        }
+                        wg.done();
+                    });
+                }
+                wg.wait();
+            })
+        },
+    );
+    g.finish();
+    pool.shutdown(Shutdown::Drain);
+}
+
+criterion_group!(benches, dispatch);
+
+/// `cargo bench --bench pool -- alternating`: every unbatched variant in alternating
+/// rounds of 100,000 jobs, each round running each variant once in a rotating order,
+/// and a markdown table of their medians (`scripts/benchmarks` keeps it for the
+/// report). On a machine where the submitter and the workers share the cores, how the
+/// scheduler places the three threads can last for seconds and favour whichever
+/// variant criterion measures then; alternating rounds spread it over all of them.
+fn alternating() {
+    const ROUNDS: usize = 21;
+    let pool = bench_pool();
+    let handmade = ChannelPool::new(WORKERS, 1024);
+    let tp = threadpool::ThreadPool::new(WORKERS);
+    let items: Vec<u64> = (0..ITEMS).collect();
+    let mut variants = unbatched(&pool, &handmade, &tp, &items);
     let n = variants.len();
     for (_, run) in variants.iter_mut() {
         run();
