@@ -1048,8 +1048,10 @@ fn a_small_run_starts_alone_and_brings_in_the_other_lanes_when_it_runs_long() {
     );
     let run = bounded::stats::last_run("small-or-slow").unwrap();
     assert!(run.lanes >= 2 && run.peak_running <= 4, "{run:?}");
-    // 32 ms alone; the lone first batch (8 ms), then three batches on three more lanes.
-    assert!(took < Duration::from_millis(26), "{took:?}, {run:?}");
+    // 32 ms alone; the lone first batch (8 ms), then three batches on three more lanes
+    // (16 ms in all). Under the bound of 28 ms, more than one lane shared the rest; the
+    // slack is for wake-ups a loaded machine delays.
+    assert!(took < Duration::from_millis(28), "{took:?}, {run:?}");
     // And the next run, knowing the items are slow, spreads from its start.
     let (_, threads) = small_or_slow(&xs, true);
     assert!(
