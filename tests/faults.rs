@@ -1034,6 +1034,22 @@ fn lone_expected(n: usize, c: Lone) -> Result<Vec<usize>, Result<Fail, usize>> {
     Ok((0..n).collect())
 }
 
+/// Whether `got` is an answer the guarantees allow where the sequential loop gives
+/// `want`. Once several lanes run apart in the input, two more are: fail-fast stopped
+/// the run before an earlier panicking item started (the error is the answer), or the
+/// panicking item was already running on another lane when an earlier error or
+/// `break` was seen (a panic that happened takes precedence, with its own payload).
+fn lone_allows(
+    got: &Result<Vec<usize>, Result<Fail, usize>>,
+    want: &Result<Vec<usize>, Result<Fail, usize>>,
+    c: Lone,
+) -> bool {
+    let fail_fast_wins = matches!(want, Err(Err(p)) if c.fail_at > *p && c.fail_at != NEVER)
+        && *got == Err(Ok(Fail::Item(c.fail_at)));
+    let panic_ran = c.panic_at != NEVER && *got == Err(Err(c.panic_at));
+    got == want || fail_fast_wins || panic_ran
+}
+
 #[test]
 fn the_lone_first_lane_keeps_every_guarantee_alone_and_brought_in() {
     common::wide_pool();
@@ -1098,12 +1114,8 @@ fn the_lone_first_lane_keeps_every_guarantee_alone_and_brought_in() {
             },
         );
         let want = lone_expected(n, c);
-        // Fail-fast may stop a run before an earlier panicking item starts, once other
-        // lanes run beside lane 0: then the error is the answer, as the guarantees say.
-        let fail_fast_wins = matches!(want, Err(Err(p)) if c.fail_at > p && c.fail_at != NEVER)
-            && got == Err(Ok(Fail::Item(c.fail_at)));
         assert!(
-            got == want || fail_fast_wins,
+            lone_allows(&got, &want, c),
             "case {case}: {c:?}, {n} items: got {got:?}, want {want:?}"
         );
         ledger.assert_once(&format!("lone lane, case {case}: {c:?}"));
@@ -1122,6 +1134,113 @@ fn the_lone_first_lane_keeps_every_guarantee_alone_and_brought_in() {
         brought_in >= 5,
         "only {brought_in} of 40 long runs brought in other lanes"
     );
+}
+
+/// The claiming paths of the plan that are not a shared `fetch_add`: the pool
+/// backend's dispatcher, the plan's only claimer, moves it with a load and a store;
+/// `static` and `steal` lanes move positions of their own. The same random cases as
+/// the lone lane's (an error, a panic, a `break`, slow items) over owned items, each
+/// against the sequential loop, with a probe for the bound and a watchdog.
+macro_rules! claim_loop {
+    ($name:ident, $($opt:tt)*) => {
+        fn $name(items: Vec<kit::Tracked>, c: Lone, probe: &Probe) -> Result<Vec<kit::Tracked>, Fail> {
+            let mut out: Vec<kit::Tracked> = Vec::new();
+            par_bounded!(limit = 3, $($opt)*, reduce(out: append); for t in items {
+                let _running = probe.enter();
+                if t.id == c.break_at {
+                    break;
+                }
+                if t.id == c.fail_at {
+                    Err(Fail::Item(t.id))?;
+                }
+                if t.id == c.panic_at {
+                    panic!("lone item {}", t.id);
+                }
+                if t.id >= c.slow_from {
+                    thread::sleep(Duration::from_micros(100));
+                }
+                out.push(t);
+            });
+            Ok(out)
+        }
+    };
+}
+
+claim_loop!(claim_pool_one, backend = pool, batch = 1);
+claim_loop!(claim_pool_three, backend = pool, batch = 3, queue = 2);
+claim_loop!(claim_static, schedule = static, batch = 2);
+claim_loop!(claim_steal, schedule = steal, batch = 2);
+
+#[test]
+fn the_dispatchers_claims_and_per_lane_positions_keep_every_guarantee() {
+    common::wide_pool();
+    let mut seed: u64 = std::env::var("SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x2545_f491_4f6c_dd1d);
+    let mut next = |below: usize| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) as usize % below.max(1)
+    };
+    type Loop = fn(Vec<kit::Tracked>, Lone, &Probe) -> Result<Vec<kit::Tracked>, Fail>;
+    let loops: [(&str, Loop); 4] = [
+        ("backend = pool, batch = 1", claim_pool_one),
+        ("backend = pool, batch = 3, queue = 2", claim_pool_three),
+        ("schedule = static, batch = 2", claim_static),
+        ("schedule = steal, batch = 2", claim_steal),
+    ];
+    for case in 0..160 {
+        let (name, run) = loops[case % loops.len()];
+        let n = 1 + next(150);
+        let at = |p: usize, n: usize| if p < n { p } else { NEVER };
+        let c = Lone {
+            fail_at: at(next(3 * n), n),
+            panic_at: if case % 3 == 0 {
+                at(next(2 * n), n)
+            } else {
+                NEVER
+            },
+            break_at: at(next(3 * n), n),
+            slow_from: if case % 2 == 0 { next(n) } else { NEVER },
+        };
+        let ledger = Ledger::leak(n);
+        let items = ledger.vec(n);
+        let probe: &'static Probe = Box::leak(Box::new(Probe::default()));
+        let got = watchdog(
+            HANG,
+            || format!("{name}, case {case}: {c:?}, {n} items"),
+            move || match catch_unwind(AssertUnwindSafe(|| run(items, c, probe))) {
+                Ok(Ok(out)) => Ok(out.iter().map(|t| t.id).collect::<Vec<_>>()),
+                Ok(Err(e)) => Err(Ok(e)),
+                Err(payload) => {
+                    let msg = panic_message(&*payload);
+                    let id = msg
+                        .strip_prefix("lone item ")
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or_else(|| panic!("{name}, case {case}: another panic: {msg}"));
+                    Err(Err(id))
+                }
+            },
+        );
+        let want = lone_expected(n, c);
+        assert!(
+            lone_allows(&got, &want, c),
+            "{name}, case {case}: {c:?}, {n} items: got {got:?}, want {want:?}"
+        );
+        ledger.assert_once(&format!("{name}, case {case}: {c:?}"));
+        assert!(
+            probe.peak() <= 3,
+            "{name}, case {case}: {} bodies at once",
+            probe.peak()
+        );
+        assert_eq!(
+            probe.running(),
+            0,
+            "{name}, case {case}: a body still running"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------
