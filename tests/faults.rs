@@ -996,27 +996,37 @@ struct Lone {
 
 const NEVER: usize = usize::MAX;
 
-/// One loop site for every case: quick runs teach it that its runs are small. The
-/// owned items themselves are what it collects, so they cross partials and lanes.
-fn lone_loop(items: Vec<kit::Tracked>, c: Lone) -> Result<Vec<kit::Tracked>, Fail> {
-    let mut out: Vec<kit::Tracked> = Vec::new();
-    par_bounded!(limit = 4, name = "faults-lone", reduce(out: append); for t in items {
-        if t.id == c.break_at {
-            break;
+/// A loop of the lone-lane cases, one site per function: it fails, panics or breaks
+/// at the case's items and sleeps from `slow_from` on, with the probe counting its
+/// bodies. The owned items themselves are what it collects, so they cross partials
+/// and lanes.
+macro_rules! lone_loop {
+    ($name:ident, $($opt:tt)*) => {
+        fn $name(items: Vec<kit::Tracked>, c: Lone, probe: &Probe) -> Result<Vec<kit::Tracked>, Fail> {
+            let mut out: Vec<kit::Tracked> = Vec::new();
+            par_bounded!($($opt)*, reduce(out: append); for t in items {
+                let _running = probe.enter();
+                if t.id == c.break_at {
+                    break;
+                }
+                if t.id == c.fail_at {
+                    Err(Fail::Item(t.id))?;
+                }
+                if t.id == c.panic_at {
+                    panic!("lone item {}", t.id);
+                }
+                if t.id >= c.slow_from {
+                    thread::sleep(Duration::from_micros(300));
+                }
+                out.push(t);
+            });
+            Ok(out)
         }
-        if t.id == c.fail_at {
-            Err(Fail::Item(t.id))?;
-        }
-        if t.id == c.panic_at {
-            panic!("lone item {}", t.id);
-        }
-        if t.id >= c.slow_from {
-            thread::sleep(Duration::from_micros(300));
-        }
-        out.push(t);
-    });
-    Ok(out)
+    };
 }
+
+// One site for every case: quick runs teach it that its runs are small.
+lone_loop!(lone_loop, limit = 4, name = "faults-lone");
 
 /// The sequential loop's answer: `Ok(ids)`, `Err(Ok(error))`, or `Err(Err(panic item))`.
 fn lone_expected(n: usize, c: Lone) -> Result<Vec<usize>, Result<Fail, usize>> {
@@ -1050,19 +1060,61 @@ fn lone_allows(
     got == want || fail_fast_wins || panic_ran
 }
 
-#[test]
-fn the_lone_first_lane_keeps_every_guarantee_alone_and_brought_in() {
-    common::wide_pool();
+/// The random stream of the lone-lane cases (`SEED` replays one).
+fn lone_stream(default: u64) -> impl FnMut(usize) -> usize {
     let mut seed: u64 = std::env::var("SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x9e37_79b9_7f4a_7c15);
-    let mut next = |below: usize| {
+        .unwrap_or(default);
+    move |below: usize| {
         seed = seed
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
         (seed >> 33) as usize % below.max(1)
-    };
+    }
+}
+
+/// One case over `n` items: an error, a `break` (each at no item a third of the time),
+/// a panic if `panics`, slow items from some item on if `slow`.
+fn lone_draw(next: &mut impl FnMut(usize) -> usize, n: usize, panics: bool, slow: bool) -> Lone {
+    let at = |p: usize| if p < n { p } else { NEVER };
+    Lone {
+        fail_at: at(next(3 * n)),
+        panic_at: if panics { at(next(2 * n)) } else { NEVER },
+        break_at: at(next(3 * n)),
+        slow_from: if slow { next(n) } else { NEVER },
+    }
+}
+
+/// Runs one case under the watchdog: the ids it returned, its error, or the item whose
+/// panic it re-raised.
+fn lone_run<F>(what: String, run: F) -> Result<Vec<usize>, Result<Fail, usize>>
+where
+    F: FnOnce() -> Result<Vec<kit::Tracked>, Fail> + Send + 'static,
+{
+    let context = what.clone();
+    watchdog(
+        HANG,
+        move || what,
+        move || match catch_unwind(AssertUnwindSafe(run)) {
+            Ok(Ok(out)) => Ok(out.iter().map(|t| t.id).collect::<Vec<_>>()),
+            Ok(Err(e)) => Err(Ok(e)),
+            Err(payload) => {
+                let msg = panic_message(&*payload);
+                let id = msg
+                    .strip_prefix("lone item ")
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_else(|| panic!("{context}: another panic: {msg}"));
+                Err(Err(id))
+            }
+        },
+    )
+}
+
+#[test]
+fn the_lone_first_lane_keeps_every_guarantee_alone_and_brought_in() {
+    common::wide_pool();
+    let mut next = lone_stream(0x9e37_79b9_7f4a_7c15);
     let quick = Lone {
         fail_at: NEVER,
         panic_at: NEVER,
@@ -1072,23 +1124,13 @@ fn the_lone_first_lane_keeps_every_guarantee_alone_and_brought_in() {
     let (mut alone, mut brought_in) = (0, 0);
     for case in 0..120 {
         let n = 1 + next(200);
-        let at = |p: usize, n: usize| if p < n { p } else { NEVER };
-        let c = Lone {
-            fail_at: at(next(3 * n), n),
-            panic_at: if case % 4 == 0 {
-                at(next(2 * n), n)
-            } else {
-                NEVER
-            },
-            break_at: at(next(3 * n), n),
-            // Every third case runs long from some item on: alone first, then brought in.
-            slow_from: if case % 3 == 0 { next(n) } else { NEVER },
-        };
+        // Every third case runs long from some item on: alone first, then brought in.
+        let c = lone_draw(&mut next, n, case % 4 == 0, case % 3 == 0);
         let ledger = Ledger::leak(n);
         // Quick runs of the same length first, so this one is predicted small.
         for _ in 0..3 {
             let ledger = Ledger::leak(n);
-            let ids: Vec<usize> = lone_loop(ledger.vec(n), quick)
+            let ids: Vec<usize> = lone_loop(ledger.vec(n), quick, &Probe::default())
                 .expect("a quick run succeeds")
                 .iter()
                 .map(|t| t.id)
@@ -1097,21 +1139,9 @@ fn the_lone_first_lane_keeps_every_guarantee_alone_and_brought_in() {
             ledger.assert_once(&format!("case {case}: a quick run"));
         }
         let items = ledger.vec(n);
-        let got = watchdog(
-            HANG,
-            || format!("lone lane, case {case}: {c:?}, {n} items"),
-            move || match catch_unwind(AssertUnwindSafe(|| lone_loop(items, c))) {
-                Ok(Ok(out)) => Ok(out.iter().map(|t| t.id).collect::<Vec<_>>()),
-                Ok(Err(e)) => Err(Ok(e)),
-                Err(payload) => {
-                    let msg = panic_message(&*payload);
-                    let id = msg
-                        .strip_prefix("lone item ")
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or_else(|| panic!("case {case}: another panic: {msg}"));
-                    Err(Err(id))
-                }
-            },
+        let got = lone_run(
+            format!("lone lane, case {case}: {c:?}, {n} items"),
+            move || lone_loop(items, c, &Probe::default()),
         );
         let want = lone_expected(n, c);
         assert!(
@@ -1136,54 +1166,27 @@ fn the_lone_first_lane_keeps_every_guarantee_alone_and_brought_in() {
     );
 }
 
-/// The claiming paths of the plan that are not a shared `fetch_add`: the pool
-/// backend's dispatcher, the plan's only claimer, moves it with a load and a store;
-/// `static` and `steal` lanes move positions of their own. The same random cases as
-/// the lone lane's (an error, a panic, a `break`, slow items) over owned items, each
-/// against the sequential loop, with a probe for the bound and a watchdog.
-macro_rules! claim_loop {
-    ($name:ident, $($opt:tt)*) => {
-        fn $name(items: Vec<kit::Tracked>, c: Lone, probe: &Probe) -> Result<Vec<kit::Tracked>, Fail> {
-            let mut out: Vec<kit::Tracked> = Vec::new();
-            par_bounded!(limit = 3, $($opt)*, reduce(out: append); for t in items {
-                let _running = probe.enter();
-                if t.id == c.break_at {
-                    break;
-                }
-                if t.id == c.fail_at {
-                    Err(Fail::Item(t.id))?;
-                }
-                if t.id == c.panic_at {
-                    panic!("lone item {}", t.id);
-                }
-                if t.id >= c.slow_from {
-                    thread::sleep(Duration::from_micros(100));
-                }
-                out.push(t);
-            });
-            Ok(out)
-        }
-    };
-}
+// The claiming paths of the plan that are not a shared `fetch_add`: the pool
+// backend's dispatcher, the plan's only claimer, moves it with a load and a store;
+// `static` and `steal` lanes move positions of their own.
+lone_loop!(claim_pool_one, limit = 3, backend = pool, batch = 1);
+lone_loop!(
+    claim_pool_three,
+    limit = 3,
+    backend = pool,
+    batch = 3,
+    queue = 2
+);
+lone_loop!(claim_static, limit = 3, schedule = static, batch = 2);
+lone_loop!(claim_steal, limit = 3, schedule = steal, batch = 2);
 
-claim_loop!(claim_pool_one, backend = pool, batch = 1);
-claim_loop!(claim_pool_three, backend = pool, batch = 3, queue = 2);
-claim_loop!(claim_static, schedule = static, batch = 2);
-claim_loop!(claim_steal, schedule = steal, batch = 2);
-
+/// The lone lane's random cases (an error, a panic, a `break`, slow items) over owned
+/// items on those paths, each against the sequential loop, with a probe for the bound
+/// and a watchdog.
 #[test]
 fn the_dispatchers_claims_and_per_lane_positions_keep_every_guarantee() {
     common::wide_pool();
-    let mut seed: u64 = std::env::var("SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x2545_f491_4f6c_dd1d);
-    let mut next = |below: usize| {
-        seed = seed
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (seed >> 33) as usize % below.max(1)
-    };
+    let mut next = lone_stream(0x2545_f491_4f6c_dd1d);
     type Loop = fn(Vec<kit::Tracked>, Lone, &Probe) -> Result<Vec<kit::Tracked>, Fail>;
     let loops: [(&str, Loop); 4] = [
         ("backend = pool, batch = 1", claim_pool_one),
@@ -1194,35 +1197,13 @@ fn the_dispatchers_claims_and_per_lane_positions_keep_every_guarantee() {
     for case in 0..160 {
         let (name, run) = loops[case % loops.len()];
         let n = 1 + next(150);
-        let at = |p: usize, n: usize| if p < n { p } else { NEVER };
-        let c = Lone {
-            fail_at: at(next(3 * n), n),
-            panic_at: if case % 3 == 0 {
-                at(next(2 * n), n)
-            } else {
-                NEVER
-            },
-            break_at: at(next(3 * n), n),
-            slow_from: if case % 2 == 0 { next(n) } else { NEVER },
-        };
+        let c = lone_draw(&mut next, n, case % 3 == 0, case % 2 == 0);
         let ledger = Ledger::leak(n);
         let items = ledger.vec(n);
         let probe: &'static Probe = Box::leak(Box::new(Probe::default()));
-        let got = watchdog(
-            HANG,
-            || format!("{name}, case {case}: {c:?}, {n} items"),
-            move || match catch_unwind(AssertUnwindSafe(|| run(items, c, probe))) {
-                Ok(Ok(out)) => Ok(out.iter().map(|t| t.id).collect::<Vec<_>>()),
-                Ok(Err(e)) => Err(Ok(e)),
-                Err(payload) => {
-                    let msg = panic_message(&*payload);
-                    let id = msg
-                        .strip_prefix("lone item ")
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or_else(|| panic!("{name}, case {case}: another panic: {msg}"));
-                    Err(Err(id))
-                }
-            },
+        let got = lone_run(
+            format!("{name}, case {case}: {c:?}, {n} items"),
+            move || run(items, c, probe),
         );
         let want = lone_expected(n, c);
         assert!(
